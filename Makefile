@@ -1,0 +1,55 @@
+# The newcomer path: `make run` starts the service, `make test` runs the tests.
+# Each bootstraps its own virtual environment in .venv from the pinned requirements.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+HOST ?= 127.0.0.1
+DATA_DIR ?= data
+
+.PHONY: run test lint format migrate superuser bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements-dev.txt requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(VENV)/.runtime $@
+
+# The quickstart's own secret key, made once and kept (SECRET_KEY in the environment wins).
+$(DATA_DIR)/secret_key:
+	mkdir -p $(DATA_DIR)
+	umask 077 && $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
+
+QUICKSTART_ENV = SECRET_KEY="$${SECRET_KEY:-$$(cat $(DATA_DIR)/secret_key)}"
+
+run: $(VENV)/.runtime $(DATA_DIR)/secret_key
+	$(QUICKSTART_ENV) $(BIN)/python manage.py migrate --no-input
+	$(QUICKSTART_ENV) $(BIN)/python manage.py collectstatic --no-input --verbosity 0
+	$(QUICKSTART_ENV) HOST=$(HOST) PORT=$(PORT) exec $(BIN)/gunicorn -c gunicorn.conf.py imageservice.wsgi
+
+migrate: $(VENV)/.runtime $(DATA_DIR)/secret_key
+	$(QUICKSTART_ENV) $(BIN)/python manage.py migrate --no-input
+
+superuser: migrate
+	$(QUICKSTART_ENV) $(BIN)/python manage.py createsuperuser
+
+test: $(VENV)/.dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,17 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from images.urls import both
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("images.urls")),
+    *both("api/v1/schema/", SpectacularAPIView, "schema"),
+    *both("api/v1/docs/", SpectacularSwaggerView, "swagger-ui"),
+    *both("redoc/", SpectacularRedocView, "redoc"),
+]
+
+handler400 = "images.exception_handler.bad_request"
+handler404 = "images.exception_handler.not_found"
+handler500 = "images.exception_handler.server_error"
