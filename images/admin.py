@@ -1,0 +1,147 @@
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.files.storage import default_storage
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from . import imaging, services
+from .errors import ImageServiceError
+from .models import Image
+
+THUMBNAIL_SIZE = 96
+PREVIEW_SIZE = 480
+
+
+class ImageAddForm(forms.ModelForm):
+    """Adding an image in the admin goes through the same service as the API."""
+
+    upload = forms.FileField(label="Image file", help_text="A JPEG or PNG image.")
+    name = forms.CharField(max_length=255, required=False, help_text="Defaults to the file name.")
+
+    class Meta:
+        model = Image
+        fields = ["upload", "name", "description"]
+
+    def clean(self):
+        cleaned = super().clean()
+        upload = cleaned.get("upload")
+        if upload is not None and not self.errors:
+            try:
+                self.instance = services.image_create(
+                    file=upload,
+                    name=cleaned.get("name") or services.image_default_name(upload.name or ""),
+                    description=cleaned.get("description", ""),
+                )
+            except ImageServiceError as exc:
+                self.add_error("upload", forms.ValidationError(exc.detail, code=exc.code))
+        return cleaned
+
+    def save(self, commit=True):
+        self.save_m2m = lambda: None
+        return self.instance  # already stored by the service
+
+
+@admin.register(Image)
+class ImageAdmin(admin.ModelAdmin):
+    list_display = [
+        "thumbnail",
+        "name",
+        "format",
+        "dimensions",
+        "file_size",
+        "phash",
+        "created_at",
+    ]
+    list_display_links = ["thumbnail", "name"]
+    list_filter = ["format"]
+    search_fields = ["name", "=sha256", "=phash"]
+    list_per_page = 50
+    date_hierarchy = "created_at"
+    fields = [
+        "preview",
+        "name",
+        "description",
+        "id",
+        "format",
+        "dimensions",
+        "file_size",
+        "sha256",
+        "phash",
+        "source_url",
+        "original_format",
+        "original_file_size",
+        "original_sha256",
+        "created_at",
+        "updated_at",
+    ]
+    readonly_fields = [f for f in fields if f not in ("name", "description")]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = ImageAddForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        return ["upload", "name", "description"] if obj is None else self.fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            services.image_update(image_id=obj.pk, name=obj.name, description=obj.description)
+
+    def delete_model(self, request, obj):
+        services.image_delete(image_id=obj.pk)
+
+    def delete_queryset(self, request, queryset):
+        for image_id in queryset.values_list("pk", flat=True):
+            services.image_delete(image_id=image_id)
+
+    def get_urls(self):
+        thumbnail = self.admin_site.admin_view(self.thumbnail_view)
+        return [
+            path("<uuid:image_id>/thumbnail/<int:size>/", thumbnail, name="images_thumbnail"),
+            *super().get_urls(),
+        ]
+
+    def thumbnail_view(self, request, image_id, size):
+        """A small preview, decoded on demand and cached by the browser by its sha256."""
+        image = get_object_or_404(Image, pk=image_id)
+        size = min(size, PREVIEW_SIZE)
+        try:
+            with default_storage.open(image.file.name, "rb") as file:
+                body, content_type = imaging.thumbnail(
+                    file, size=size, max_pixels=settings.IMAGES_MAX_PIXELS
+                )
+        except (ImageServiceError, OSError) as exc:
+            messages.error(request, f"No preview for {image}: {exc}")
+            return HttpResponse(status=404)
+        response = HttpResponse(body, content_type=content_type)
+        response["Cache-Control"] = "private, max-age=86400"
+        return response
+
+    def _thumbnail_tag(self, image: Image, size: int) -> str:
+        url = reverse("admin:images_thumbnail", args=[image.pk, size])
+        return format_html(
+            '<img src="{}?v={}" alt="" style="max-width:{}px;max-height:{}px" loading="lazy">',
+            url,
+            image.sha256[:16],
+            size,
+            size,
+        )
+
+    @admin.display(description="")
+    def thumbnail(self, image: Image) -> str:
+        return self._thumbnail_tag(image, THUMBNAIL_SIZE)
+
+    @admin.display(description="Preview")
+    def preview(self, image: Image) -> str:
+        return self._thumbnail_tag(image, PREVIEW_SIZE)
+
+    @admin.display(description="Dimensions")
+    def dimensions(self, image: Image) -> str:
+        return f"{image.width} x {image.height}"

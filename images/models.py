@@ -1,0 +1,59 @@
+import uuid
+
+from django.db import models
+
+from .imaging import CONTENT_TYPES
+
+
+class Image(models.Model):
+    """A stored image. The row is the truth: it names the current file and the original.
+
+    ``file`` is the current image (cropped or not); ``original`` the bytes as first received,
+    kept for the life of the image. Right after creation both name the same stored object.
+    Files are written under generated names and never overwritten in place.
+    """
+
+    class Format(models.TextChoices):
+        JPEG = "JPEG"
+        PNG = "PNG"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True, default="")
+    # null, not "": the API reports uploads with `"source_url": null`.
+    source_url = models.URLField(max_length=2048, null=True, blank=True)  # noqa: DJ001
+
+    # The current image and what was computed from it.
+    file = models.FileField(max_length=255)
+    format = models.CharField(max_length=4, choices=Format.choices)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    file_size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64, db_index=True)
+    phash = models.CharField(max_length=16, db_index=True)
+    # The same 64 bits as a signed integer, for comparisons inside the database.
+    phash_value = models.BigIntegerField()
+
+    # The bytes as first received, and what a download of them needs without reading them.
+    original = models.FileField(max_length=255)
+    original_format = models.CharField(max_length=4, choices=Format.choices)
+    original_file_size = models.PositiveBigIntegerField()
+    original_sha256 = models.CharField(max_length=64)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["format", "-created_at"], name="image_format_created")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def content_type(self) -> str:
+        return CONTENT_TYPES[self.format]
+
+    @property
+    def original_content_type(self) -> str:
+        return CONTENT_TYPES[self.original_format]

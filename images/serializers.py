@@ -1,0 +1,115 @@
+from django.urls import reverse
+from rest_framework import serializers
+
+from .models import Image
+
+
+class ImageSerializer(serializers.ModelSerializer):
+    """An image's metadata, as every endpoint returns it. Never a filesystem path."""
+
+    content_type = serializers.CharField(read_only=True)
+    file_url = serializers.SerializerMethodField()
+    original_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Image
+        fields = [
+            "id",
+            "name",
+            "description",
+            "format",
+            "content_type",
+            "width",
+            "height",
+            "file_size",
+            "sha256",
+            "phash",
+            "file_url",
+            "original_url",
+            "source_url",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_file_url(self, image: Image) -> str:
+        return self._absolute("image-file", image)
+
+    def get_original_url(self, image: Image) -> str:
+        return self._absolute("image-original", image)
+
+    def _absolute(self, view_name: str, image: Image) -> str:
+        path = reverse(view_name, kwargs={"image_id": image.pk})
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+
+class ImageUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(allow_empty_file=True, help_text="The JPEG or PNG image.")
+    name = serializers.CharField(
+        max_length=255, required=False, help_text="Defaults to the file's name."
+    )
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class CropField(serializers.IntegerField):
+    """A crop coordinate; any problem with it is reported as ``invalid_crop``."""
+
+    def __init__(self, *, min_value: int, **kwargs) -> None:
+        super().__init__(min_value=min_value, required=False, **kwargs)
+
+    def fail(self, key, **kwargs):
+        try:
+            super().fail(key, **kwargs)
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError(exc.detail, code="invalid_crop") from exc
+
+
+class ImageUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=255, required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+    width = CropField(min_value=1, help_text="Crop width; centre crop unless left/top given.")
+    height = CropField(min_value=1, help_text="Crop height.")
+    left = CropField(min_value=0, help_text="Left edge of a box crop.")
+    top = CropField(min_value=0, help_text="Top edge of a box crop.")
+
+    def validate(self, attrs):
+        if ("width" in attrs) != ("height" in attrs):
+            raise serializers.ValidationError(
+                "A crop needs both width and height.", code="invalid_crop"
+            )
+        if ("left" in attrs) != ("top" in attrs):
+            raise serializers.ValidationError(
+                "A box crop needs both left and top.", code="invalid_crop"
+            )
+        if "left" in attrs and "width" not in attrs:
+            raise serializers.ValidationError(
+                "left and top need width and height.", code="invalid_crop"
+            )
+        return attrs
+
+
+class ImageFilterSerializer(serializers.Serializer):
+    name = serializers.CharField(required=False, help_text="Name contains (case-insensitive).")
+    sha256 = serializers.RegexField(r"^[0-9a-fA-F]{64}$", required=False)
+    phash = serializers.RegexField(r"^[0-9a-fA-F]{16}$", required=False)
+    format = serializers.ChoiceField(
+        choices=["JPEG", "PNG", "jpeg", "png"], required=False, help_text="JPEG or PNG."
+    )
+
+
+class ImageDiffSerializer(serializers.Serializer):
+    source_image_id = serializers.UUIDField()
+    target_image_id = serializers.UUIDField()
+    diff = serializers.IntegerField(min_value=0, max_value=64, help_text="Hamming distance.")
+    similarity = serializers.FloatField(help_text="1 - diff / 64")
+    algorithm = serializers.CharField()
+    identical = serializers.BooleanField(help_text="Whether the sha256s are equal.")
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField()
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), required=False
+    )

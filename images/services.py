@@ -1,0 +1,252 @@
+"""What the service does with images; views and the admin call these and nothing else.
+
+Every write follows one rule: the database row is the truth. Bytes are stored under a new
+generated name first, the row is switched to them in a transaction, and only once that
+transaction has committed are the files it no longer names removed. A failure removes
+whatever the operation wrote, so nothing is left behind.
+"""
+
+import hashlib
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import BinaryIO
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+
+from . import imaging
+from .errors import ImageTooLarge
+from .models import Image
+
+_READ_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ImageDiff:
+    source_image_id: uuid.UUID
+    target_image_id: uuid.UUID
+    diff: int
+    similarity: float
+    identical: bool
+    algorithm: str = "phash"
+
+
+def image_create(
+    *,
+    file: BinaryIO,
+    name: str,
+    description: str = "",
+    source_url: str | None = None,
+    sha256: str | None = None,
+) -> Image:
+    """Validate, hash and store an image; ``sha256`` may be given if already computed."""
+    size, digest = _measure(file, sha256=sha256)
+    if size > settings.IMAGES_MAX_UPLOAD_BYTES:
+        raise ImageTooLarge(f"The image is larger than {settings.IMAGES_MAX_UPLOAD_BYTES} bytes.")
+    info = imaging.analyze(file, max_pixels=settings.IMAGES_MAX_PIXELS)
+    with _cleanup_on_failure() as written:
+        stored = written(_store(file, info.format))
+        image = Image(
+            name=name[:255],
+            description=description,
+            source_url=source_url,
+            original=stored,
+            original_format=info.format,
+            original_file_size=size,
+            original_sha256=digest,
+        )
+        _set_current(image, name=stored, info=info, size=size, sha256=digest)
+        with transaction.atomic():
+            image.save(force_insert=True)
+    return image
+
+
+def image_get(*, image_id: uuid.UUID) -> Image:
+    return Image.objects.get(pk=image_id)
+
+
+def image_list(
+    *,
+    name: str | None = None,
+    sha256: str | None = None,
+    phash: str | None = None,
+    format: str | None = None,
+):
+    images = Image.objects.all()
+    if name:
+        images = images.filter(name__icontains=name)
+    if sha256:
+        images = images.filter(sha256=sha256.lower())
+    if phash:
+        images = images.filter(phash=phash.lower())
+    if format:
+        images = images.filter(format=format.upper())
+    return images
+
+
+def image_update(
+    *,
+    image_id: uuid.UUID,
+    name: str | None = None,
+    description: str | None = None,
+    width: int | None = None,
+    height: int | None = None,
+    left: int | None = None,
+    top: int | None = None,
+) -> Image:
+    """Rename, describe and/or crop (centred, or a box with ``left``/``top``) an image.
+
+    The row is locked for the whole operation, so concurrent crops of one image apply one
+    after the other, each to the result of the one before.
+    """
+    with _cleanup_on_failure() as written, transaction.atomic():
+        image = Image.objects.select_for_update().get(pk=image_id)
+        replaced = None
+        if width is not None or height is not None:
+            box = imaging.crop_box(
+                image_width=image.width,
+                image_height=image.height,
+                width=width or 0,
+                height=height or 0,
+                left=left,
+                top=top,
+            )
+            replaced = image.file.name
+            _crop(image, box=box, written=written)
+        if name is not None:
+            image.name = name
+        if description is not None:
+            image.description = description
+        image.save()
+        _delete_after_commit(image, replaced)
+    return image
+
+
+def image_restore(*, image_id: uuid.UUID) -> Image:
+    """Make the original the current image again."""
+    with transaction.atomic():
+        image = Image.objects.select_for_update().get(pk=image_id)
+        replaced = image.file.name
+        if replaced != image.original.name:
+            with default_storage.open(image.original.name, "rb") as original:
+                info = imaging.analyze(original, max_pixels=settings.IMAGES_MAX_PIXELS)
+            _set_current(
+                image,
+                name=image.original.name,
+                info=info,
+                size=image.original_file_size,
+                sha256=image.original_sha256,
+            )
+            image.save()
+            _delete_after_commit(image, replaced)
+    return image
+
+
+def image_delete(*, image_id: uuid.UUID) -> None:
+    with transaction.atomic():
+        image = Image.objects.select_for_update().get(pk=image_id)
+        names = {image.file.name, image.original.name}
+        image.delete()
+        transaction.on_commit(lambda: _delete_files(names))
+
+
+def image_diff(*, source_id: uuid.UUID, target_id: uuid.UUID) -> ImageDiff:
+    """Compare two images by their stored hashes; no file is read."""
+    fields = ("phash_value", "sha256")
+    source = Image.objects.only(*fields).get(pk=source_id)
+    target = source if target_id == source_id else Image.objects.only(*fields).get(pk=target_id)
+    diff = imaging.hamming(source.phash_value, target.phash_value)
+    return ImageDiff(
+        source_image_id=source_id,
+        target_image_id=target_id,
+        diff=diff,
+        similarity=1 - diff / 64,
+        identical=source.sha256 == target.sha256,
+    )
+
+
+def image_default_name(filename: str) -> str:
+    """The name an image gets when none is given: its file name without extension."""
+    return PurePosixPath(filename).stem[:255] or "image"
+
+
+def _crop(image: Image, *, box: tuple[int, int, int, int], written: Callable[[str], str]) -> None:
+    with (
+        default_storage.open(image.file.name, "rb") as current,
+        tempfile.TemporaryFile() as out,
+    ):
+        imaging.crop(current, out, box=box, max_pixels=settings.IMAGES_MAX_PIXELS)
+        # The stored phash must be what a client computes from the stored bytes, which for
+        # a re-encoded JPEG differs from the hash of the pixels before encoding.
+        info = imaging.analyze(out, max_pixels=settings.IMAGES_MAX_PIXELS)
+        size, digest = _measure(out)
+        stored = written(_store(out, info.format))
+    _set_current(image, name=stored, info=info, size=size, sha256=digest)
+
+
+def _set_current(
+    image: Image, *, name: str, info: imaging.ImageInfo, size: int, sha256: str
+) -> None:
+    image.file.name = name
+    image.format = info.format
+    image.width = info.width
+    image.height = info.height
+    image.file_size = size
+    image.sha256 = sha256
+    image.phash = info.phash
+    image.phash_value = imaging.phash_to_int(info.phash)
+
+
+def _measure(file: BinaryIO, *, sha256: str | None = None) -> tuple[int, str]:
+    """Size and sha256 of a file; only the size when the hash is already known."""
+    file.seek(0, 2)
+    size = file.tell()
+    if sha256 is None:
+        file.seek(0)
+        hasher = hashlib.sha256()
+        while block := file.read(_READ_CHUNK):
+            hasher.update(block)
+        sha256 = hasher.hexdigest()
+    file.seek(0)
+    return size, sha256
+
+
+def _store(file: BinaryIO, fmt: str) -> str:
+    """Write the bytes under a new generated name; return the name storage used."""
+    token = uuid.uuid4().hex
+    file.seek(0)
+    return default_storage.save(f"images/{token[:2]}/{token}.{imaging.EXTENSIONS[fmt]}", File(file))
+
+
+@contextmanager
+def _cleanup_on_failure() -> Iterator[Callable[[str], str]]:
+    """Yield a recorder of stored names; remove them all if the block fails."""
+    names: list[str] = []
+
+    def written(name: str) -> str:
+        names.append(name)
+        return name
+
+    try:
+        yield written
+    except BaseException:
+        _delete_files(names)
+        raise
+
+
+def _delete_after_commit(image: Image, replaced: str | None) -> None:
+    """Once committed, remove a file the row no longer names (never the original)."""
+    if replaced and replaced not in (image.file.name, image.original.name):
+        transaction.on_commit(lambda: _delete_files([replaced]))
+
+
+def _delete_files(names) -> None:
+    for name in names:
+        if name:
+            default_storage.delete(name)

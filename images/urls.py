@@ -1,0 +1,52 @@
+import uuid
+
+from django.urls import path, register_converter
+
+from . import views
+
+
+class ImageIdConverter:
+    """Any path segment; only a UUID matches, anything else falls through to a JSON 404."""
+
+    regex = "[^/]+"
+
+    def to_python(self, value: str) -> uuid.UUID:
+        return uuid.UUID(value)  # ValueError: no match
+
+    def to_url(self, value) -> str:
+        return str(value)
+
+
+register_converter(ImageIdConverter, "image_id")
+
+
+def both(route: str, view_class, name: str) -> list:
+    """The route as written, and its twin with (or without) the trailing slash."""
+    twin_route = route[:-1] if route.endswith("/") else route + "/"
+    twin = view_class.as_view()
+    twin.slash_twin = True
+    return [path(route, view_class.as_view(), name=name), path(twin_route, twin)]
+
+
+def hide_slash_variants(endpoints):
+    """drf-spectacular preprocessing hook: document each route once, as written."""
+    return [endpoint for endpoint in endpoints if not getattr(endpoint[3], "slash_twin", False)]
+
+
+urlpatterns = [
+    *both("images/upload", views.ImageUploadView, "image-upload"),
+    *both("images/", views.ImageListView, "image-list"),
+    *both("images/<image_id:image_id>", views.ImageDetailView, "image-detail"),
+    *both("images/<image_id:image_id>/file", views.ImageFileView, "image-file"),
+    *both(
+        "images/<image_id:image_id>/original",
+        views.ImageOriginalView,
+        "image-original",
+    ),
+    *both("images/<image_id:image_id>/restore", views.ImageRestoreView, "image-restore"),
+    *both(
+        "images/<image_id:source_id>/diff/<image_id:target_id>",
+        views.ImageDiffView,
+        "image-diff",
+    ),
+]

@@ -1,0 +1,211 @@
+"""Thin HTTP: validate the input with a serializer, call one service, render the result."""
+
+from django.core.files.storage import default_storage
+from django.http import FileResponse, HttpResponseNotModified
+from django.urls import reverse
+from django.utils.http import parse_etags
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import ParseError
+from rest_framework.generics import GenericAPIView
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import imaging, services
+from .models import Image
+from .pagination import ImagePagination
+from .serializers import (
+    ErrorSerializer,
+    ImageDiffSerializer,
+    ImageFilterSerializer,
+    ImageSerializer,
+    ImageUpdateSerializer,
+    ImageUploadSerializer,
+)
+from .uploads import ImageMultiPartParser
+
+ERRORS = {code: ErrorSerializer for code in (400, 404, 413, 415)}
+NOT_FOUND = {404: ErrorSerializer}
+
+
+def created(request, image: Image) -> Response:
+    location = request.build_absolute_uri(reverse("image-detail", kwargs={"image_id": image.pk}))
+    body = ImageSerializer(image, context={"request": request}).data
+    return Response(body, status=status.HTTP_201_CREATED, headers={"Location": location})
+
+
+class ImageUploadView(APIView):
+    parser_classes = [ImageMultiPartParser]
+
+    @extend_schema(
+        operation_id="images_upload",
+        request={"multipart/form-data": ImageUploadSerializer},
+        responses={201: ImageSerializer, **ERRORS},
+        summary="Upload a JPEG or PNG image",
+    )
+    def post(self, request):
+        serializer = ImageUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        upload = serializer.validated_data["file"]
+        image = services.image_create(
+            file=upload,
+            name=serializer.validated_data.get("name")
+            or services.image_default_name(upload.name or ""),
+            description=serializer.validated_data["description"],
+            sha256=getattr(upload, "sha256", None) or None,
+        )
+        return created(request, image)
+
+
+class ImageListView(GenericAPIView):
+    serializer_class = ImageSerializer
+    pagination_class = ImagePagination
+
+    @extend_schema(
+        parameters=[ImageFilterSerializer],
+        responses={200: ImageSerializer(many=True), 400: ErrorSerializer},
+        summary="List images, newest first",
+    )
+    def get(self, request):
+        filters = ImageFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        images = services.image_list(**filters.validated_data)
+        page = self.paginate_queryset(images)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+
+UPDATE_PARAMETERS = [
+    OpenApiParameter(field, int, description=f"Crop {field}, as a query parameter.")
+    for field in ("width", "height", "left", "top")
+] + [
+    OpenApiParameter(field, str, description=f"New {field}, as a query parameter.")
+    for field in ("name", "description")
+]
+
+
+class ImageDetailView(APIView):
+    @extend_schema(responses={200: ImageSerializer, **NOT_FOUND}, summary="An image's metadata")
+    def get(self, request, image_id):
+        image = services.image_get(image_id=image_id)
+        return Response(ImageSerializer(image, context={"request": request}).data)
+
+    @extend_schema(
+        request=ImageUpdateSerializer,
+        parameters=UPDATE_PARAMETERS,
+        responses={200: ImageSerializer, **ERRORS},
+        summary="Rename, describe or crop an image",
+        description=(
+            "Fields come as JSON or as query parameters. `width` and `height` crop the "
+            "centre of the current image; with `left` and `top` they crop that box."
+        ),
+    )
+    def put(self, request, image_id):
+        return self._update(request, image_id)
+
+    @extend_schema(
+        request=ImageUpdateSerializer,
+        parameters=UPDATE_PARAMETERS,
+        responses={200: ImageSerializer, **ERRORS},
+        summary="Rename, describe or crop an image",
+    )
+    def patch(self, request, image_id):
+        return self._update(request, image_id)
+
+    @extend_schema(responses={204: None, **NOT_FOUND}, summary="Delete an image and its files")
+    def delete(self, request, image_id):
+        services.image_delete(image_id=image_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def _update(self, request, image_id):
+        if not isinstance(request.data, dict):
+            raise ParseError("The body must be a JSON object.")
+        serializer = ImageUpdateSerializer(data={**request.query_params.dict(), **request.data})
+        serializer.is_valid(raise_exception=True)
+        image = services.image_update(image_id=image_id, **serializer.validated_data)
+        return Response(ImageSerializer(image, context={"request": request}).data)
+
+
+class ImageRestoreView(APIView):
+    @extend_schema(
+        request=None,
+        responses={200: ImageSerializer, **NOT_FOUND},
+        summary="Make the original the current image again",
+    )
+    def post(self, request, image_id):
+        image = services.image_restore(image_id=image_id)
+        return Response(ImageSerializer(image, context={"request": request}).data)
+
+
+class ImageDiffView(APIView):
+    @extend_schema(
+        responses={200: ImageDiffSerializer, **NOT_FOUND},
+        summary="Compare two images by perceptual hash",
+    )
+    def get(self, request, source_id, target_id):
+        diff = services.image_diff(source_id=source_id, target_id=target_id)
+        return Response(ImageDiffSerializer(diff).data)
+
+
+class AnyAccept(BaseContentNegotiation):
+    """Downloads answer with the image whatever the client's Accept header says."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+BINARY = {
+    (200, "image/jpeg"): OpenApiTypes.BINARY,
+    (200, "image/png"): OpenApiTypes.BINARY,
+    304: OpenApiResponse(description="Not modified: If-None-Match matched the ETag."),
+    **NOT_FOUND,
+}
+
+
+class ImageFileView(APIView):
+    content_negotiation_class = AnyAccept
+    original = False
+
+    @extend_schema(responses=BINARY, summary="The current image's bytes")
+    def get(self, request, image_id):
+        image = services.image_get(image_id=image_id)
+        if self.original:
+            stored, fmt = image.original, image.original_format
+            size, sha256 = image.original_file_size, image.original_sha256
+        else:
+            stored, fmt, size, sha256 = image.file, image.format, image.file_size, image.sha256
+        return download(request, stored.name, fmt=fmt, size=size, sha256=sha256, stem=image.pk)
+
+
+class ImageOriginalView(ImageFileView):
+    original = True
+
+    @extend_schema(responses=BINARY, summary="The bytes as first received")
+    def get(self, request, image_id):
+        return super().get(request, image_id)
+
+
+def download(request, name: str, *, fmt: str, size: int, sha256: str, stem) -> FileResponse:
+    """Stream a stored file with headers taken from the row, not from reading the file."""
+    etag = f'"{sha256}"'
+    wanted = {
+        tag.removeprefix("W/") for tag in parse_etags(request.headers.get("If-None-Match", ""))
+    }
+    if etag in wanted or "*" in wanted:
+        response = HttpResponseNotModified()
+        response["ETag"] = etag
+        return response
+    response = FileResponse(
+        default_storage.open(name, "rb"),
+        content_type=imaging.CONTENT_TYPES[fmt],
+        filename=f"{stem}.{imaging.EXTENSIONS[fmt]}",
+    )
+    response["Content-Length"] = str(size)
+    response["ETag"] = etag
+    response["Cache-Control"] = "no-cache"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
