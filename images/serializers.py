@@ -58,11 +58,12 @@ class CropField(serializers.IntegerField):
     def __init__(self, *, min_value: int, **kwargs) -> None:
         super().__init__(min_value=min_value, required=False, **kwargs)
 
-    def fail(self, key, **kwargs):
+    def run_validation(self, data=serializers.empty):
         try:
-            super().fail(key, **kwargs)
+            return super().run_validation(data)
         except serializers.ValidationError as exc:
-            raise serializers.ValidationError(exc.detail, code="invalid_crop") from exc
+            messages = [str(message) for message in exc.detail]
+            raise serializers.ValidationError(messages, code="invalid_crop") from exc
 
 
 class ImageUpdateSerializer(serializers.Serializer):

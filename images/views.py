@@ -1,7 +1,7 @@
 """Thin HTTP: validate the input with a serializer, call one service, render the result."""
 
 from django.core.files.storage import default_storage
-from django.http import FileResponse, HttpResponseNotModified
+from django.http import FileResponse, HttpResponseNotModified, QueryDict
 from django.urls import reverse
 from django.utils.http import parse_etags
 from drf_spectacular.types import OpenApiTypes
@@ -119,9 +119,12 @@ class ImageDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def _update(self, request, image_id):
-        if not isinstance(request.data, dict):
+        body = request.data
+        if not isinstance(body, dict):
             raise ParseError("The body must be a JSON object.")
-        serializer = ImageUpdateSerializer(data={**request.query_params.dict(), **request.data})
+        if isinstance(body, QueryDict):  # form bodies: one value per field
+            body = body.dict()
+        serializer = ImageUpdateSerializer(data={**request.query_params.dict(), **body})
         serializer.is_valid(raise_exception=True)
         image = services.image_update(image_id=image_id, **serializer.validated_data)
         return Response(ImageSerializer(image, context={"request": request}).data)

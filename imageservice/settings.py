@@ -5,6 +5,7 @@ runs on PostgreSQL and S3-compatible storage when the environment says so (READM
 """
 
 from pathlib import Path
+from uuid import UUID
 
 import environ
 
@@ -99,6 +100,7 @@ IMAGES_MAX_PIXELS = env.int("IMAGES_MAX_PIXELS", default=64_000_000)
 # --- API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "URL_FORMAT_OVERRIDE": None,  # `?format=` filters images by format
     "DEFAULT_PARSER_CLASSES": [
         "rest_framework.parsers.JSONParser",
         "images.uploads.ImageMultiPartParser",
@@ -121,7 +123,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "PREPROCESSING_HOOKS": ["images.urls.hide_slash_variants"],
-    "PATH_CONVERTER_OVERRIDES": {"image_id": "uuid"},
+    "PATH_CONVERTER_OVERRIDES": {"image_id": UUID},
 }
 
 # --- Internationalisation -------------------------------------------------------------

@@ -1,0 +1,93 @@
+import io
+
+import pytest
+from django.contrib.auth.models import User
+
+from images.models import Image
+from tests.factories import encode, image_bytes, pattern
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def staff(client):
+    user = User.objects.create_superuser("admin", "admin@example.test", "pw")
+    client.force_login(user)
+    return client
+
+
+def add(client, data: bytes, filename: str = "plate.png", **fields):
+    file = io.BytesIO(data)
+    file.name = filename
+    return client.post("/admin/images/image/add/", {"upload": file, "description": "", **fields})
+
+
+def test_admin_requires_staff_login(client):
+    response = client.get("/admin/images/image/")
+
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+
+
+def test_admin_add_goes_through_validation_and_hashing(staff, files):
+    response = add(staff, image_bytes("PNG", (30, 20)), "plate-9.png")
+
+    assert response.status_code == 302
+    image = Image.objects.get()
+    assert (image.name, image.format, image.width, image.height) == ("plate-9", "PNG", 30, 20)
+    assert len(image.phash) == 16
+    assert len(files()) == 1
+
+
+def test_admin_add_refuses_a_gif_with_a_form_error_and_stores_nothing(staff, files):
+    response = add(staff, encode(pattern((8, 8)), "GIF"), "x.gif")
+
+    assert response.status_code == 200
+    assert b"GIF images are not accepted" in response.content
+    assert Image.objects.count() == 0
+    assert files() == []
+
+
+def test_admin_list_search_filter_and_change_page(staff):
+    add(staff, image_bytes("PNG"), "alpha.png")
+    add(staff, image_bytes("JPEG"), "beta.jpg")
+    image = Image.objects.get(name="alpha")
+
+    listing = staff.get("/admin/images/image/")
+    assert listing.status_code == 200
+    assert b"alpha" in listing.content
+    assert b"beta" in listing.content
+    assert b"/thumbnail/" in listing.content
+    assert b"beta" not in staff.get("/admin/images/image/?q=alpha").content
+    assert b"alpha" in staff.get(f"/admin/images/image/?q={image.sha256}").content
+    assert b"alpha" not in staff.get("/admin/images/image/?format__exact=JPEG").content
+
+    change = staff.get(f"/admin/images/image/{image.pk}/change/")
+    assert change.status_code == 200
+    assert image.phash.encode() in change.content
+    assert b'name="sha256"' not in change.content  # computed fields are read-only
+
+
+def test_admin_thumbnail_is_a_small_image(staff):
+    add(staff, image_bytes("JPEG", (600, 300)), "big.jpg")
+    image = Image.objects.get()
+
+    response = staff.get(f"/admin/images/image/{image.pk}/thumbnail/96/")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/jpeg"
+    from PIL import Image as PILImage
+
+    assert max(PILImage.open(io.BytesIO(response.content)).size) <= 96
+
+
+def test_admin_change_renames_and_delete_removes_files(staff, files):
+    add(staff, image_bytes("PNG"), "old.png")
+    image = Image.objects.get()
+
+    staff.post(f"/admin/images/image/{image.pk}/change/", {"name": "new", "description": "d"})
+    assert Image.objects.get().name == "new"
+
+    staff.post(f"/admin/images/image/{image.pk}/delete/", {"post": "yes"})
+    assert Image.objects.count() == 0
+    assert files() == []

@@ -1,0 +1,145 @@
+import io
+
+import imagehash
+import pytest
+from PIL import Image
+
+from images import imaging
+from images.errors import ImageTooLarge, InvalidCrop, InvalidImage, UnsupportedImageFormat
+from tests.factories import (
+    apng_bytes,
+    corrupt_png_crc,
+    encode,
+    image_bytes,
+    pattern,
+    png_with_header,
+)
+
+LIMIT = 64_000_000
+
+
+@pytest.mark.parametrize(
+    ("fmt", "mode"),
+    [("JPEG", "RGB"), ("JPEG", "L"), ("JPEG", "CMYK"), ("PNG", "RGB"), ("PNG", "RGBA"),
+     ("PNG", "P"), ("PNG", "L"), ("PNG", "1"), ("PNG", "I;16")],
+)  # fmt: skip
+def test_analyze_gives_format_size_and_the_phash_imagehash_gives(fmt, mode):
+    data = image_bytes(fmt, (70, 50), mode=mode)
+
+    info = imaging.analyze(io.BytesIO(data), max_pixels=LIMIT)
+
+    assert (info.format, info.width, info.height) == (fmt, 70, 50)
+    assert info.phash == str(imagehash.phash(Image.open(io.BytesIO(data))))
+    assert len(info.phash) == 16
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (encode(pattern((8, 8)), "GIF"), UnsupportedImageFormat),
+        (b"", InvalidImage),
+        (b"\x89PNG\r\n\x1a\n", InvalidImage),
+        (corrupt_png_crc(), InvalidImage),
+        (image_bytes("JPEG", (64, 64))[:200], InvalidImage),
+        (png_with_header(20_000, 20_000), ImageTooLarge),
+        (apng_bytes(), ImageTooLarge),
+    ],
+)
+def test_analyze_refuses_with_the_matching_domain_error(data, error):
+    with pytest.raises(error) as raised:
+        imaging.analyze(io.BytesIO(data), max_pixels=LIMIT)
+    assert raised.value.code == error.code
+
+
+def test_pixel_limit_is_decided_from_the_header_before_decoding():
+    # 9000x9000 exceeds a 1000-pixel limit; its IDAT is far too short to decode, so only a
+    # header check can answer image_too_large rather than invalid_image.
+    with pytest.raises(ImageTooLarge):
+        imaging.analyze(io.BytesIO(png_with_header(9000, 9000)), max_pixels=1000)
+
+
+def test_unsupported_format_error_names_the_format():
+    with pytest.raises(UnsupportedImageFormat, match="GIF"):
+        imaging.analyze(io.BytesIO(encode(pattern((8, 8)), "GIF")), max_pixels=LIMIT)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "box"),
+    [
+        ({"width": 100, "height": 100}, (78, 78, 178, 178)),
+        ({"width": 256, "height": 256}, (0, 0, 256, 256)),
+        ({"width": 1, "height": 1}, (127, 127, 128, 128)),
+        ({"width": 10, "height": 20, "left": 0, "top": 236}, (0, 236, 10, 256)),
+    ],
+)
+def test_crop_box_is_centred_unless_left_and_top_are_given(kwargs, box):
+    assert imaging.crop_box(image_width=256, image_height=256, **kwargs) == box
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"width": 0, "height": 10},
+        {"width": 10, "height": -1},
+        {"width": 257, "height": 10},
+        {"width": 10, "height": 10, "left": 250, "top": 0},
+        {"width": 10, "height": 10, "left": 0},
+        {"width": 10, "height": 10, "left": -1, "top": 0},
+    ],
+)
+def test_crop_box_outside_the_image_is_refused(kwargs):
+    with pytest.raises(InvalidCrop):
+        imaging.crop_box(image_width=256, image_height=256, **kwargs)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_crop_keeps_the_format_and_the_icc_profile(fmt):
+    source = pattern((40, 40))
+    icc = b"\x00" * 128 + b"fake-profile-for-test"
+    data = encode(source, fmt, icc_profile=icc)
+    out = io.BytesIO()
+
+    assert imaging.crop(io.BytesIO(data), out, box=(5, 5, 25, 35), max_pixels=LIMIT) == fmt
+
+    cropped = Image.open(io.BytesIO(out.getvalue()))
+    assert cropped.format == fmt
+    assert cropped.size == (20, 30)
+    assert cropped.info.get("icc_profile") == icc
+
+
+def test_png_crop_is_lossless_and_keeps_transparency():
+    source = pattern((40, 40), mode="RGBA")
+    source.putpixel((10, 10), (1, 2, 3, 0))
+    out = io.BytesIO()
+
+    imaging.crop(io.BytesIO(encode(source, "PNG")), out, box=(0, 0, 20, 20), max_pixels=LIMIT)
+
+    assert Image.open(out).tobytes() == source.crop((0, 0, 20, 20)).tobytes()
+
+
+@pytest.mark.parametrize(("fmt", "content_type"), [("JPEG", "image/jpeg"), ("PNG", "image/png")])
+def test_thumbnail_is_small(fmt, content_type):
+    mode = "RGBA" if fmt == "PNG" else "RGB"
+    data = image_bytes(fmt, (800, 400), mode=mode)
+
+    body, kind = imaging.thumbnail(io.BytesIO(data), size=96, max_pixels=LIMIT)
+
+    assert kind == content_type
+    assert max(Image.open(io.BytesIO(body)).size) <= 96
+
+
+@pytest.mark.parametrize("value", ["0000000000000000", "ffffffffffffffff", "8000000000000000",
+                                   "7fffffffffffffff", "c3a5e1f00f1e5a3c"])  # fmt: skip
+def test_phash_int_round_trips_and_fits_a_signed_64_bit_column(value):
+    number = imaging.phash_to_int(value)
+
+    assert -(2**63) <= number < 2**63
+    assert imaging.int_to_phash(number) == value
+
+
+def test_hamming_counts_differing_bits_of_signed_values():
+    ones, zeros = imaging.phash_to_int("f" * 16), imaging.phash_to_int("0" * 16)
+
+    assert imaging.hamming(ones, zeros) == 64
+    assert imaging.hamming(ones, ones) == 0
+    assert imaging.hamming(imaging.phash_to_int("8000000000000001"), zeros) == 2
