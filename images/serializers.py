@@ -52,6 +52,17 @@ class ImageUploadSerializer(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True, default="")
 
 
+class ImageFromUrlSerializer(serializers.Serializer):
+    # Not a URLField: the fetcher judges the URL and answers with the `invalid_url` code.
+    url = serializers.CharField(
+        max_length=2048, allow_blank=True, trim_whitespace=True, help_text="http or https URL."
+    )
+    name = serializers.CharField(
+        max_length=255, required=False, help_text="Defaults to the URL's last path segment."
+    )
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+
+
 class CropField(serializers.IntegerField):
     """A crop coordinate; any problem with it is reported as ``invalid_crop``."""
 

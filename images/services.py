@@ -20,7 +20,7 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 
-from . import imaging
+from . import fetch, imaging
 from .errors import ImageTooLarge
 from .models import Image
 
@@ -65,6 +65,29 @@ def image_create(
         with transaction.atomic():
             image.save(force_insert=True)
     return image
+
+
+def image_create_from_url(*, url: str, name: str | None = None, description: str = "") -> Image:
+    """Download ``url`` safely (images/fetch.py), then store it exactly as an upload."""
+    download = fetch.download(url, policy=url_fetch_policy())
+    with download.file:
+        return image_create(
+            file=download.file,
+            name=name or download.filename or "image",
+            description=description,
+            source_url=url,
+            sha256=download.sha256,
+        )
+
+
+def url_fetch_policy() -> fetch.FetchPolicy:
+    return fetch.FetchPolicy(
+        max_bytes=settings.IMAGES_MAX_UPLOAD_BYTES,
+        timeout=settings.IMAGES_URL_TIMEOUT,
+        connect_timeout=settings.IMAGES_URL_CONNECT_TIMEOUT,
+        allow_private=settings.IMAGES_ALLOW_PRIVATE_URLS,
+        allowed_hosts=frozenset(host.lower() for host in settings.IMAGES_URL_ALLOWED_HOSTS),
+    )
 
 
 def image_get(*, image_id: uuid.UUID) -> Image:

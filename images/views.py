@@ -20,6 +20,7 @@ from .serializers import (
     ErrorSerializer,
     ImageDiffSerializer,
     ImageFilterSerializer,
+    ImageFromUrlSerializer,
     ImageSerializer,
     ImageUpdateSerializer,
     ImageUploadSerializer,
@@ -67,6 +68,7 @@ class ImageListView(GenericAPIView):
         parameters=[ImageFilterSerializer],
         responses={200: ImageSerializer(many=True), 400: ErrorSerializer},
         summary="List images, newest first",
+        request=None,
     )
     def get(self, request):
         filters = ImageFilterSerializer(data=request.query_params)
@@ -74,6 +76,22 @@ class ImageListView(GenericAPIView):
         images = services.image_list(**filters.validated_data)
         page = self.paginate_queryset(images)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(
+        request=ImageFromUrlSerializer,
+        responses={201: ImageSerializer, **ERRORS},
+        summary="Create an image from a URL the service downloads",
+        description=(
+            "The service fetches the URL (http or https, public addresses only unless "
+            "configured otherwise, at most 3 redirects, a total deadline, the byte limit "
+            "counted while streaming) and stores the bytes exactly as an upload."
+        ),
+    )
+    def post(self, request):
+        serializer = ImageFromUrlSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        image = services.image_create_from_url(**serializer.validated_data)
+        return created(request, image)
 
 
 UPDATE_PARAMETERS = [

@@ -96,6 +96,12 @@ FILE_UPLOAD_PERMISSIONS = 0o640
 # --- Images ---------------------------------------------------------------------------
 IMAGES_MAX_UPLOAD_BYTES = env.int("IMAGES_MAX_UPLOAD_BYTES", default=25 * 1024 * 1024)
 IMAGES_MAX_PIXELS = env.int("IMAGES_MAX_PIXELS", default=64_000_000)
+# Creating an image from a URL (images/fetch.py): a total deadline per download, public
+# addresses only unless a lab's images live on its private network, optional host allow-list.
+IMAGES_URL_TIMEOUT = env.float("IMAGES_URL_TIMEOUT", default=15.0)
+IMAGES_URL_CONNECT_TIMEOUT = env.float("IMAGES_URL_CONNECT_TIMEOUT", default=5.0)
+IMAGES_ALLOW_PRIVATE_URLS = env.bool("IMAGES_ALLOW_PRIVATE_URLS", default=False)
+IMAGES_URL_ALLOWED_HOSTS = env.list("IMAGES_URL_ALLOWED_HOSTS", default=[])
 
 # --- API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
