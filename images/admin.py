@@ -1,6 +1,6 @@
 from django import forms
 from django.conf import settings
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.files.storage import default_storage
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
@@ -37,6 +37,9 @@ class ImageAddForm(forms.ModelForm):
                 )
             except ImageServiceError as exc:
                 self.add_error("upload", forms.ValidationError(exc.detail, code=exc.code))
+            else:  # what the model form copies onto the instance must be what was stored
+                cleaned["name"] = self.instance.name
+                cleaned["description"] = self.instance.description
         return cleaned
 
     def save(self, commit=True):
@@ -117,9 +120,8 @@ class ImageAdmin(admin.ModelAdmin):
                 body, content_type = imaging.thumbnail(
                     file, size=size, max_pixels=settings.IMAGES_MAX_PIXELS
                 )
-        except (ImageServiceError, OSError) as exc:
-            messages.error(request, f"No preview for {image}: {exc}")
-            return HttpResponse(status=404)
+        except (ImageServiceError, OSError):
+            return HttpResponse(status=404)  # the page shows no preview; images_check tells why
         response = HttpResponse(body, content_type=content_type)
         response["Cache-Control"] = "private, max-age=86400"
         return response
