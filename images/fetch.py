@@ -17,9 +17,10 @@ import http.client
 import ipaddress
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import BinaryIO
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
@@ -94,6 +95,7 @@ def download(url: str, *, policy: FetchPolicy) -> Download:
     for _ in range(policy.max_redirects + 1):
         hop = _check(current, policy)
         with _network_errors(hop.host, deadline), _get(hop, policy, deadline) as response:
+            _remaining(deadline)  # headers that arrived only because the watchdog cut them
             if response.status_code in REDIRECT_STATUSES:
                 location = response.headers.get("Location")
                 if not location:
@@ -156,11 +158,43 @@ def _check(url: str, policy: FetchPolicy) -> _Hop:
 
 
 class _PinnedAdapter(HTTPAdapter):
-    """Opens the pool for the checked address while TLS uses the host name (SNI + cert)."""
+    """Opens the pool for the checked address while TLS uses the host name (SNI + cert).
+
+    It also remembers every connection it opens, so that a watchdog can cut them at the
+    deadline: a per-read socket timeout cannot stop an origin that drips its header lines
+    a byte at a time.
+    """
 
     def __init__(self, hop: _Hop) -> None:
         self._hop = hop
+        self.connections: list = []
         super().__init__(max_retries=0)
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        opened = self.connections
+
+        def recording(pool_class):
+            class Recording(pool_class):
+                def _new_conn(self):
+                    connection = super()._new_conn()
+                    opened.append(connection)
+                    return connection
+
+            return Recording
+
+        self.poolmanager.pool_classes_by_scheme = {
+            scheme: recording(pool_class)
+            for scheme, pool_class in self.poolmanager.pool_classes_by_scheme.items()
+        }
+
+    def cut(self) -> None:
+        """Shut down every open connection; a blocked read then returns at once."""
+        for connection in self.connections:
+            sock = getattr(connection, "sock", None)
+            if sock is not None:
+                with suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
 
     def build_connection_pool_key_attributes(self, request, verify, cert=None):
         host_params, pool_kwargs = super().build_connection_pool_key_attributes(
@@ -187,15 +221,22 @@ def _get(hop: _Hop, policy: FetchPolicy, deadline: float) -> Iterator[requests.R
         adapter = _PinnedAdapter(hop)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
-        response = session.get(
-            hop.url,
-            headers=headers,
-            stream=True,
-            allow_redirects=False,
-            timeout=(min(policy.connect_timeout, remaining), remaining),
-        )
-        with response:
-            yield response
+        # Fires just past the deadline, so every check of the clock after it fails.
+        watchdog = threading.Timer(remaining + 0.05, adapter.cut)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            response = session.get(
+                hop.url,
+                headers=headers,
+                stream=True,
+                allow_redirects=False,
+                timeout=(min(policy.connect_timeout, remaining), remaining),
+            )
+            with response:
+                yield response
+        finally:
+            watchdog.cancel()
 
 
 def _read_body(

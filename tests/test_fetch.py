@@ -128,6 +128,11 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/slow-headers":
             stop.wait(15)
             self.reply(200, BODY)
+        elif path == "/dripping-headers":  # a header byte every 0.2 s, for ever
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Drip: ")
+            while not stop.wait(0.2):
+                self.wfile.write(b"z")
+                self.wfile.flush()
         elif path in ("/endless", "/endless-chunked"):
             chunked = path == "/endless-chunked"
             self.send_response(200)
@@ -713,7 +718,8 @@ def test_trickling_origin_is_cut_at_the_deadline(server):
 
 
 @pytest.mark.parametrize(
-    "path", ["/stall", "/slow-headers", "/slow-hops/3", "/redirect?to=/trickle"]
+    "path",
+    ["/stall", "/slow-headers", "/dripping-headers", "/slow-hops/3", "/redirect?to=/trickle"],
 )
 def test_the_deadline_covers_waiting_and_all_redirects(server, path):
     policy = FetchPolicy(max_bytes=10**6, timeout=1.5, allow_private=True)
@@ -808,7 +814,7 @@ def test_every_connection_is_closed(server, path):
 
 def make_certificates(directory, name):
     """A throwaway CA and a certificate for ``name`` it signed; returns (ca, cert, key) paths."""
-    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
