@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Q
 
 from . import fetch, imaging
 from .errors import ImageTooLarge
@@ -259,7 +260,14 @@ def _cleanup_on_failure() -> Iterator[Callable[[str], str]]:
     try:
         yield written
     except BaseException:
-        _delete_files(names)
+        # An interrupt can land after the row committed: never remove what a row names.
+        # If the database cannot say, keep the files: images_check finds orphans later.
+        try:
+            owned = Image.objects.filter(Q(file__in=names) | Q(original__in=names))
+            kept = {name for pair in owned.values_list("file", "original") for name in pair}
+        except Exception:
+            kept = set(names)
+        _delete_files(name for name in names if name not in kept)
         raise
 
 
