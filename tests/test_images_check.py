@@ -2,22 +2,18 @@
 
 import io
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
 
 from images import services, storage_check
 from images.models import Image
+from tests.commandline import manage
 from tests.factories import image_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -230,38 +226,14 @@ def test_batches_smaller_than_the_data_find_the_same_problems(monkeypatch, age):
 def test_the_exit_status_tells_a_monitor_whether_storage_is_consistent(media_root, age):
     """The real command line, as cron or a monitoring probe runs it."""
     create()
-    env = {
-        **os.environ,
-        "MEDIA_ROOT": str(media_root),
-        "DATABASE_URL": database_url(),
-    }
-    command = [sys.executable, "manage.py", "images_check"]
-
-    def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [*command, *args],
-            cwd=settings.BASE_DIR,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-
     age(orphan())
-    failed = run()
+
+    failed = manage("images_check", media_root=media_root)
+    out, err = failed.communicate(timeout=60)
     assert failed.returncode == 1
-    assert "1 problems found; --fix removes the orphans." in failed.stderr
-    fixed = run("--fix")
-    assert fixed.returncode == 0, fixed.stderr
-    assert "1 orphans (1 removed)" in fixed.stdout
+    assert "1 problems found; --fix removes the orphans." in err
 
-
-def database_url() -> str:
-    """The test database, for a child process."""
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    password = f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else ""
-    port = f":{db['PORT']}" if db["PORT"] else ""
-    return f"postgres://{quote(db['USER'])}{password}@{db['HOST']}{port}/{db['NAME']}"
+    fixed = manage("images_check", "--fix", media_root=media_root)
+    out, err = fixed.communicate(timeout=60)
+    assert fixed.returncode == 0, err
+    assert "1 orphans (1 removed)" in out
