@@ -45,7 +45,14 @@ class Image(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["format", "-created_at"], name="image_format_created")]
+        indexes = [
+            models.Index(fields=["format", "-created_at"], name="image_format_created"),
+            # Who owns a stored file (images_check asks in batches) and whether some bytes
+            # are already stored, cropped since (import_images' skip), without table scans.
+            models.Index(fields=["file"], name="image_file"),
+            models.Index(fields=["original"], name="image_original"),
+            models.Index(fields=["original_sha256"], name="image_original_sha256"),
+        ]
 
     def __str__(self) -> str:
         return self.name

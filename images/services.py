@@ -26,6 +26,8 @@ from .errors import ImageTooLarge
 from .models import Image
 
 _READ_CHUNK = 1024 * 1024
+# Every stored file lives under this folder of the storage, as <2 hex>/<32 hex>.<ext>.
+STORAGE_DIR = "images"
 
 
 @dataclass(frozen=True)
@@ -245,7 +247,8 @@ def _store(file: BinaryIO, fmt: str) -> str:
     """Write the bytes under a new generated name; return the name storage used."""
     token = uuid.uuid4().hex
     file.seek(0)
-    return default_storage.save(f"images/{token[:2]}/{token}.{imaging.EXTENSIONS[fmt]}", File(file))
+    name = f"{STORAGE_DIR}/{token[:2]}/{token}.{imaging.EXTENSIONS[fmt]}"
+    return default_storage.save(name, File(file))
 
 
 @contextmanager
