@@ -13,6 +13,9 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from access.permissions import ImagesAccess
+from access.throttling import ImagesRateThrottle
+
 from . import imaging, services
 from .models import Image
 from .pagination import ImagePagination
@@ -31,14 +34,27 @@ ERRORS = {code: ErrorSerializer for code in (400, 404, 413, 415)}
 NOT_FOUND = {404: ErrorSerializer}
 
 
+# Every images view: tokens when IMAGES_AUTH=token, rate limits per scope. ``is_costly``
+# tells the throttle which requests decode a whole image (scope ``uploads``). (Comments, not
+# a docstring: drf-spectacular would make a docstring every operation's description.)
+class Guarded:
+    permission_classes = [ImagesAccess]
+    throttle_classes = [ImagesRateThrottle]
+    costly_methods: frozenset[str] = frozenset()
+
+    def is_costly(self, request) -> bool:
+        return request.method in self.costly_methods
+
+
 def created(request, image: Image) -> Response:
     location = request.build_absolute_uri(reverse("image-detail", kwargs={"image_id": image.pk}))
     body = ImageSerializer(image, context={"request": request}).data
     return Response(body, status=status.HTTP_201_CREATED, headers={"Location": location})
 
 
-class ImageUploadView(APIView):
+class ImageUploadView(Guarded, APIView):
     parser_classes = [ImageMultiPartParser]
+    costly_methods = frozenset({"POST"})
 
     @extend_schema(
         operation_id="images_upload",
@@ -60,9 +76,10 @@ class ImageUploadView(APIView):
         return created(request, image)
 
 
-class ImageListView(GenericAPIView):
+class ImageListView(Guarded, GenericAPIView):
     serializer_class = ImageSerializer
     pagination_class = ImagePagination
+    costly_methods = frozenset({"POST"})  # creating an image from a URL
 
     @extend_schema(
         parameters=[ImageFilterSerializer],
@@ -94,6 +111,7 @@ class ImageListView(GenericAPIView):
         return created(request, image)
 
 
+CROP_FIELDS = ("width", "height")
 UPDATE_PARAMETERS = [
     OpenApiParameter(field, int, description=f"Crop {field}, as a query parameter.")
     for field in ("width", "height", "left", "top")
@@ -103,7 +121,14 @@ UPDATE_PARAMETERS = [
 ]
 
 
-class ImageDetailView(APIView):
+class ImageDetailView(Guarded, APIView):
+    def is_costly(self, request) -> bool:
+        """A crop (width or height, in the query or the body) decodes and encodes."""
+        if request.method not in ("PUT", "PATCH"):
+            return False
+        body = request.data if isinstance(request.data, dict) else {}
+        return any(field in request.query_params or field in body for field in CROP_FIELDS)
+
     @extend_schema(responses={200: ImageSerializer, **NOT_FOUND}, summary="An image's metadata")
     def get(self, request, image_id):
         image = services.image_get(image_id=image_id)
@@ -148,7 +173,9 @@ class ImageDetailView(APIView):
         return Response(ImageSerializer(image, context={"request": request}).data)
 
 
-class ImageRestoreView(APIView):
+class ImageRestoreView(Guarded, APIView):
+    costly_methods = frozenset({"POST"})  # decodes the original again
+
     @extend_schema(
         request=None,
         responses={200: ImageSerializer, **NOT_FOUND},
@@ -159,7 +186,7 @@ class ImageRestoreView(APIView):
         return Response(ImageSerializer(image, context={"request": request}).data)
 
 
-class ImageDiffView(APIView):
+class ImageDiffView(Guarded, APIView):
     @extend_schema(
         responses={200: ImageDiffSerializer, **NOT_FOUND},
         summary="Compare two images by perceptual hash",
@@ -187,7 +214,7 @@ BINARY = {
 }
 
 
-class ImageFileView(APIView):
+class ImageFileView(Guarded, APIView):
     content_negotiation_class = AnyAccept
     original = False
 

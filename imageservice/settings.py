@@ -4,10 +4,12 @@ The defaults run one lab machine: SQLite and local files under ``./data``. The s
 runs on PostgreSQL and S3-compatible storage when the environment says so (README).
 """
 
+import re
 from pathlib import Path
 from uuid import UUID
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = BASE_DIR / "data"
@@ -31,6 +33,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "images",
+    "access",
 ]
 
 MIDDLEWARE = [
@@ -61,6 +64,23 @@ TEMPLATES = [
         },
     },
 ]
+
+# --- HTTPS ---------------------------------------------------------------------------
+# Off for the quickstart (plain HTTP on 127.0.0.1). A deployment reached over HTTPS sets
+# HTTPS_ONLY=true, which turns on the redirect, secure cookies and HSTS; each can still be
+# set on its own. Behind a proxy that terminates TLS, SECURE_PROXY_SSL_HEADER=true trusts
+# its X-Forwarded-Proto (only then: a client could send the header itself).
+HTTPS_ONLY = env.bool("HTTPS_ONLY", default=False)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS_ONLY)
+SECURE_REDIRECT_EXEMPT = [r"^healthz/?$", r"^readyz/?$"]  # probes speak plain HTTP
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=HTTPS_ONLY)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=HTTPS_ONLY)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if HTTPS_ONLY else 0)
+# These two bind every subdomain of the site's domain: the domain owner's decision.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Database -------------------------------------------------------------------------
 DATABASES = {
@@ -103,6 +123,34 @@ IMAGES_URL_CONNECT_TIMEOUT = env.float("IMAGES_URL_CONNECT_TIMEOUT", default=5.0
 IMAGES_ALLOW_PRIVATE_URLS = env.bool("IMAGES_ALLOW_PRIVATE_URLS", default=False)
 IMAGES_URL_ALLOWED_HOSTS = env.list("IMAGES_URL_ALLOWED_HOSTS", default=[])
 
+# --- Cache ----------------------------------------------------------------------------
+# Holds the throttles' counts, so it must be shared by every gunicorn worker: the default is
+# a folder of files beside the database (no server, no migration, no write lock taken in
+# SQLite); several machines share redis://host:6379/0 instead.
+CACHES = {"default": env.cache_url("CACHE_URL", default=f"filecache://{DATA_DIR / 'cache'}")}
+
+# --- Access and rate limits -----------------------------------------------------------
+IMAGES_AUTH = env.str("IMAGES_AUTH", default="open")
+if IMAGES_AUTH not in ("open", "token"):
+    raise ImproperlyConfigured(f"IMAGES_AUTH must be open or token, not {IMAGES_AUTH!r}.")
+
+
+def _rate(name: str, default: str) -> str | None:
+    """A DRF rate such as ``60/min``; ``off`` (or empty) means no limit."""
+    value = env.str(name, default=default).strip()
+    if value.lower() in ("", "off", "none"):
+        return None
+    if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", value):
+        raise ImproperlyConfigured(f"{name} must look like 60/min or be off, not {value!r}.")
+    return value
+
+
+IMAGES_THROTTLE_RATES = {
+    "read": _rate("IMAGES_THROTTLE_RATE_READ", "1200/min"),
+    "write": _rate("IMAGES_THROTTLE_RATE_WRITE", "120/min"),
+    "uploads": _rate("IMAGES_THROTTLE_RATE_UPLOAD", "60/min"),
+}
+
 # --- API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -112,8 +160,17 @@ REST_FRAMEWORK = {
         "images.uploads.ImageMultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    # The token first: its "Token" is the WWW-Authenticate challenge of a 401.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "access.authentication.HashedTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    # Who may do what is decided per view (access.permissions.ImagesAccess on the images
+    # views), so pages such as the schema, the docs and health checks stay open.
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    # Throttles count clients by REMOTE_ADDR; behind N proxies, by the address the
+    # outermost trusted one saw (X-Forwarded-For is never trusted otherwise).
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
     "DEFAULT_PAGINATION_CLASS": "images.pagination.ImagePagination",
     "PAGE_SIZE": 20,
     "EXCEPTION_HANDLER": "images.exception_handler.api_exception_handler",
@@ -129,6 +186,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "PREPROCESSING_HOOKS": ["images.urls.hide_slash_variants"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "access.schema.document_access",
+    ],
     "PATH_CONVERTER_OVERRIDES": {"image_id": UUID},
 }
 

@@ -1,0 +1,63 @@
+"""Rate limits of the images API, per client and scope, kept in the shared cache.
+
+Each request counts against one scope: ``uploads`` for the costly ones (an upload, a URL
+creation, a crop, a restore: each decodes a whole image), else ``read`` for GET, HEAD and
+OPTIONS and ``write`` for the rest. A client is its token, its admin login, or its address.
+The counts live in Django's default cache (``CACHE_URL``), so every gunicorn worker, and
+every instance sharing the cache, counts the same requests. Rates are read from settings at
+request time; a scope whose rate is ``None`` is not limited.
+"""
+
+import logging
+
+from django.conf import settings
+from rest_framework.permissions import SAFE_METHODS
+from rest_framework.throttling import SimpleRateThrottle
+
+from .models import ApiToken
+
+logger = logging.getLogger("access.throttling")
+
+UPLOADS, READ, WRITE = "uploads", "read", "write"
+
+
+def request_scope(request, view) -> str:
+    """The scope a request counts against; views say which of their requests are costly."""
+    is_costly = getattr(view, "is_costly", None)
+    if is_costly is not None and is_costly(request):
+        return UPLOADS
+    return READ if request.method in SAFE_METHODS else WRITE
+
+
+class ImagesRateThrottle(SimpleRateThrottle):
+    def __init__(self) -> None:  # the scope, hence the rate, is known only per request
+        pass
+
+    def get_rate(self) -> str | None:
+        return settings.IMAGES_THROTTLE_RATES.get(self.scope)
+
+    def allow_request(self, request, view) -> bool:
+        self.scope = request_scope(request, view)
+        self.rate = self.get_rate()
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        try:
+            return super().allow_request(request, view)
+        except Exception:
+            # The limits protect the service; they must not take it down with the cache.
+            logger.exception("throttle cache unavailable; request let through")
+            return True
+
+    def get_cache_key(self, request, view) -> str:
+        if isinstance(request.auth, ApiToken):
+            ident = f"token-{request.auth.pk}"
+        elif request.user is not None and request.user.is_authenticated:
+            ident = f"user-{request.user.pk}"
+        else:
+            ident = self.get_ident(request)  # REMOTE_ADDR, or per NUM_PROXIES
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+    def wait(self) -> float:
+        """Seconds until the oldest request that still counts leaves the window."""
+        if len(self.history) < self.num_requests:
+            return 0.0
+        return max(self.history[self.num_requests - 1] + self.duration - self.now, 1.0)
