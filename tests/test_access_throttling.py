@@ -1,0 +1,168 @@
+"""Rate limits per client and scope: 429 with Retry-After, shared through the cache."""
+
+import io
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.cache import cache
+
+from access.models import ApiToken
+from images.models import Image
+from tests.factories import image_bytes
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def fresh_counts():
+    cache.clear()
+
+
+@pytest.fixture
+def rates(settings):
+    def set_rates(read: str | None = None, write: str | None = None, uploads: str | None = None):
+        settings.IMAGES_THROTTLE_RATES = {"read": read, "write": write, "uploads": uploads}
+
+    return set_rates
+
+
+def send_upload(api, **extra):
+    file = io.BytesIO(image_bytes("PNG"))
+    file.name = "plate.png"
+    return api.post("/api/v1/images/upload", {"file": file}, format="multipart", **extra)
+
+
+def assert_throttled(response) -> None:
+    assert response.status_code == 429
+    assert response.json()["code"] == "throttled"
+    assert response.json()["detail"].startswith("Request was throttled.")
+    assert 1 <= int(response["Retry-After"]) <= 60
+
+
+def test_reads_over_the_rate_are_refused_with_429_and_retry_after(api, rates):
+    rates(read="2/min")
+
+    assert [api.get("/api/v1/images/").status_code for _ in range(2)] == [200, 200]
+    assert_throttled(api.get("/api/v1/images/"))
+
+
+def test_uploads_have_their_own_scope_and_a_refused_one_stores_nothing(api, rates, files):
+    rates(uploads="1/min")
+
+    assert send_upload(api).status_code == 201
+    assert_throttled(send_upload(api))
+    assert Image.objects.count() == 1
+    assert len(files()) == 1
+    assert api.get("/api/v1/images/").status_code == 200  # reads are another scope
+
+
+def test_crops_and_restores_count_as_uploads_renames_as_writes(api, rates):
+    rates(uploads="3/min", write="5/min")
+    image_id = send_upload(api).json()["id"]
+    url = f"/api/v1/images/{image_id}"
+
+    assert api.put(f"{url}?width=20&height=20").status_code == 200
+    assert api.post(f"{url}/restore").status_code == 200
+    assert_throttled(api.patch(url, {"width": 10, "height": 10}, format="json"))
+    assert api.patch(url, {"name": "renamed"}, format="json").status_code == 200
+    assert api.delete(url).status_code == 204
+
+
+def test_each_token_has_its_own_budget(api, rates, settings):
+    settings.IMAGES_AUTH = "token"
+    rates(read="1/min")
+    keys = []
+    for name in ("scanner-1", "scanner-2"):
+        token = ApiToken(name=name)
+        keys.append(token.set_new_key())
+        token.save()
+
+    for key in keys:
+        assert api.get("/api/v1/images/", HTTP_AUTHORIZATION=f"Token {key}").status_code == 200
+    assert_throttled(api.get("/api/v1/images/", HTTP_AUTHORIZATION=f"Token {keys[0]}"))
+
+
+def test_anonymous_clients_are_counted_by_address_and_forwarded_for_is_not_trusted(api, rates):
+    rates(read="1/min")
+
+    assert api.get("/api/v1/images/", REMOTE_ADDR="192.0.2.1").status_code == 200
+    assert api.get("/api/v1/images/", REMOTE_ADDR="192.0.2.2").status_code == 200
+    spoofed = api.get("/api/v1/images/", REMOTE_ADDR="192.0.2.1", HTTP_X_FORWARDED_FOR="10.9.9.9")
+    assert_throttled(spoofed)
+
+
+def test_behind_a_proxy_the_address_it_forwarded_counts(api, rates, settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    rates(read="1/min")
+    proxy = "10.0.0.1"
+
+    for client in ("198.51.100.7", "198.51.100.8"):
+        response = api.get("/api/v1/images/", REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR=client)
+        assert response.status_code == 200
+    assert_throttled(
+        api.get("/api/v1/images/", REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR="198.51.100.7")
+    )
+
+
+def test_a_scope_without_rate_is_not_limited(api, rates):
+    rates(read=None, uploads="1/min")
+
+    assert {api.get("/api/v1/images/").status_code for _ in range(5)} == {200}
+
+
+def test_counts_are_shared_with_another_process_through_the_cache(api, rates, settings, tmp_path):
+    """What gunicorn's workers do: a second process sees the first one's requests."""
+    location = tmp_path / "cache"
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(location),
+        }
+    }
+    rates(read="2/min")
+    assert [api.get("/api/v1/images/").status_code for _ in range(2)] == [200, 200]
+
+    env = {
+        **os.environ,
+        "CACHE_URL": f"filecache://{location}",
+        "IMAGES_THROTTLE_RATE_READ": "2/min",
+        "ALLOWED_HOSTS": "testserver",
+        "DJANGO_SETTINGS_MODULE": "imageservice.settings",
+    }
+    script = (
+        "import django; django.setup(); from django.test import Client; "
+        "r = Client().get('/api/v1/images/'); print(r.status_code, r['Retry-After'])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    status, retry_after = result.stdout.split()
+    assert status == "429"
+    assert 1 <= int(retry_after) <= 60
+
+
+def test_a_broken_cache_lets_requests_through_and_logs_it(api, rates, settings, tmp_path, caplog):
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(not_a_folder / "cache"),
+        }
+    }
+    rates(read="1/min")
+
+    with caplog.at_level(logging.ERROR, logger="access.throttling"):
+        statuses = [api.get("/api/v1/images/").status_code for _ in range(3)]
+
+    assert statuses == [200, 200, 200]
+    assert "throttle cache unavailable" in caplog.text

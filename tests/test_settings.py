@@ -1,0 +1,139 @@
+"""Settings from the environment: production checks, HTTPS, and what is refused."""
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.test import Client
+
+REPO = Path(__file__).resolve().parent.parent
+
+PRODUCTION = {
+    "SECRET_KEY": secrets.token_urlsafe(50),
+    "DEBUG": "false",
+    "ALLOWED_HOSTS": "images.lab.example",
+    "HTTPS_ONLY": "true",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
+    "SECURE_HSTS_PRELOAD": "true",
+    "IMAGES_AUTH": "token",
+}
+
+
+def run(args: list[str], **env: str) -> subprocess.CompletedProcess:
+    """Run with the test run's environment, changed by ``env`` ("" removes a variable)."""
+    environment = {**os.environ, **env}
+    environment = {key: value for key, value in environment.items() if value != ""}
+    return subprocess.run(
+        [sys.executable, *args], cwd=REPO, env=environment, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+
+
+def setting(name: str, **env: str) -> subprocess.CompletedProcess:
+    script = f"from django.conf import settings; print(repr(settings.{name}))"
+    return run(["-c", script], DJANGO_SETTINGS_MODULE="imageservice.settings", **env)
+
+
+def test_check_deploy_is_clean_in_a_production_environment():
+    result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], **PRODUCTION)
+
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_check_deploy_names_what_https_only_would_fix_when_it_is_off():
+    result = run(
+        ["manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        **{**PRODUCTION, "HTTPS_ONLY": "false"},
+    )
+
+    assert result.returncode != 0
+    for check in ("security.W004", "security.W008", "security.W012", "security.W016"):
+        assert check in result.stderr
+    for check in ("security.W009", "security.W018", "security.W020"):
+        assert check not in result.stderr  # the key, DEBUG and hosts were right
+
+
+def test_there_is_no_default_secret_key():
+    result = run(["manage.py", "check"], SECRET_KEY="")
+
+    assert result.returncode != 0
+    assert "Set the SECRET_KEY environment variable" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "env", "expected"),
+    [
+        ("IMAGES_THROTTLE_RATES", {},
+         "{'read': '1200/min', 'write': '120/min', 'uploads': '60/min'}"),
+        ("IMAGES_THROTTLE_RATES['uploads']", {"IMAGES_THROTTLE_RATE_UPLOAD": "10/hour"},
+         "'10/hour'"),
+        ("IMAGES_THROTTLE_RATES['read']", {"IMAGES_THROTTLE_RATE_READ": "off"}, "None"),
+        ("CACHES['default']['BACKEND']", {},
+         "'django.core.cache.backends.filebased.FileBasedCache'"),
+        ("CACHES['default']['LOCATION']", {}, repr(str(REPO / "data" / "cache"))),
+        ("CACHES['default']", {"CACHE_URL": "redis://cache.lab:6379/1"},
+         "{'BACKEND': 'django.core.cache.backends.redis.RedisCache', "
+         "'LOCATION': 'redis://cache.lab:6379/1'}"),
+        ("SECURE_SSL_REDIRECT", {"HTTPS_ONLY": "true", "SECURE_SSL_REDIRECT": "false"}, "False"),
+        ("SECURE_HSTS_SECONDS", {"HTTPS_ONLY": "true"}, "31536000"),
+        ("SECURE_HSTS_SECONDS", {}, "0"),
+        ("SECURE_PROXY_SSL_HEADER", {"SECURE_PROXY_SSL_HEADER": "true"},
+         "('HTTP_X_FORWARDED_PROTO', 'https')"),
+        ("SECURE_PROXY_SSL_HEADER", {}, "None"),
+        ("IMAGES_AUTH", {}, "'open'"),
+    ],
+)  # fmt: skip
+def test_settings_read_from_the_environment(name, env, expected):
+    env = {"HTTPS_ONLY": "", "CACHE_URL": "", "IMAGES_THROTTLE_RATE_READ": "",
+           "IMAGES_THROTTLE_RATE_WRITE": "", "IMAGES_THROTTLE_RATE_UPLOAD": "",
+           "IMAGES_AUTH": "", **env}  # fmt: skip
+
+    result = setting(name, **env)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"IMAGES_AUTH": "tokens"}, "IMAGES_AUTH must be open or token"),
+        ({"IMAGES_THROTTLE_RATE_READ": "60 per minute"}, "IMAGES_THROTTLE_RATE_READ must look"),
+        ({"IMAGES_THROTTLE_RATE_UPLOAD": "0/min"}, "IMAGES_THROTTLE_RATE_UPLOAD must look"),
+        ({"CACHE_URL": "nosuch://x"}, "Invalid cache schema nosuch"),
+    ],
+)
+def test_bad_settings_stop_the_service_at_start(env, message):
+    result = setting("DEBUG", **env)
+
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_with_ssl_redirect_http_is_redirected_except_health_probes(settings):
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_HSTS_SECONDS = 3600
+    client = Client()
+
+    redirected = client.get("/api/v1/schema/")
+    assert redirected.status_code == 301
+    assert redirected["Location"] == "https://testserver/api/v1/schema/"
+    for probe in ("/healthz", "/readyz"):
+        assert client.get(probe).status_code != 301
+    secure = client.get("/api/v1/schema/", secure=True)
+    assert secure.status_code == 200
+    assert secure["Strict-Transport-Security"] == "max-age=3600"
+
+
+def test_behind_a_tls_proxy_its_forwarded_proto_is_trusted_only_when_told(settings):
+    settings.SECURE_SSL_REDIRECT = True
+
+    assert Client().get("/api/v1/schema/", HTTP_X_FORWARDED_PROTO="https").status_code == 301
+
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+    assert Client().get("/api/v1/schema/", HTTP_X_FORWARDED_PROTO="https").status_code == 200
