@@ -9,6 +9,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PORT=8000 \
     DATABASE_URL=sqlite:////data/db.sqlite3 \
     MEDIA_ROOT=/data/media \
+    CACHE_URL=filecache:///data/cache \
     STATIC_ROOT=/app/static
 
 WORKDIR /app
