@@ -5,9 +5,16 @@ No ORM, no HTTP, no settings: callers pass the limits. Every image goes through
 format from the content (never a name or a client's content type), refuses oversized
 images from their header before any pixel is decoded, and turns every decoder failure into
 a domain error with a stable code.
+
+Before Pillow parses anything, the file's structure is walked: every PNG chunk's checksum,
+the decompressed size of PNG text and ICC chunks (zlib bombs), the number of scans of a
+JPEG (each progressive scan makes the decoder pass over every block of the image again, so
+a file of many tiny scans costs minutes of CPU per megabyte). What is over a limit is
+refused as too large (413), as the pixel limit is.
 """
 
 import io
+import re
 import struct
 import zlib
 from collections.abc import Iterator
@@ -16,10 +23,9 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 import imagehash
-from PIL import Image, JpegImagePlugin
+from PIL import Image, JpegImagePlugin, PngImagePlugin
 
 from .errors import (
-    ImageServiceError,
     ImageTooLarge,
     InvalidCrop,
     InvalidImage,
@@ -31,7 +37,20 @@ CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png"}
 JPEG_QUALITY = 95  # crops are re-encoded without visible loss
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+JPEG_SOI = b"\xff\xd8"
+# Pillow's own limits on PNG metadata, enforced here first so that an excess is a clear
+# 413 rather than a decoder error: each compressed text or ICC chunk may inflate to 1 MiB,
+# all text chunks together to 64 MiB.
+PNG_INFLATED_CHUNK_LIMIT = PngImagePlugin.MAX_TEXT_CHUNK
+PNG_TEXT_TOTAL_LIMIT = PngImagePlugin.MAX_TEXT_MEMORY
+# Encoders write about ten scans (libjpeg's progressive script) and rarely a few dozen; 256
+# is the limit other decoders adopted after libjpeg-turbo's security audit.
+JPEG_MAX_SCANS = 256
 _CHUNK = 64 * 1024
+_PNG_METADATA = (b"tEXt", b"zTXt", b"iTXt", b"iCCP")
+# In entropy-coded data a 0xFF byte is followed by 0x00 (stuffing) or a restart marker;
+# anything else is the next marker, which ends the scan.
+_SCAN_END = re.compile(rb"\xff[^\x00\xd0-\xd7]")
 
 
 @dataclass(frozen=True)
@@ -55,6 +74,12 @@ def open_image(
     ``draft_size`` lets the JPEG decoder scale down while decoding (for previews only).
     """
     fp.seek(0)
+    head = fp.read(len(PNG_SIGNATURE))
+    if head == PNG_SIGNATURE:
+        _check_png_chunks(fp)
+    elif head.startswith(JPEG_SOI):
+        _check_jpeg_scans(fp)
+    fp.seek(0)
     try:
         image = Image.open(fp, formats=ALLOWED_FORMATS)
     except Image.DecompressionBombError as exc:
@@ -76,13 +101,9 @@ def open_image(
         if getattr(image, "n_frames", 1) > 1 or image.format not in ALLOWED_FORMATS:
             raise ImageTooLarge("Images with more than one frame are not accepted.")
         try:
-            if image.format == "PNG":
-                _check_png_chunks(fp)
-            elif draft_size:
+            if draft_size and image.format == "JPEG":
                 image.draft(image.mode, draft_size)
             image.load()
-        except ImageServiceError:
-            raise
         except Image.DecompressionBombError as exc:
             raise ImageTooLarge(str(exc)) from exc
         except Exception as exc:
@@ -93,7 +114,10 @@ def open_image(
 def analyze(fp: BinaryIO, *, max_pixels: int) -> ImageInfo:
     """Decode once; return format, dimensions and phash."""
     with open_image(fp, max_pixels=max_pixels) as image:
-        return _info(image)
+        try:
+            return _info(image)
+        except Exception as exc:  # an odd mode the hash cannot take: the image's fault
+            raise InvalidImage(f"The image could not be hashed ({exc}).") from exc
 
 
 def crop_box(
@@ -124,9 +148,8 @@ def crop(fp: BinaryIO, out: BinaryIO, *, box: tuple[int, int, int, int], max_pix
     """Crop the image in ``fp`` to ``box`` and encode it into ``out`` in its own format."""
     with open_image(fp, max_pixels=max_pixels) as image:
         fmt = image.format
-        options = _save_options(image)
         try:
-            image.crop(box).save(out, fmt, **options)
+            image.crop(box).save(out, fmt, **_save_options(image))
         except Exception as exc:
             raise InvalidImage(f"The cropped image could not be encoded ({exc}).") from exc
     return fmt
@@ -136,13 +159,15 @@ def thumbnail(fp: BinaryIO, *, size: int, max_pixels: int) -> tuple[bytes, str]:
     """A small preview for people (the admin); returns bytes and content type."""
     with open_image(fp, max_pixels=max_pixels, draft_size=(size, size)) as image:
         preview = image.copy()
-    preview.thumbnail((size, size))
-    has_alpha = preview.mode in ("RGBA", "LA", "PA") or "transparency" in preview.info
     buffer = io.BytesIO()
-    if has_alpha:
-        preview.convert("RGBA").save(buffer, "PNG")
-        return buffer.getvalue(), CONTENT_TYPES["PNG"]
-    preview.convert("RGB").save(buffer, "JPEG", quality=85)
+    try:
+        preview.thumbnail((size, size))
+        if preview.mode in ("RGBA", "LA", "PA") or "transparency" in preview.info:
+            preview.convert("RGBA").save(buffer, "PNG")
+            return buffer.getvalue(), CONTENT_TYPES["PNG"]
+        preview.convert("RGB").save(buffer, "JPEG", quality=85)
+    except Exception as exc:
+        raise InvalidImage(f"No preview could be made ({exc}).") from exc
     return buffer.getvalue(), CONTENT_TYPES["JPEG"]
 
 
@@ -190,24 +215,102 @@ def _identify(fp: BinaryIO) -> str | None:
 
 
 def _check_png_chunks(fp: BinaryIO) -> None:
-    """Walk every chunk and check its CRC (Pillow's decoder skips the IDAT checksums)."""
+    """Walk every chunk: check its CRC (Pillow's decoder skips the IDAT checksums) and how
+    far its metadata inflates, before Pillow reads any of it."""
     fp.seek(len(PNG_SIGNATURE))
+    text_total = 0
     while True:
         header = fp.read(8)
         if len(header) < 8:
             raise InvalidImage("The PNG file is truncated (no IEND chunk).")
         length, kind = struct.unpack(">I4s", header)
-        crc = zlib.crc32(kind)
-        remaining = length
-        while remaining:
-            block = fp.read(min(remaining, _CHUNK))
-            if not block:
+        if kind in _PNG_METADATA:  # read whole, as Pillow does; the byte limit bounds it
+            data = fp.read(length)
+            if len(data) < length:
                 raise InvalidImage("The PNG file is truncated.")
-            crc = zlib.crc32(block, crc)
-            remaining -= len(block)
+            crc = zlib.crc32(kind + data)
+        else:
+            data, crc = b"", _crc_of_next(fp, length, zlib.crc32(kind))
         stored = fp.read(4)
         if len(stored) < 4 or struct.unpack(">I", stored)[0] != crc:
             raise InvalidImage(f"The PNG file is corrupt (bad {kind!r} chunk checksum).")
+        if data:
+            size, inflated = _png_metadata_size(kind, data)
+            if inflated and size > PNG_INFLATED_CHUNK_LIMIT:
+                raise ImageTooLarge(
+                    f"The PNG's {kind.decode()} chunk inflates to more than "
+                    f"{PNG_INFLATED_CHUNK_LIMIT} bytes."
+                )
+            if kind != b"iCCP":
+                text_total += size
+                if text_total > PNG_TEXT_TOTAL_LIMIT:
+                    raise ImageTooLarge(
+                        f"The PNG's text chunks hold more than {PNG_TEXT_TOTAL_LIMIT} bytes."
+                    )
         if kind == b"IEND":
             break
+    fp.seek(0)
+
+
+def _crc_of_next(fp: BinaryIO, length: int, crc: int) -> int:
+    while length:
+        block = fp.read(min(length, _CHUNK))
+        if not block:
+            raise InvalidImage("The PNG file is truncated.")
+        crc = zlib.crc32(block, crc)
+        length -= len(block)
+    return crc
+
+
+def _png_metadata_size(kind: bytes, data: bytes) -> tuple[int, bool]:
+    """The size of a text or ICC chunk's value once inflated (at most the limit + 1), and
+    whether it was compressed. Layouts as in the PNG specification; a malformed chunk
+    counts as empty, as Pillow skips it."""
+    _, _, value = data.partition(b"\0")
+    if kind == b"tEXt":
+        return len(value), False
+    if kind == b"iTXt":
+        compressed, value = value[:1] == b"\1", value[2:]
+        parts = value.split(b"\0", 2)
+        if len(parts) < 3:
+            return 0, False
+        value = parts[2]
+        if not compressed:
+            return len(value), False
+    else:  # zTXt, iCCP: a compression method byte, then zlib data
+        value = value[1:]
+    try:
+        return len(zlib.decompressobj().decompress(value, PNG_INFLATED_CHUNK_LIMIT + 1)), True
+    except zlib.error:
+        return 0, True
+
+
+def _check_jpeg_scans(fp: BinaryIO) -> None:
+    """Count the scans by walking the markers; stop quietly at anything unexpected and let
+    the decoder judge it."""
+    fp.seek(len(JPEG_SOI))
+    data = fp.read()  # the byte limit bounds it
+    position, scans = 0, 0
+    while position + 4 <= len(data) and data[position] == 0xFF:
+        marker = data[position + 1]
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        if marker == 0xD9:  # EOI
+            break
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # markers without a length
+            position += 2
+            continue
+        position += 2 + int.from_bytes(data[position + 2 : position + 4], "big")
+        if marker == 0xDA:  # SOS: the scan's header, then its entropy-coded data
+            scans += 1
+            if scans > JPEG_MAX_SCANS:
+                raise ImageTooLarge(
+                    f"The JPEG has more than {JPEG_MAX_SCANS} scans; each one costs a pass "
+                    "over the whole image."
+                )
+            end = _SCAN_END.search(data, position)
+            if end is None:
+                break
+            position = end.start()
     fp.seek(0)

@@ -1,5 +1,6 @@
 """Images made in memory with Pillow, for tests."""
 
+import functools
 import io
 
 from PIL import Image, ImageDraw
@@ -93,3 +94,89 @@ def corrupt_png_crc() -> bytes:
 def apng_bytes() -> bytes:
     first, second = pattern((32, 32)), pattern((32, 32), variant=1)
     return encode(first, "PNG", save_all=True, append_images=[second])
+
+
+def png_with_chunks(*chunks: bytes, after_image_data: bool = False) -> bytes:
+    """A small real PNG with extra chunks before its image data, or after it."""
+    data = image_bytes("PNG", (32, 32))
+    at = data.rindex(b"IEND") - 4 if after_image_data else len(b"\x89PNG\r\n\x1a\n") + 25
+    return data[:at] + b"".join(chunks) + data[at:]
+
+
+def zlib_bomb(size: int) -> bytes:
+    """``size`` zero bytes, compressed: about a thousandth of that."""
+    import zlib
+
+    compressor = zlib.compressobj(9)
+    block = b"\0" * (1024 * 1024)
+    parts = [compressor.compress(block) for _ in range(size // len(block))]
+    return b"".join(parts) + compressor.compress(b"\0" * (size % len(block))) + compressor.flush()
+
+
+def png_16bit_rgb(size: tuple[int, int] = (40, 30)) -> bytes:
+    """A PNG with 16 bits per colour channel (Pillow reads it, but cannot write it)."""
+    import struct
+    import zlib
+
+    width, height = size
+    rows = b"".join(
+        b"\x00"
+        + b"".join(
+            struct.pack(">HHH", x * 65535 // width, y * 65535 // height, (x * y * 97) % 65536)
+            for x in range(width)
+        )
+        for y in range(height)
+    )
+    ihdr = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", ihdr)
+        + png_chunk(b"IDAT", zlib.compress(rows))
+        + png_chunk(b"IEND", b"")
+    )
+
+
+def jpeg_with_scans(extra: int) -> bytes:
+    """A progressive JPEG with one of its scans repeated ``extra`` times (a decoder runs
+    every scan over the whole image)."""
+    data = image_bytes("JPEG", (64, 64), progressive=True)
+    start = data.rindex(b"\xff\xda")  # the last scan runs to the end-of-image marker
+    return data[:-2] + data[start:-2] * extra + data[-2:]
+
+
+@functools.cache
+def decoder_cases() -> list[tuple[str, bytes, str | None]]:
+    """Hostile and odd files, and the error code each ends in (None: accepted). README's
+    error table lists the same cases."""
+    mib = 1024 * 1024
+    bomb = zlib_bomb(50 * mib)  # 50 KiB that inflate to 50 MiB
+    return [
+        ("zTXt bomb before the image data",
+         png_with_chunks(png_chunk(b"zTXt", b"c\0\0" + bomb)), "image_too_large"),
+        ("zTXt bomb after the image data",
+         png_with_chunks(png_chunk(b"zTXt", b"c\0\0" + bomb), after_image_data=True),
+         "image_too_large"),
+        ("compressed iTXt bomb",
+         png_with_chunks(png_chunk(b"iTXt", b"c\0\1\0en\0\0" + bomb)), "image_too_large"),
+        ("iCCP bomb", png_with_chunks(png_chunk(b"iCCP", b"icc\0\0" + bomb)), "image_too_large"),
+        ("65 MiB of text in 1 MiB zTXt chunks",
+         png_with_chunks(*[png_chunk(b"zTXt", b"c%d\0\0" % i + zlib_bomb(mib)) for i in range(65)]),
+         "image_too_large"),
+        ("zTXt of 1 MiB, the most one may hold",
+         png_with_chunks(png_chunk(b"zTXt", b"c\0\0" + zlib_bomb(mib))), None),
+        ("zTXt whose zlib data is corrupt (skipped, as Pillow does)",
+         png_with_chunks(png_chunk(b"zTXt", b"c\0\0not zlib")), None),
+        ("uncompressed iTXt", png_with_chunks(png_chunk(b"iTXt", b"c\0\0\0en\0\0hello")), None),
+        ("5 MiB eXIf chunk", png_with_chunks(png_chunk(b"eXIf", b"MM\0*" + bytes(5 * mib))), None),
+        ("jpeg with 256 scans", jpeg_with_scans(246), None),
+        ("jpeg with 257 scans", jpeg_with_scans(247), "image_too_large"),
+        ("jpeg with 2000 scans", jpeg_with_scans(2000), "image_too_large"),
+        ("jpeg claiming 0x0 pixels", jpeg_with_dimensions(0, 0), "invalid_image"),
+        ("jpeg claiming 65535x65535 pixels", jpeg_with_dimensions(65535, 65535),
+         "image_too_large"),
+        ("png claiming 0x0 pixels", png_with_header(0, 0), "invalid_image"),
+        ("png claiming 2^31-1 x 1 pixels", png_with_header(2**31 - 1, 1), "image_too_large"),
+        ("png claiming 2^32-1 x 2^32-1 pixels", png_with_header(2**32 - 1, 2**32 - 1),
+         "image_too_large"),
+        ("animated png", apng_bytes(), "image_too_large"),
+    ]  # fmt: skip

@@ -118,6 +118,16 @@ def test_file_download_has_type_length_etag_and_the_bytes(api, stored, fmt):
     assert b"".join(response.streaming_content) == data
 
 
+@pytest.mark.parametrize("path", ["file", "original"])
+def test_downloads_are_named_by_the_id_never_by_what_the_client_sent(api, stored, path):
+    image = stored(image_bytes("PNG"), '../../x"; filename=evil.html', name="<script>")
+
+    response = api.get(f"/api/v1/images/{image['id']}/{path}")
+
+    assert response["Content-Disposition"] == f'inline; filename="{image["id"]}.png"'
+    assert response["X-Content-Type-Options"] == "nosniff"
+
+
 def test_file_download_answers_304_when_the_etag_matches(api, stored):
     image = stored()
     url = f"/api/v1/images/{image['id']}/file"

@@ -9,10 +9,12 @@ from images.models import Image
 from tests.factories import (
     apng_bytes,
     corrupt_png_crc,
+    decoder_cases,
     encode,
     image_bytes,
     jpeg_with_dimensions,
     pattern,
+    png_16bit_rgb,
     png_with_header,
     psd_bytes,
 )
@@ -158,6 +160,47 @@ def test_upload_over_the_pixel_limit_or_with_frames_is_refused_with_413(upload, 
     assert response.json()["code"] == "image_too_large"
     assert Image.objects.count() == 0
     assert files() == []
+
+
+STATUS = {"invalid_image": 400, "image_too_large": 413, "unsupported_image_format": 415}
+
+
+@pytest.mark.parametrize(
+    ("data", "code"), [pytest.param(data, code, id=label) for label, data, code in decoder_cases()]
+)
+def test_hostile_and_odd_uploads_end_in_their_documented_status(upload, files, data, code):
+    response = upload(data, "odd.png")
+
+    if code is None:
+        assert response.status_code == 201
+        assert len(files()) == 1
+    else:
+        assert response.status_code == STATUS[code]
+        assert response.json()["code"] == code
+        assert Image.objects.count() == 0
+        assert files() == []
+
+
+@pytest.mark.parametrize(
+    ("label", "data"),
+    [
+        ("CMYK jpeg", encode(pattern((80, 60), "CMYK"), "JPEG")),
+        ("16-bit grey png", encode(pattern((80, 60), "I;16"), "PNG")),
+        ("16-bit colour png", png_16bit_rgb((80, 60))),
+    ],
+)
+def test_cmyk_and_16_bit_uploads_are_accepted_hashed_and_cropped(api, upload, label, data):
+    body = upload(data, "odd.img").json()
+    url = f"/api/v1/images/{body['id']}"
+    assert body["phash"] == str(imagehash.phash(PILImage.open(io.BytesIO(data))))
+
+    cropped = api.put(f"{url}?width=30&height=20")
+
+    assert cropped.status_code == 200, label
+    assert (cropped.json()["width"], cropped.json()["height"]) == (30, 20)
+    stored = b"".join(api.get(f"{url}/file").streaming_content)
+    assert PILImage.open(io.BytesIO(stored)).size == (30, 20)
+    assert cropped.json()["phash"] == str(imagehash.phash(PILImage.open(io.BytesIO(stored))))
 
 
 def test_pixel_limit_comes_from_settings(upload, settings):

@@ -5,17 +5,39 @@ import pytest
 from PIL import Image
 
 from images import imaging
-from images.errors import ImageTooLarge, InvalidCrop, InvalidImage, UnsupportedImageFormat
+from images.errors import (
+    ImageServiceError,
+    ImageTooLarge,
+    InvalidCrop,
+    InvalidImage,
+    UnsupportedImageFormat,
+)
 from tests.factories import (
     apng_bytes,
     corrupt_png_crc,
+    decoder_cases,
     encode,
     image_bytes,
     pattern,
+    png_16bit_rgb,
+    png_chunk,
+    png_with_chunks,
     png_with_header,
 )
 
 LIMIT = 64_000_000
+
+
+def _exif_with_huge_dpi() -> bytes:
+    from PIL.TiffImagePlugin import IFDRational
+
+    exif = Image.Exif()
+    exif[0x011A] = exif[0x011B] = IFDRational(2**32 - 1, 1)  # X and Y resolution
+    exif[0x0128] = 2  # in inches
+    return exif.tobytes()
+
+
+HUGE_DPI = _exif_with_huge_dpi()
 
 
 @pytest.mark.parametrize(
@@ -143,3 +165,91 @@ def test_hamming_counts_differing_bits_of_signed_values():
     assert imaging.hamming(ones, zeros) == 64
     assert imaging.hamming(ones, ones) == 0
     assert imaging.hamming(imaging.phash_to_int("8000000000000001"), zeros) == 2
+
+
+MIB = 1024 * 1024
+ERRORS = {error.code: error for error in (InvalidImage, ImageTooLarge, UnsupportedImageFormat)}
+
+
+@pytest.mark.parametrize(
+    ("data", "code"), [pytest.param(data, code, id=label) for label, data, code in decoder_cases()]
+)
+def test_hostile_and_odd_files_end_in_their_documented_error(data, code):
+    if code is None:
+        assert imaging.analyze(io.BytesIO(data), max_pixels=LIMIT).format in ("JPEG", "PNG")
+    else:
+        with pytest.raises(ERRORS[code]):
+            imaging.analyze(io.BytesIO(data), max_pixels=LIMIT)
+
+
+@pytest.mark.parametrize(
+    ("label", "data"),
+    [
+        ("CMYK jpeg", encode(pattern((60, 40), "CMYK"), "JPEG")),
+        ("16-bit grey png", encode(pattern((60, 40), "I;16"), "PNG")),
+        ("16-bit colour png", png_16bit_rgb((60, 40))),
+        ("grey+alpha png", encode(pattern((60, 40), "LA"), "PNG")),
+        ("jpeg with a 3 MiB ICC profile in 49 APP2 segments",
+         encode(pattern((60, 40)), "JPEG", icc_profile=bytes(range(256)) * (3 * MIB // 256))),
+        ("png with a 900 KiB ICC profile",
+         encode(pattern((60, 40)), "PNG", icc_profile=bytes(range(256)) * 3600)),
+        ("png with a 5 MiB eXIf chunk",
+         png_with_chunks(png_chunk(b"eXIf", b"MM\0*" + bytes(5 * MIB)))),
+        ("jpeg whose EXIF claims 4294967295 dpi", encode(pattern((60, 40)), "JPEG", exif=HUGE_DPI)),
+    ],
+)  # fmt: skip
+def test_unusual_accepted_images_hash_and_crop_and_keep_their_metadata(label, data):
+    source = Image.open(io.BytesIO(data))
+    info = imaging.analyze(io.BytesIO(data), max_pixels=LIMIT)
+    assert info.phash == str(imagehash.phash(source))
+
+    out = io.BytesIO()
+    imaging.crop(io.BytesIO(data), out, box=(2, 3, 22, 13), max_pixels=LIMIT)
+
+    cropped = Image.open(io.BytesIO(out.getvalue()))
+    assert (cropped.format, cropped.size, cropped.mode) == (source.format, (20, 10), source.mode)
+    assert cropped.info.get("icc_profile") == source.info.get("icc_profile")
+    assert cropped.info.get("exif") == source.info.get("exif")
+    assert imaging.analyze(io.BytesIO(out.getvalue()), max_pixels=LIMIT).width == 20
+
+
+@pytest.mark.parametrize("mode", ["CMYK", "I;16"])
+def test_crop_keeps_the_pixels_of_cmyk_and_16_bit_images(mode):
+    source = pattern((60, 40), mode)
+    fmt = "JPEG" if mode == "CMYK" else "PNG"
+    out = io.BytesIO()
+
+    imaging.crop(io.BytesIO(encode(source, fmt)), out, box=(10, 10, 40, 30), max_pixels=LIMIT)
+
+    cropped = Image.open(out)
+    expected = Image.open(io.BytesIO(encode(source, fmt))).crop((10, 10, 40, 30))
+    if fmt == "PNG":
+        assert cropped.tobytes() == expected.tobytes()  # lossless, all 16 bits
+    else:
+        differences = [
+            abs(a - b) for a, b in zip(cropped.tobytes(), expected.tobytes(), strict=True)
+        ]
+        assert max(differences) < 40  # re-encoded at quality 95
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        image_bytes("PNG", (48, 40)),
+        image_bytes("JPEG", (48, 40)),
+        image_bytes("JPEG", (48, 40), progressive=True),
+    ],
+)
+def test_every_truncation_of_an_image_is_an_invalid_image(data):
+    """Pillow raises many kinds of exceptions on broken input; all must become our errors."""
+
+    def outcome(end: int) -> str:
+        try:
+            imaging.analyze(io.BytesIO(data[:end]), max_pixels=LIMIT)
+        except ImageServiceError as exc:
+            return exc.code
+        return "accepted"
+
+    assert {outcome(end) for end in range(0, len(data), max(1, len(data) // 60))} == {
+        "invalid_image"
+    }
