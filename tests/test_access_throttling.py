@@ -62,6 +62,18 @@ def test_uploads_have_their_own_scope_and_a_refused_one_stores_nothing(api, rate
     assert api.get("/api/v1/images/").status_code == 200  # reads are another scope
 
 
+def test_url_creations_count_as_uploads_and_a_refused_one_fetches_nothing(
+    api, rates, origin, settings
+):
+    settings.IMAGES_ALLOW_PRIVATE_URLS = True  # the origin is on 127.0.0.1
+    rates(uploads="1/min")
+    url = origin.serve("/plate.png", image_bytes("PNG"))
+
+    assert send_upload(api).status_code == 201
+    assert_throttled(api.post("/api/v1/images/", {"url": url}, format="json"))
+    assert origin.requests == []
+
+
 def test_crops_and_restores_count_as_uploads_renames_as_writes(api, rates):
     rates(uploads="3/min", write="5/min")
     image_id = send_upload(api).json()["id"]
