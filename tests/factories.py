@@ -96,6 +96,12 @@ def apng_bytes() -> bytes:
     return encode(first, "PNG", save_all=True, append_images=[second])
 
 
+def mpo_bytes() -> bytes:
+    """A JPEG with a second picture (a camera's MPO), which Pillow opens as two frames."""
+    first, second = pattern((32, 32)), pattern((32, 32), variant=1)
+    return encode(first, "MPO", save_all=True, append_images=[second])
+
+
 def png_with_chunks(*chunks: bytes, after_image_data: bool = False) -> bytes:
     """A small real PNG with extra chunks before its image data, or after it."""
     data = image_bytes("PNG", (32, 32))
@@ -179,4 +185,5 @@ def decoder_cases() -> list[tuple[str, bytes, str | None]]:
         ("png claiming 2^32-1 x 2^32-1 pixels", png_with_header(2**32 - 1, 2**32 - 1),
          "image_too_large"),
         ("animated png", apng_bytes(), "image_too_large"),
+        ("multi-picture jpeg (MPO, two frames)", mpo_bytes(), "image_too_large"),
     ]  # fmt: skip
