@@ -40,8 +40,14 @@ migrate: $(VENV)/.runtime $(DATA_DIR)/secret_key
 superuser: migrate
 	$(QUICKSTART_ENV) $(BIN)/python manage.py createsuperuser
 
+# The suite on SQLite, then again on PostgreSQL when TEST_DATABASE_URL names a server
+# (pytest-django creates and drops the database test_<name> there itself).
 test: $(VENV)/.dev
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	env -u DATABASE_URL $(BIN)/python -m pytest $(PYTEST_ARGS)
+	@if [ -n "$$TEST_DATABASE_URL" ]; then \
+		echo "== The same tests on PostgreSQL (TEST_DATABASE_URL)"; \
+		DATABASE_URL="$$TEST_DATABASE_URL" $(BIN)/python -m pytest $(PYTEST_ARGS); \
+	fi
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
