@@ -53,3 +53,10 @@ class DownloadFailed(ImageServiceError):
 class DownloadTimeout(ImageServiceError):
     code = "download_timeout"
     default_detail = "The download did not finish in time."
+
+
+class StorageUnavailable(ImageServiceError):
+    """The file storage (disk or object store) failed: not the client's fault, retry later."""
+
+    code = "storage_unavailable"
+    default_detail = "The image storage is unavailable; try again later."

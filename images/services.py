@@ -7,6 +7,7 @@ whatever the operation wrote, so nothing is left behind.
 """
 
 import hashlib
+import logging
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -24,6 +25,8 @@ from django.db.models import Q
 from . import fetch, imaging
 from .errors import ImageTooLarge
 from .models import Image
+
+logger = logging.getLogger(__name__)
 
 _READ_CHUNK = 1024 * 1024
 # Every stored file lives under this folder of the storage, as <2 hex>/<32 hex>.<ext>.
@@ -54,7 +57,7 @@ def image_create(
         raise ImageTooLarge(f"The image is larger than {settings.IMAGES_MAX_UPLOAD_BYTES} bytes.")
     info = imaging.analyze(file, max_pixels=settings.IMAGES_MAX_PIXELS)
     with _cleanup_on_failure() as written:
-        stored = written(_store(file, info.format))
+        stored = _store(file, info.format, written=written)
         image = Image(
             name=name[:255],
             description=description,
@@ -179,7 +182,9 @@ def image_delete(*, image_id: uuid.UUID) -> None:
         image = Image.objects.select_for_update().get(pk=image_id)
         names = {image.file.name, image.original.name}
         image.delete()
-        transaction.on_commit(lambda: _delete_files(names))
+        # The row is gone for good; if storage fails now, the files stay as orphans for
+        # `images_check --fix` and the client still hears that the image was deleted.
+        transaction.on_commit(lambda: _delete_files(names), robust=True)
 
 
 def image_diff(*, source_id: uuid.UUID, target_id: uuid.UUID) -> ImageDiff:
@@ -212,7 +217,7 @@ def _crop(image: Image, *, box: tuple[int, int, int, int], written: Callable[[st
         # a re-encoded JPEG differs from the hash of the pixels before encoding.
         info = imaging.analyze(out, max_pixels=settings.IMAGES_MAX_PIXELS)
         size, digest = _measure(out)
-        stored = written(_store(out, info.format))
+        stored = _store(out, info.format, written=written)
     _set_current(image, name=stored, info=info, size=size, sha256=digest)
 
 
@@ -243,12 +248,21 @@ def _measure(file: BinaryIO, *, sha256: str | None = None) -> tuple[int, str]:
     return size, sha256
 
 
-def _store(file: BinaryIO, fmt: str) -> str:
-    """Write the bytes under a new generated name; return the name storage used."""
+def _store(file: BinaryIO, fmt: str, *, written: Callable[[str], str]) -> str:
+    """Write the bytes under a new generated name; record and return the name storage used.
+
+    A write that fails half-way (a full disk) may leave part of the file under the name;
+    the name is new (128 random bits), so whatever is there is ours to remove.
+    """
     token = uuid.uuid4().hex
-    file.seek(0)
     name = f"{STORAGE_DIR}/{token[:2]}/{token}.{imaging.EXTENSIONS[fmt]}"
-    return default_storage.save(name, File(file))
+    file.seek(0)
+    try:
+        stored = default_storage.save(name, File(file))
+    except BaseException:
+        written(name)
+        raise
+    return written(stored)
 
 
 @contextmanager
@@ -270,14 +284,17 @@ def _cleanup_on_failure() -> Iterator[Callable[[str], str]]:
             kept = {name for pair in owned.values_list("file", "original") for name in pair}
         except Exception:
             kept = set(names)
-        _delete_files(name for name in names if name not in kept)
+        try:
+            _delete_files(name for name in names if name not in kept)
+        except Exception as exc:  # storage down too: keep the first error; images_check
+            logger.warning("could not remove %s after a failed operation: %s", names, exc)
         raise
 
 
 def _delete_after_commit(image: Image, replaced: str | None) -> None:
     """Once committed, remove a file the row no longer names (never the original)."""
     if replaced and replaced not in (image.file.name, image.original.name):
-        transaction.on_commit(lambda: _delete_files([replaced]))
+        transaction.on_commit(lambda: _delete_files([replaced]), robust=True)
 
 
 def _delete_files(names) -> None:

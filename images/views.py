@@ -1,7 +1,14 @@
 """Thin HTTP: validate the input with a serializer, call one service, render the result."""
 
+from django.conf import settings
 from django.core.files.storage import default_storage
-from django.http import FileResponse, HttpResponseNotModified, QueryDict
+from django.http import (
+    FileResponse,
+    HttpResponse,
+    HttpResponseNotModified,
+    HttpResponseRedirect,
+    QueryDict,
+)
 from django.urls import reverse
 from django.utils.http import parse_etags
 from drf_spectacular.types import OpenApiTypes
@@ -30,7 +37,7 @@ from .serializers import (
 )
 from .uploads import ImageMultiPartParser
 
-ERRORS = {code: ErrorSerializer for code in (400, 404, 413, 415)}
+ERRORS = {code: ErrorSerializer for code in (400, 404, 413, 415, 503)}
 NOT_FOUND = {404: ErrorSerializer}
 
 
@@ -209,8 +216,12 @@ class AnyAccept(BaseContentNegotiation):
 BINARY = {
     (200, "image/jpeg"): OpenApiTypes.BINARY,
     (200, "image/png"): OpenApiTypes.BINARY,
+    302: OpenApiResponse(
+        description="With presigned downloads on: Location is a short-lived URL of the bytes."
+    ),
     304: OpenApiResponse(description="Not modified: If-None-Match matched the ETag."),
     **NOT_FOUND,
+    503: ErrorSerializer,
 }
 
 
@@ -237,8 +248,9 @@ class ImageOriginalView(ImageFileView):
         return super().get(request, image_id)
 
 
-def download(request, name: str, *, fmt: str, size: int, sha256: str, stem) -> FileResponse:
-    """Stream a stored file with headers taken from the row, not from reading the file."""
+def download(request, name: str, *, fmt: str, size: int, sha256: str, stem) -> HttpResponse:
+    """Stream a stored file with headers taken from the row, not from reading the file;
+    or, with IMAGES_S3_PRESIGNED_DOWNLOADS, redirect to a short-lived presigned URL."""
     etag = f'"{sha256}"'
     wanted = {
         tag.removeprefix("W/") for tag in parse_etags(request.headers.get("If-None-Match", ""))
@@ -247,10 +259,24 @@ def download(request, name: str, *, fmt: str, size: int, sha256: str, stem) -> F
         response = HttpResponseNotModified()
         response["ETag"] = etag
         return response
+    content_type = imaging.CONTENT_TYPES[fmt]
+    filename = f"{stem}.{imaging.EXTENSIONS[fmt]}"
+    if settings.IMAGES_S3_PRESIGNED_DOWNLOADS:
+        # The object store answers with the type and name the row gives, as a stream would.
+        url = default_storage.url(
+            name,
+            parameters={
+                "ResponseContentType": content_type,
+                "ResponseContentDisposition": f'inline; filename="{filename}"',
+            },
+            expire=settings.IMAGES_S3_PRESIGNED_TTL,
+        )
+        response = HttpResponseRedirect(url)
+        response["ETag"] = etag
+        response["Cache-Control"] = "no-store"  # the URL expires; never reuse the redirect
+        return response
     response = FileResponse(
-        default_storage.open(name, "rb"),
-        content_type=imaging.CONTENT_TYPES[fmt],
-        filename=f"{stem}.{imaging.EXTENSIONS[fmt]}",
+        default_storage.open(name, "rb"), content_type=content_type, filename=filename
     )
     response["Content-Length"] = str(size)
     response["ETag"] = etag

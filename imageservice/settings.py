@@ -117,6 +117,48 @@ STORAGES = {
 }
 # Uploaded files are streamed to a temporary file past this size, never held whole.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+# `local` keeps images under MEDIA_ROOT; `s3` in an S3-compatible bucket (AWS S3, MinIO,
+# Ceph, ...), configured by django-storages' own setting names.
+IMAGES_STORAGE = env.str("IMAGES_STORAGE", default="local")
+# With S3, /file and /original answer 302 to a presigned URL valid this many seconds,
+# instead of streaming the bytes through the service.
+IMAGES_S3_PRESIGNED_DOWNLOADS = IMAGES_STORAGE == "s3" and env.bool(
+    "IMAGES_S3_PRESIGNED_DOWNLOADS", default=False
+)
+IMAGES_S3_PRESIGNED_TTL = env.int("IMAGES_S3_PRESIGNED_TTL", default=300)
+if IMAGES_STORAGE == "s3":
+    from botocore.config import Config as S3ClientConfig
+
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("AWS_STORAGE_BUCKET_NAME"),
+            "region_name": env.str("AWS_S3_REGION_NAME", default=None),
+            "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default=None),
+            # None: boto3 looks further (AWS_* environment, instance or pod role).
+            "access_key": env.str("AWS_ACCESS_KEY_ID", default=None),
+            "secret_key": env.str("AWS_SECRET_ACCESS_KEY", default=None),
+            "location": env.str("AWS_LOCATION", default=""),
+            # Names are generated and unique; if one ever existed, storage picks another
+            # name (one HEAD request per write) rather than replace the stored object.
+            "file_overwrite": False,
+            "default_acl": None,  # private objects; the bucket's policy decides
+            "querystring_expire": IMAGES_S3_PRESIGNED_TTL,
+            # Reads past this size spill to a temporary file instead of memory.
+            "max_memory_size": FILE_UPLOAD_MAX_MEMORY_SIZE,
+            # Bounded waits and few retries: an outage answers 503 in seconds, not minutes.
+            "client_config": S3ClientConfig(
+                s3={"addressing_style": env.str("AWS_S3_ADDRESSING_STYLE", default="auto")},
+                signature_version="s3v4",
+                connect_timeout=5,
+                read_timeout=30,
+                retries={"mode": "standard", "max_attempts": 3},
+            ),
+        },
+    }
+elif IMAGES_STORAGE != "local":
+    raise ImproperlyConfigured(f"IMAGES_STORAGE must be local or s3, not {IMAGES_STORAGE!r}.")
 FILE_UPLOAD_PERMISSIONS = 0o640
 
 # --- Images ---------------------------------------------------------------------------

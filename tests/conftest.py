@@ -94,3 +94,70 @@ def origin():
     server = Origin()
     yield server
     server.close()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3 server on 127.0.0.1, for the whole session (each test has its own bucket)."""
+    import logging
+
+    from tests.servers import S3Server
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per S3 request
+    server = S3Server().start()
+    yield server
+    server.stop()
+
+
+class S3Bucket:
+    """The bucket the service stores into, seen from outside the service."""
+
+    def __init__(self, server, name: str, prefix: str) -> None:
+        self.server, self.name, self.prefix = server, name, prefix
+        self.client = server.client()
+
+    def stored_keys(self) -> list[str]:
+        listing = self.client.list_objects_v2(Bucket=self.name)
+        return sorted(item["Key"] for item in listing.get("Contents", []))
+
+    def read(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.name, Key=key)["Body"].read()
+
+
+@pytest.fixture
+def use_s3(s3_server, settings, monkeypatch):
+    """Switch the service to S3 storage in a new bucket, configured as in production: the
+    environment variables, read by imageservice/settings.py. Extra variables may be given."""
+    import runpy
+    import uuid
+
+    import imageservice.settings
+
+    def use_s3(**environment: str) -> S3Bucket:
+        bucket = S3Bucket(s3_server, f"images-{uuid.uuid4().hex[:16]}", prefix="lab-a/")
+        bucket.client.create_bucket(Bucket=bucket.name)
+        environment = {
+            "IMAGES_STORAGE": "s3",
+            "AWS_STORAGE_BUCKET_NAME": bucket.name,
+            "AWS_S3_ENDPOINT_URL": s3_server.url,
+            "AWS_S3_REGION_NAME": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_LOCATION": bucket.prefix.rstrip("/"),
+            **environment,
+        }
+        for key, value in environment.items():
+            monkeypatch.setenv(key, value)
+        loaded = runpy.run_path(imageservice.settings.__file__)
+        for name in ("IMAGES_STORAGE", "IMAGES_S3_PRESIGNED_DOWNLOADS", "IMAGES_S3_PRESIGNED_TTL"):
+            setattr(settings, name, loaded[name])
+        settings.STORAGES = loaded["STORAGES"]  # resets default_storage
+        return bucket
+
+    yield use_s3
+    s3_server.refuse_writes = False
+
+
+@pytest.fixture
+def s3(use_s3) -> S3Bucket:
+    return use_s3()
