@@ -24,5 +24,8 @@ RUN SECRET_KEY=build-only-collectstatic python manage.py collectstatic --no-inpu
 USER app
 VOLUME ["/data"]
 EXPOSE 8000
+# Liveness: the process answers (no I/O). Orchestrators probe /readyz for readiness.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ['PORT']}/healthz\", timeout=4)"]
 
 CMD ["sh", "-c", "python manage.py migrate --no-input && exec gunicorn -c gunicorn.conf.py imageservice.wsgi"]

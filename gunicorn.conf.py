@@ -1,15 +1,32 @@
 """gunicorn settings, from the environment, with defaults that fit a small machine.
 
 Threaded workers: decoding an image is CPU work that Pillow does without holding the GIL,
-so one process per core uses the cores, and its threads keep answering cheap requests
-while another thread waits on a slow upload or a slow URL origin.
+so one process per available core uses the cores, and its threads keep answering cheap
+requests while another thread waits on a slow upload, a slow URL origin or the object store.
+On a 2-core machine that is 2 workers x 4 threads: 8 requests at once, 2 decoding at full
+speed, and about 2 x 150 MB of memory. Several instances behind a load balancer each take
+the cores they are given (a container's CPU limit counts, not the host's core count).
 """
 
-import multiprocessing
+import math
 import os
 
+
+def available_cores() -> int:
+    """The cores this process may use: its CPU affinity, capped by a cgroup v2 CPU limit."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as limit:
+            quota, period = limit.read().split()
+        if quota != "max":
+            cores = min(cores or 1, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores or 1)
+
+
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
+workers = int(os.environ.get("WEB_CONCURRENCY", available_cores()))
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 # Longer than the URL download deadline, so a slow origin is cut by the service, not killed.
@@ -18,5 +35,8 @@ graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = 5
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "2000"))
 max_requests_jitter = max_requests // 10
+# Workers' heartbeat files in memory: a container's disk can stall them into timeouts.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# The service logs one line per request itself (imageservice/requestlog.py, LOG_FORMAT).
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
