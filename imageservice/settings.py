@@ -129,9 +129,13 @@ IMAGES_S3_PRESIGNED_DOWNLOADS = IMAGES_STORAGE == "s3" and env.bool(
     "IMAGES_S3_PRESIGNED_DOWNLOADS", default=False
 )
 IMAGES_S3_PRESIGNED_TTL = env.int("IMAGES_S3_PRESIGNED_TTL", default=300)
+if not 1 <= IMAGES_S3_PRESIGNED_TTL <= 7 * 24 * 3600:  # what S3 signatures allow
+    raise ImproperlyConfigured("IMAGES_S3_PRESIGNED_TTL must be 1 to 604800 seconds.")
 if IMAGES_STORAGE == "s3":
     from botocore.config import Config as S3ClientConfig
 
+    if not env.str("AWS_STORAGE_BUCKET_NAME"):  # unset: environ's own ImproperlyConfigured
+        raise ImproperlyConfigured("AWS_STORAGE_BUCKET_NAME must name the bucket.")
     STORAGES["default"] = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
