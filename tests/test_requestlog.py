@@ -8,7 +8,6 @@ import re
 import runpy
 
 import pytest
-from django.core.exceptions import ImproperlyConfigured
 
 import imageservice.settings
 from tests.factories import image_bytes
@@ -175,8 +174,3 @@ def test_json_lines_carry_the_request_fields_and_the_traceback_of_an_error(
     [failure] = [entry for entry in entries if "traceback" in entry]
     assert "Traceback (most recent call last)" in failure["traceback"]
     assert "NotADirectoryError" in failure["traceback"]
-
-
-def test_log_format_must_be_plain_or_json(monkeypatch):
-    with pytest.raises(ImproperlyConfigured, match="LOG_FORMAT"):
-        settings_with(monkeypatch, LOG_FORMAT="xml")

@@ -97,12 +97,32 @@ FILE_CACHE = "django.core.cache.backends.filebased.FileBasedCache"
         (("SECURE_PROXY_SSL_HEADER",), {}, None),
         (("IMAGES_AUTH",), {}, "open"),
         (("REST_FRAMEWORK", "NUM_PROXIES"), {"NUM_PROXIES": "2"}, 2),
+        (("DATABASES", "default", "OPTIONS", "connect_timeout"),
+         {"DATABASE_URL": "postgres://images@db.lab:5432/images"}, 5),
+        (("DATABASES", "default", "OPTIONS", "connect_timeout"),
+         {"DATABASE_URL": "postgres://images@db.lab:5432/images",
+          "DATABASE_CONNECT_TIMEOUT": "2"}, 2),
+        (("STORAGES", "default", "BACKEND"), {},
+         "django.core.files.storage.FileSystemStorage"),
+        (("STORAGES", "default", "BACKEND"),
+         {"IMAGES_STORAGE": "s3", "AWS_STORAGE_BUCKET_NAME": "lab"},
+         "storages.backends.s3.S3Storage"),
+        (("STORAGES", "default", "OPTIONS", "location"),
+         {"IMAGES_STORAGE": "s3", "AWS_STORAGE_BUCKET_NAME": "lab", "AWS_LOCATION": "lab-a"},
+         "lab-a"),
+        (("STORAGES", "default", "OPTIONS", "file_overwrite"),
+         {"IMAGES_STORAGE": "s3", "AWS_STORAGE_BUCKET_NAME": "lab"}, False),
+        (("IMAGES_S3_PRESIGNED_DOWNLOADS",), {"IMAGES_S3_PRESIGNED_DOWNLOADS": "true"},
+         False),  # only with S3
+        (("LOGGING", "handlers", "console", "formatter"), {}, "plain"),
+        (("LOGGING", "handlers", "console", "formatter"), {"LOG_FORMAT": "json"}, "json"),
     ],
 )  # fmt: skip
 def test_settings_read_from_the_environment(monkeypatch, path, env, expected):
     env = {"HTTPS_ONLY": "", "CACHE_URL": "", "IMAGES_THROTTLE_RATE_READ": "",
            "IMAGES_THROTTLE_RATE_WRITE": "", "IMAGES_THROTTLE_RATE_UPLOAD": "",
-           "IMAGES_AUTH": "", "NUM_PROXIES": "", **env}  # fmt: skip
+           "IMAGES_AUTH": "", "NUM_PROXIES": "", "DATABASE_URL": "", "IMAGES_STORAGE": "",
+           "AWS_LOCATION": "", "LOG_FORMAT": "", **env}  # fmt: skip
 
     value = load_settings(monkeypatch, **env)
     for key in path:
@@ -118,6 +138,11 @@ def test_settings_read_from_the_environment(monkeypatch, path, env, expected):
         ({"IMAGES_THROTTLE_RATE_READ": "60 per minute"}, "IMAGES_THROTTLE_RATE_READ must look"),
         ({"IMAGES_THROTTLE_RATE_UPLOAD": "0/min"}, "IMAGES_THROTTLE_RATE_UPLOAD must look"),
         ({"CACHE_URL": "nosuch://x"}, "Invalid cache schema nosuch"),
+        ({"IMAGES_STORAGE": "ftp"}, "IMAGES_STORAGE must be local or s3"),
+        ({"IMAGES_STORAGE": "s3", "AWS_STORAGE_BUCKET_NAME": ""}, "AWS_STORAGE_BUCKET_NAME"),
+        ({"IMAGES_S3_PRESIGNED_TTL": "0"}, "IMAGES_S3_PRESIGNED_TTL must be 1 to 604800"),
+        ({"IMAGES_S3_PRESIGNED_TTL": "604801"}, "IMAGES_S3_PRESIGNED_TTL must be 1 to 604800"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT must be plain or json"),
     ],
 )
 def test_bad_settings_stop_the_service_at_start(monkeypatch, env, message):

@@ -7,7 +7,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from PIL import Image as PILImage
@@ -160,29 +159,3 @@ def test_saving_under_a_taken_name_never_replaces_the_stored_object(s3):
     assert second != first
     assert s3.read(s3.prefix + first) == b"first"
     assert s3.read(s3.prefix + second) == b"second"
-
-
-@pytest.mark.parametrize(
-    ("variable", "value"),
-    [
-        ("IMAGES_STORAGE", "ftp"),
-        ("IMAGES_S3_PRESIGNED_TTL", "0"),
-        ("IMAGES_S3_PRESIGNED_TTL", "604801"),
-        ("AWS_STORAGE_BUCKET_NAME", ""),
-        ("AWS_STORAGE_BUCKET_NAME", None),
-    ],
-)
-def test_storage_settings_that_cannot_work_stop_the_start(monkeypatch, variable, value):
-    import runpy
-
-    import imageservice.settings
-
-    monkeypatch.setenv("IMAGES_STORAGE", "s3")
-    monkeypatch.setenv("AWS_STORAGE_BUCKET_NAME", "images")
-    if value is None:
-        monkeypatch.delenv(variable)
-    else:
-        monkeypatch.setenv(variable, value)
-
-    with pytest.raises(ImproperlyConfigured):
-        runpy.run_path(imageservice.settings.__file__)
