@@ -9,6 +9,7 @@ from django.utils.html import format_html
 
 from . import imaging, services
 from .errors import ImageServiceError
+from .exception_handler import STORAGE_ERRORS
 from .models import Image
 
 THUMBNAIL_SIZE = 96
@@ -120,7 +121,7 @@ class ImageAdmin(admin.ModelAdmin):
                 body, content_type = imaging.thumbnail(
                     file, size=size, max_pixels=settings.IMAGES_MAX_PIXELS
                 )
-        except (ImageServiceError, OSError):
+        except (ImageServiceError, *STORAGE_ERRORS):
             return HttpResponse(status=404)  # the page shows no preview; images_check tells why
         response = HttpResponse(body, content_type=content_type)
         response["Cache-Control"] = "private, max-age=86400"
