@@ -1,4 +1,5 @@
 import io
+import socket
 
 import pytest
 from django.contrib.auth.models import User
@@ -79,6 +80,20 @@ def test_admin_thumbnail_is_a_small_image(staff):
     from PIL import Image as PILImage
 
     assert max(PILImage.open(io.BytesIO(response.content)).size) <= 96
+
+
+def test_admin_thumbnail_from_s3_and_none_when_the_store_is_unreachable(staff, use_s3):
+    bucket = use_s3()
+    add(staff, image_bytes("PNG", (300, 200)), "plate.png")
+    url = f"/admin/images/image/{Image.objects.get().pk}/thumbnail/96/"
+    assert staff.get(url).status_code == 200
+
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        gone = f"http://127.0.0.1:{unused.getsockname()[1]}"  # nothing listens there
+    use_s3(AWS_S3_ENDPOINT_URL=gone, AWS_STORAGE_BUCKET_NAME=bucket.name)
+
+    assert staff.get(url).status_code == 404  # the page shows no preview, not an error
 
 
 def test_admin_change_renames_and_delete_removes_files(staff, files):
