@@ -185,7 +185,7 @@ class ImageRestoreView(Guarded, APIView):
 
     @extend_schema(
         request=None,
-        responses={200: ImageSerializer, **NOT_FOUND},
+        responses={200: ImageSerializer, **NOT_FOUND, 503: ErrorSerializer},
         summary="Make the original the current image again",
     )
     def post(self, request, image_id):
