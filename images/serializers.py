@@ -47,7 +47,10 @@ class ImageSerializer(serializers.ModelSerializer):
 class ImageUploadSerializer(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=True, help_text="The JPEG or PNG image.")
     name = serializers.CharField(
-        max_length=255, required=False, help_text="Defaults to the file's name."
+        max_length=255,
+        required=False,
+        allow_blank=True,
+        help_text="Defaults to the file's name (also when empty).",
     )
     description = serializers.CharField(required=False, allow_blank=True, default="")
 
@@ -102,7 +105,9 @@ class ImageUpdateSerializer(serializers.Serializer):
 
 
 class ImageFilterSerializer(serializers.Serializer):
-    name = serializers.CharField(required=False, help_text="Name contains (case-insensitive).")
+    name = serializers.CharField(
+        required=False, allow_blank=True, help_text="Name contains (case-insensitive)."
+    )
     sha256 = serializers.RegexField(r"^[0-9a-fA-F]{64}$", required=False)
     phash = serializers.RegexField(r"^[0-9a-fA-F]{16}$", required=False)
     format = serializers.ChoiceField(

@@ -12,7 +12,7 @@ from django.http import (
 from django.urls import reverse
 from django.utils.http import parse_etags
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ParseError
 from rest_framework.generics import GenericAPIView
@@ -37,8 +37,18 @@ from .serializers import (
 )
 from .uploads import ImageMultiPartParser
 
-ERRORS = {code: ErrorSerializer for code in (400, 404, 413, 415, 503)}
+# Every error answer is JSON {"detail", "code"} (images.exception_handler).
 NOT_FOUND = {404: ErrorSerializer}
+# Refused bytes or request, or the object store unavailable (503).
+IMAGE_ERRORS = {code: ErrorSerializer for code in (400, 413, 415, 503)}
+LOCATION = OpenApiParameter(
+    "Location",
+    OpenApiTypes.URI,
+    OpenApiParameter.HEADER,
+    required=True,
+    description="The new image's metadata URL.",
+    response=[201],
+)
 
 
 # Every images view: tokens when IMAGES_AUTH=token, rate limits per scope. ``is_costly``
@@ -66,7 +76,8 @@ class ImageUploadView(Guarded, APIView):
     @extend_schema(
         operation_id="images_upload",
         request={"multipart/form-data": ImageUploadSerializer},
-        responses={201: ImageSerializer, **ERRORS},
+        parameters=[LOCATION],
+        responses={201: ImageSerializer, **IMAGE_ERRORS},
         summary="Upload a JPEG or PNG image",
     )
     def post(self, request):
@@ -90,7 +101,7 @@ class ImageListView(Guarded, GenericAPIView):
 
     @extend_schema(
         parameters=[ImageFilterSerializer],
-        responses={200: ImageSerializer(many=True), 400: ErrorSerializer},
+        responses={200: ImageSerializer(many=True), 400: ErrorSerializer, **NOT_FOUND},
         summary="List images, newest first",
         request=None,
     )
@@ -103,7 +114,8 @@ class ImageListView(Guarded, GenericAPIView):
 
     @extend_schema(
         request=ImageFromUrlSerializer,
-        responses={201: ImageSerializer, **ERRORS},
+        parameters=[LOCATION],
+        responses={201: ImageSerializer, **IMAGE_ERRORS},
         summary="Create an image from a URL the service downloads",
         description=(
             "The service fetches the URL (http or https, public addresses only unless "
@@ -119,12 +131,16 @@ class ImageListView(Guarded, GenericAPIView):
 
 
 CROP_FIELDS = ("width", "height")
-UPDATE_PARAMETERS = [
-    OpenApiParameter(field, int, description=f"Crop {field}, as a query parameter.")
-    for field in ("width", "height", "left", "top")
-] + [
-    OpenApiParameter(field, str, description=f"New {field}, as a query parameter.")
-    for field in ("name", "description")
+# The update fields may also come as query parameters, with the same rules as in the body.
+UPDATE_PARAMETERS = [ImageUpdateSerializer]
+UPDATE_DESCRIPTION = (
+    "Fields come as JSON or as query parameters. `width` and `height` crop the "
+    "centre of the current image; with `left` and `top` they crop that box."
+)
+UPDATE_EXAMPLES = [
+    OpenApiExample("Rename", value={"name": "plate 7", "description": "re-imaged"}),
+    OpenApiExample("Centre crop", value={"width": 20, "height": 10}),
+    OpenApiExample("Box crop", value={"width": 20, "height": 10, "left": 4, "top": 2}),
 ]
 
 
@@ -144,12 +160,10 @@ class ImageDetailView(Guarded, APIView):
     @extend_schema(
         request=ImageUpdateSerializer,
         parameters=UPDATE_PARAMETERS,
-        responses={200: ImageSerializer, **ERRORS},
+        responses={200: ImageSerializer, **IMAGE_ERRORS, **NOT_FOUND},
         summary="Rename, describe or crop an image",
-        description=(
-            "Fields come as JSON or as query parameters. `width` and `height` crop the "
-            "centre of the current image; with `left` and `top` they crop that box."
-        ),
+        description=UPDATE_DESCRIPTION,
+        examples=UPDATE_EXAMPLES,
     )
     def put(self, request, image_id):
         return self._update(request, image_id)
@@ -157,8 +171,10 @@ class ImageDetailView(Guarded, APIView):
     @extend_schema(
         request=ImageUpdateSerializer,
         parameters=UPDATE_PARAMETERS,
-        responses={200: ImageSerializer, **ERRORS},
+        responses={200: ImageSerializer, **IMAGE_ERRORS, **NOT_FOUND},
         summary="Rename, describe or crop an image",
+        description=UPDATE_DESCRIPTION,
+        examples=UPDATE_EXAMPLES,
     )
     def patch(self, request, image_id):
         return self._update(request, image_id)
@@ -223,13 +239,39 @@ BINARY = {
     **NOT_FOUND,
     503: ErrorSerializer,
 }
+DOWNLOAD_HEADERS = [
+    OpenApiParameter(
+        "If-None-Match",
+        str,
+        OpenApiParameter.HEADER,
+        description='ETags the client has (`"<sha256>"`, or `*`); a match answers 304.',
+    ),
+    OpenApiParameter(
+        "ETag",
+        str,
+        OpenApiParameter.HEADER,
+        required=True,
+        description="The sha256 of the bytes, quoted.",
+        response=[200, 304],
+    ),
+    OpenApiParameter(
+        "Content-Disposition",
+        str,
+        OpenApiParameter.HEADER,
+        required=True,
+        description="A generated file name: `<id>.jpg` or `<id>.png`.",
+        response=[200],
+    ),
+]
 
 
 class ImageFileView(Guarded, APIView):
     content_negotiation_class = AnyAccept
     original = False
 
-    @extend_schema(responses=BINARY, summary="The current image's bytes")
+    @extend_schema(
+        parameters=DOWNLOAD_HEADERS, responses=BINARY, summary="The current image's bytes"
+    )
     def get(self, request, image_id):
         image = services.image_get(image_id=image_id)
         if self.original:
@@ -243,7 +285,9 @@ class ImageFileView(Guarded, APIView):
 class ImageOriginalView(ImageFileView):
     original = True
 
-    @extend_schema(responses=BINARY, summary="The bytes as first received")
+    @extend_schema(
+        parameters=DOWNLOAD_HEADERS, responses=BINARY, summary="The bytes as first received"
+    )
     def get(self, request, image_id):
         return super().get(request, image_id)
 
