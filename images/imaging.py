@@ -108,6 +108,10 @@ def open_image(
             raise ImageTooLarge(str(exc)) from exc
         except Exception as exc:
             raise InvalidImage(f"The image could not be decoded ({exc}).") from exc
+        if image.mode == "P" and image.palette is None:
+            # PLTE missing or after the image data: Pillow decodes the indices anyway, but
+            # they name no colours (and with tRNS the phash's convert fails).
+            raise InvalidImage("The PNG image has no colour palette before its image data.")
         yield image
 
 

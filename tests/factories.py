@@ -187,3 +187,15 @@ def decoder_cases() -> list[tuple[str, bytes, str | None]]:
         ("animated png", apng_bytes(), "image_too_large"),
         ("multi-picture jpeg (MPO, two frames)", mpo_bytes(), "image_too_large"),
     ]  # fmt: skip
+
+
+def png_without_palette(*, late: bool = False, **save) -> bytes:
+    """A palette PNG with its PLTE chunk dropped, or moved after the image data."""
+    data = image_bytes("PNG", (32, 32), mode="P", **save)
+    start = data.index(b"PLTE") - 4
+    end = start + 12 + int.from_bytes(data[start : start + 4], "big")
+    plte, rest = data[start:end], data[:start] + data[end:]
+    if not late:
+        return rest
+    iend = rest.index(b"IEND") - 4
+    return rest[:iend] + plte + rest[iend:]

@@ -16,6 +16,7 @@ from tests.factories import (
     pattern,
     png_16bit_rgb,
     png_with_header,
+    png_without_palette,
     psd_bytes,
 )
 
@@ -119,6 +120,9 @@ def test_upload_of_other_image_formats_is_refused_with_415(upload, files, label,
         ("corrupt png checksum", corrupt_png_crc()),
         ("png signature then html", PNG_SIGNATURE + b"<html><script>alert(1)</script></html>"),
         ("jpeg marker then php", b"\xff\xd8\xff\xe0<?php system($_GET['c']); ?>"),
+        ("palette png without its palette", png_without_palette()),
+        ("transparent palette png without its palette", png_without_palette(transparency=0)),
+        ("palette png with its palette after the data", png_without_palette(late=True)),
     ],
 )
 def test_upload_of_non_images_is_refused_with_400(upload, files, label, data):
