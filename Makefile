@@ -8,7 +8,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 DATA_DIR ?= data
 
-.PHONY: run test lint format migrate superuser bench clean
+.PHONY: run test fuzz lint format migrate superuser bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,13 @@ test: $(VENV)/.dev
 		DATABASE_URL="$$TEST_DATABASE_URL" $(BIN)/python -m pytest $(PYTEST_ARGS); \
 	fi
 
+# The two fuzzers of `make test`, run longer (README, "Fuzzing"); FUZZ_SEED picks other inputs.
+FUZZ_EXAMPLES ?= 500
+FUZZ_CASES ?= 10000
+fuzz: $(VENV)/.dev
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_CASES=$(FUZZ_CASES) \
+		$(BIN)/python -m pytest tests/test_fuzz_schema.py tests/test_fuzz_upload.py $(PYTEST_ARGS)
+
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -58,4 +65,4 @@ format: $(VENV)/.dev
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .hypothesis
