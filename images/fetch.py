@@ -310,4 +310,6 @@ def _decode_header(value: str) -> str:
 
 def _filename(url: str) -> str:
     segments = [segment for segment in urlsplit(url).path.split("/") if segment]
-    return unquote(segments[-1]) if segments else ""
+    # %00 decodes to NUL, which no name may hold (PostgreSQL cannot store it; DRF refuses it
+    # in a name given in the request).
+    return unquote(segments[-1]).replace("\x00", "") if segments else ""

@@ -44,6 +44,16 @@ def test_create_from_url_stores_the_image_with_its_source(
     assert b"".join(api.get(f"/api/v1/images/{body['id']}/file").streaming_content) == data
 
 
+def test_url_whose_last_segment_decodes_to_nul_gets_a_name_without_it(api, origin, private_ok):
+    url = origin.serve("/plate%00-3.png", image_bytes("PNG"), "image/png")
+
+    response = create(api, url)
+
+    assert response.status_code == 201, response.content
+    assert response.json()["name"] == "plate-3.png"
+    assert response.json()["source_url"] == url
+
+
 def test_url_image_and_the_same_file_uploaded_diff_zero(api, origin, upload, private_ok):
     data = image_bytes("JPEG", (64, 64))
     from_url = create(api, origin.serve("/a.jpg", data, "image/jpeg"), name="u").json()

@@ -503,6 +503,7 @@ def test_the_body_lands_in_a_temporary_file_with_size_and_sha256(server):
         ("/files/album/", "album"),
         ("/files//photo.png//", "photo.png"),
         ("/files/caf%C3%A9%20au%20lait.png", "café au lait.png"),
+        ("/files/a%00b.png", "ab.png"),
         ("/files/a.png?name=b.png#c.png", "a.png"),
         ("/", ""),
         ("", ""),
