@@ -33,6 +33,10 @@ class Image(models.Model):
     phash = models.CharField(max_length=16, db_index=True)
     # The same 64 bits as a signed integer, for comparisons inside the database.
     phash_value = models.BigIntegerField()
+    # When the phash last changed (create, crop, restore), in the order those writes
+    # committed: the similarity index of every worker reads what changed since the revision
+    # it has seen (images/similarity.py).
+    revision = models.BigIntegerField(default=0, db_index=True, editable=False)
 
     # The bytes as first received, and what a download of them needs without reading them.
     original = models.FileField(max_length=255)
@@ -64,3 +68,18 @@ class Image(models.Model):
     @property
     def original_content_type(self) -> str:
         return CONTENT_TYPES[self.original_format]
+
+
+class RevisionCounter(models.Model):
+    """One row: the last revision handed out to an image's phash change.
+
+    A writer takes the next value with an UPDATE inside its own transaction, so the row stays
+    locked until that transaction ends: revisions are handed out in the order the writes
+    commit, on PostgreSQL as on SQLite. A reader that has seen revision R has therefore seen
+    every change numbered R or less.
+    """
+
+    value = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"revision {self.value}"

@@ -2,6 +2,7 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from .models import Image
+from .similarity import MAX_DISTANCE
 
 
 class ImageSerializer(serializers.ModelSerializer):
@@ -64,6 +65,10 @@ class ImageFromUrlSerializer(serializers.Serializer):
         max_length=255, required=False, help_text="Defaults to the URL's last path segment."
     )
     description = serializers.CharField(required=False, allow_blank=True, default="")
+    dedupe = serializers.BooleanField(
+        default=False,
+        help_text="Return the stored image with the same sha256, if any, instead of a copy.",
+    )
 
 
 class CropField(serializers.IntegerField):
@@ -122,6 +127,66 @@ class ImageDiffSerializer(serializers.Serializer):
     similarity = serializers.FloatField(help_text="1 - diff / 64")
     algorithm = serializers.CharField()
     identical = serializers.BooleanField(help_text="Whether the sha256s are equal.")
+    image_url = serializers.SerializerMethodField(
+        help_text="A PNG for people: both images side by side and where they differ."
+    )
+
+    def get_image_url(self, diff) -> str:
+        path = reverse(
+            "image-diff-image",
+            kwargs={"source_id": diff.source_image_id, "target_id": diff.target_image_id},
+        )
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+
+class UploadOptionsSerializer(serializers.Serializer):
+    dedupe = serializers.BooleanField(
+        default=False,
+        help_text="Return the stored image with the same sha256, if any, instead of a copy.",
+    )
+
+
+class SimilarQuerySerializer(serializers.Serializer):
+    max_distance = serializers.IntegerField(
+        min_value=0, max_value=MAX_DISTANCE, default=10, help_text="Most phash bits that differ."
+    )
+    limit = serializers.IntegerField(
+        min_value=1, max_value=100, default=20, help_text="Most results returned (≤ 100)."
+    )
+
+
+SEARCH_SOURCES = ("file", "url", "phash")
+
+
+class ImageSearchSerializer(SimilarQuerySerializer):
+    file = serializers.FileField(
+        required=False, allow_empty_file=True, help_text="A JPEG or PNG (multipart)."
+    )
+    url = serializers.CharField(
+        max_length=2048, required=False, allow_blank=True, help_text="An image to fetch."
+    )
+    phash = serializers.RegexField(
+        r"^[0-9a-fA-F]{16}$", required=False, help_text="A phash: 16 hex digits."
+    )
+
+    def validate(self, attrs):
+        given = [source for source in SEARCH_SOURCES if source in attrs]
+        if len(given) != 1:
+            raise serializers.ValidationError(
+                "Send exactly one of file, url or phash.", code="invalid_search"
+            )
+        return attrs
+
+
+class SimilarImageSerializer(serializers.Serializer):
+    distance = serializers.IntegerField(min_value=0, max_value=64, help_text="Bits that differ.")
+    image = ImageSerializer()
+
+
+class SimilarImagesSerializer(serializers.Serializer):
+    count = serializers.IntegerField(help_text="All the images within max_distance.")
+    results = SimilarImageSerializer(many=True, help_text="Nearest first, ties newest first.")
 
 
 class ErrorSerializer(serializers.Serializer):

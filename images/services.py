@@ -22,7 +22,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Q
 
-from . import fetch, imaging
+from . import fetch, imaging, similarity, visual_diff
 from .errors import ImageTooLarge
 from .models import Image
 
@@ -52,9 +52,50 @@ def image_create(
     sha256: str | None = None,
 ) -> Image:
     """Validate, hash and store an image; ``sha256`` may be given if already computed."""
+    image, _ = _create(
+        file=file,
+        name=name,
+        description=description,
+        source_url=source_url,
+        sha256=sha256,
+        dedupe=False,
+    )
+    return image
+
+
+def image_get_or_create(
+    *,
+    file: BinaryIO,
+    name: str,
+    description: str = "",
+    source_url: str | None = None,
+    sha256: str | None = None,
+) -> tuple[Image, bool]:
+    """The stored image with exactly these bytes (the oldest, if several), else a new one
+    as ``image_create`` makes it; the flag says whether it was created."""
+    return _create(
+        file=file,
+        name=name,
+        description=description,
+        source_url=source_url,
+        sha256=sha256,
+        dedupe=True,
+    )
+
+
+def _create(
+    *,
+    file: BinaryIO,
+    name: str,
+    description: str,
+    source_url: str | None,
+    sha256: str | None,
+    dedupe: bool,
+) -> tuple[Image, bool]:
     size, digest = _measure(file, sha256=sha256)
-    if size > settings.IMAGES_MAX_UPLOAD_BYTES:
-        raise ImageTooLarge(f"The image is larger than {settings.IMAGES_MAX_UPLOAD_BYTES} bytes.")
+    _check_size(size)
+    if dedupe and (existing := _same_bytes(digest)):
+        return existing, False  # nothing decoded, nothing written
     info = imaging.analyze(file, max_pixels=settings.IMAGES_MAX_PIXELS)
     with _cleanup_on_failure() as written:
         stored = _store(file, info.format, written=written)
@@ -69,20 +110,50 @@ def image_create(
         )
         _set_current(image, name=stored, info=info, size=size, sha256=digest)
         with transaction.atomic():
+            image.revision = similarity.next_revision()
+            # Writers queue on the revision counter's lock, so a twin upload that won the
+            # race is committed and visible here: it is returned, and our copy removed.
+            if dedupe and (existing := _same_bytes(digest)):
+                _delete_files([stored])
+                return existing, False
             image.save(force_insert=True)
-    return image
+    return image, True
+
+
+def _same_bytes(sha256: str) -> Image | None:
+    return Image.objects.filter(sha256=sha256).order_by("created_at", "id").first()
+
+
+def _check_size(size: int) -> None:
+    if size > settings.IMAGES_MAX_UPLOAD_BYTES:
+        raise ImageTooLarge(f"The image is larger than {settings.IMAGES_MAX_UPLOAD_BYTES} bytes.")
 
 
 def image_create_from_url(*, url: str, name: str | None = None, description: str = "") -> Image:
     """Download ``url`` safely (images/fetch.py), then store it exactly as an upload."""
+    image, _ = _create_from_url(url=url, name=name, description=description, dedupe=False)
+    return image
+
+
+def image_get_or_create_from_url(
+    *, url: str, name: str | None = None, description: str = ""
+) -> tuple[Image, bool]:
+    """Download ``url``; the stored image with exactly those bytes, else a new one."""
+    return _create_from_url(url=url, name=name, description=description, dedupe=True)
+
+
+def _create_from_url(
+    *, url: str, name: str | None, description: str, dedupe: bool
+) -> tuple[Image, bool]:
     download = fetch.download(url, policy=url_fetch_policy())
     with download.file:
-        return image_create(
+        return _create(
             file=download.file,
             name=name or download.filename or "image",
             description=description,
             source_url=url,
             sha256=download.sha256,
+            dedupe=dedupe,
         )
 
 
@@ -148,6 +219,7 @@ def image_update(
             )
             replaced = image.file.name
             _crop(image, box=box, written=written)
+            image.revision = similarity.next_revision()
         if name is not None:
             image.name = name
         if description is not None:
@@ -172,6 +244,7 @@ def image_restore(*, image_id: uuid.UUID) -> Image:
                 size=image.original_file_size,
                 sha256=image.original_sha256,
             )
+            image.revision = similarity.next_revision()
             image.save()
             _delete_after_commit(image, replaced)
     return image
@@ -199,6 +272,60 @@ def image_diff(*, source_id: uuid.UUID, target_id: uuid.UUID) -> ImageDiff:
         diff=diff,
         similarity=1 - diff / 64,
         identical=source.sha256 == target.sha256,
+    )
+
+
+def image_diff_picture(*, source_id: uuid.UUID, target_id: uuid.UUID) -> bytes:
+    """A PNG of the two current images side by side with a heatmap of where they differ."""
+    source = Image.objects.get(pk=source_id)
+    target = source if target_id == source_id else Image.objects.get(pk=target_id)
+    distance = imaging.hamming(source.phash_value, target.phash_value)
+    with (
+        default_storage.open(source.file.name, "rb") as fp_a,
+        default_storage.open(target.file.name, "rb") as fp_b,
+    ):
+        return visual_diff.render(
+            fp_a,
+            fp_b,
+            size_a=(source.width, source.height),
+            size_b=(target.width, target.height),
+            max_pixels=settings.IMAGES_MAX_PIXELS,
+            labels=(_label(source), _label(target)),
+            caption=f"phash distance {distance} of 64 bits",
+        )
+
+
+def image_similar(
+    *, image_id: uuid.UUID, max_distance: int = 10, limit: int = 20
+) -> similarity.Matches:
+    """The other stored images whose phash is within ``max_distance`` bits of this one's."""
+    image = Image.objects.only("phash_value").get(pk=image_id)
+    return similarity.search(
+        phash_value=image.phash_value, max_distance=max_distance, limit=limit, exclude_id=image.pk
+    )
+
+
+def image_search(
+    *,
+    max_distance: int = 10,
+    limit: int = 20,
+    file: BinaryIO | None = None,
+    url: str | None = None,
+    phash: str | None = None,
+) -> similarity.Matches:
+    """The stored images near an image that is not stored: a file (decoded exactly as an
+    upload, with the same limits), a URL (fetched exactly as ``image_create_from_url``
+    fetches) or a phash (16 hex digits). Nothing is stored."""
+    if url is not None:
+        download = fetch.download(url, policy=url_fetch_policy())
+        with download.file:
+            phash = _phash_of(download.file)
+    elif file is not None:
+        phash = _phash_of(file)
+    if phash is None:
+        raise ValueError("image_search needs a file, a URL or a phash.")
+    return similarity.search(
+        phash_value=imaging.phash_to_int(phash), max_distance=max_distance, limit=limit
     )
 
 
@@ -234,10 +361,25 @@ def _set_current(
     image.phash_value = imaging.phash_to_int(info.phash)
 
 
-def _measure(file: BinaryIO, *, sha256: str | None = None) -> tuple[int, str]:
-    """Size and sha256 of a file; only the size when the hash is already known."""
+def _phash_of(file: BinaryIO) -> str:
+    _check_size(_size(file))
+    return imaging.analyze(file, max_pixels=settings.IMAGES_MAX_PIXELS).phash
+
+
+def _label(image: Image) -> str:
+    return f"{image.name} ({image.width}x{image.height})"
+
+
+def _size(file: BinaryIO) -> int:
     file.seek(0, 2)
     size = file.tell()
+    file.seek(0)
+    return size
+
+
+def _measure(file: BinaryIO, *, sha256: str | None = None) -> tuple[int, str]:
+    """Size and sha256 of a file; only the size when the hash is already known."""
+    size = _size(file)
     if sha256 is None:
         file.seek(0)
         hasher = hashlib.sha256()

@@ -49,4 +49,11 @@ urlpatterns = [
         views.ImageDiffView,
         "image-diff",
     ),
+    *both(
+        "images/<image_id:source_id>/diff/<image_id:target_id>/image",
+        views.ImageDiffPictureView,
+        "image-diff-image",
+    ),
+    *both("images/<image_id:image_id>/similar", views.ImageSimilarView, "image-similar"),
+    *both("images/search", views.ImageSearchView, "image-search"),
 ]

@@ -17,6 +17,7 @@ from rest_framework import status
 from rest_framework.exceptions import ParseError
 from rest_framework.generics import GenericAPIView
 from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -31,9 +32,13 @@ from .serializers import (
     ImageDiffSerializer,
     ImageFilterSerializer,
     ImageFromUrlSerializer,
+    ImageSearchSerializer,
     ImageSerializer,
     ImageUpdateSerializer,
     ImageUploadSerializer,
+    SimilarImagesSerializer,
+    SimilarQuerySerializer,
+    UploadOptionsSerializer,
 )
 from .uploads import ImageMultiPartParser
 
@@ -63,10 +68,32 @@ class Guarded:
         return request.method in self.costly_methods
 
 
-def created(request, image: Image) -> Response:
+class AnyAccept(BaseContentNegotiation):
+    """Downloads answer with the image whatever the client's Accept header says."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+def created(request, image: Image, *, new: bool = True) -> Response:
+    """201 for a new image; 200 for the stored one a deduplicated upload resolved to."""
     location = request.build_absolute_uri(reverse("image-detail", kwargs={"image_id": image.pk}))
     body = ImageSerializer(image, context={"request": request}).data
-    return Response(body, status=status.HTTP_201_CREATED, headers={"Location": location})
+    code = status.HTTP_201_CREATED if new else status.HTTP_200_OK
+    return Response(body, status=code, headers={"Location": location})
+
+
+def merged_input(request) -> dict:
+    """Query parameters and body fields (JSON or form) in one dict; the body wins."""
+    body = request.data
+    if not isinstance(body, dict):
+        raise ParseError("The body must be a JSON object.")
+    if isinstance(body, QueryDict):  # form bodies: one value per field
+        body = body.dict()
+    return {**request.query_params.dict(), **body}
 
 
 class ImageUploadView(Guarded, APIView):
@@ -75,23 +102,37 @@ class ImageUploadView(Guarded, APIView):
 
     @extend_schema(
         operation_id="images_upload",
+        parameters=[UploadOptionsSerializer, LOCATION],
         request={"multipart/form-data": ImageUploadSerializer},
-        parameters=[LOCATION],
-        responses={201: ImageSerializer, **IMAGE_ERRORS},
+        responses={
+            201: ImageSerializer,
+            200: OpenApiResponse(ImageSerializer, description="dedupe: the stored twin."),
+            **IMAGE_ERRORS,
+        },
         summary="Upload a JPEG or PNG image",
+        description=(
+            "With `?dedupe=true`, an upload whose bytes are already stored (same sha256) "
+            "answers 200 with that image and stores nothing."
+        ),
     )
     def post(self, request):
+        options = UploadOptionsSerializer(data=request.query_params)
+        options.is_valid(raise_exception=True)
         serializer = ImageUploadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         upload = serializer.validated_data["file"]
-        image = services.image_create(
-            file=upload,
-            name=serializer.validated_data.get("name")
+        fields = {
+            "file": upload,
+            "name": serializer.validated_data.get("name")
             or services.image_default_name(upload.name or ""),
-            description=serializer.validated_data["description"],
-            sha256=getattr(upload, "sha256", None) or None,
-        )
-        return created(request, image)
+            "description": serializer.validated_data["description"],
+            "sha256": getattr(upload, "sha256", None) or None,
+        }
+        if options.validated_data["dedupe"]:
+            image, new = services.image_get_or_create(**fields)
+        else:
+            image, new = services.image_create(**fields), True
+        return created(request, image, new=new)
 
 
 class ImageListView(Guarded, GenericAPIView):
@@ -115,19 +156,29 @@ class ImageListView(Guarded, GenericAPIView):
     @extend_schema(
         request=ImageFromUrlSerializer,
         parameters=[LOCATION],
-        responses={201: ImageSerializer, **IMAGE_ERRORS},
+        responses={
+            201: ImageSerializer,
+            200: OpenApiResponse(ImageSerializer, description="dedupe: the stored twin."),
+            **IMAGE_ERRORS,
+        },
         summary="Create an image from a URL the service downloads",
         description=(
             "The service fetches the URL (http or https, public addresses only unless "
             "configured otherwise, at most 3 redirects, a total deadline, the byte limit "
-            "counted while streaming) and stores the bytes exactly as an upload."
+            "counted while streaming) and stores the bytes exactly as an upload. With "
+            '`"dedupe": true`, bytes already stored (same sha256) answer 200 with that image '
+            "and store nothing."
         ),
     )
     def post(self, request):
         serializer = ImageFromUrlSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        image = services.image_create_from_url(**serializer.validated_data)
-        return created(request, image)
+        fields = dict(serializer.validated_data)
+        if fields.pop("dedupe"):
+            image, new = services.image_get_or_create_from_url(**fields)
+        else:
+            image, new = services.image_create_from_url(**fields), True
+        return created(request, image, new=new)
 
 
 CROP_FIELDS = ("width", "height")
@@ -185,12 +236,7 @@ class ImageDetailView(Guarded, APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def _update(self, request, image_id):
-        body = request.data
-        if not isinstance(body, dict):
-            raise ParseError("The body must be a JSON object.")
-        if isinstance(body, QueryDict):  # form bodies: one value per field
-            body = body.dict()
-        serializer = ImageUpdateSerializer(data={**request.query_params.dict(), **body})
+        serializer = ImageUpdateSerializer(data=merged_input(request))
         serializer.is_valid(raise_exception=True)
         image = services.image_update(image_id=image_id, **serializer.validated_data)
         return Response(ImageSerializer(image, context={"request": request}).data)
@@ -216,17 +262,78 @@ class ImageDiffView(Guarded, APIView):
     )
     def get(self, request, source_id, target_id):
         diff = services.image_diff(source_id=source_id, target_id=target_id)
-        return Response(ImageDiffSerializer(diff).data)
+        return Response(ImageDiffSerializer(diff, context={"request": request}).data)
 
 
-class AnyAccept(BaseContentNegotiation):
-    """Downloads answer with the image whatever the client's Accept header says."""
+class ImageSimilarView(Guarded, APIView):
+    @extend_schema(
+        parameters=[SimilarQuerySerializer],
+        responses={200: SimilarImagesSerializer, 400: ErrorSerializer, **NOT_FOUND},
+        summary="Stored images that look like this one",
+        description=(
+            "Every other stored image whose phash is within `max_distance` bits of this "
+            "image's (exact, over all images), nearest first, ties newest first."
+        ),
+    )
+    def get(self, request, image_id):
+        query = SimilarQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        matches = services.image_similar(image_id=image_id, **query.validated_data)
+        return Response(SimilarImagesSerializer(matches, context={"request": request}).data)
 
-    def select_parser(self, request, parsers):
-        return parsers[0] if parsers else None
 
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
+class ImageSearchView(Guarded, APIView):
+    parser_classes = [JSONParser, ImageMultiPartParser]
+    costly_methods = frozenset({"POST"})  # decodes a file, or fetches and decodes a URL
+
+    @extend_schema(
+        parameters=[SimilarQuerySerializer],
+        request={
+            "multipart/form-data": ImageSearchSerializer,
+            "application/json": ImageSearchSerializer,
+        },
+        responses={200: SimilarImagesSerializer, **IMAGE_ERRORS},
+        summary="Stored images that look like an image that is not stored",
+        description=(
+            "Send one of: a multipart `file` (decoded as an upload is, with the same limits "
+            'and errors), JSON `{"url"}` (fetched as `POST /images/` fetches), or JSON '
+            '`{"phash"}` (16 hex digits). Nothing is stored. `max_distance` and `limit` '
+            "come as query parameters or body fields."
+        ),
+    )
+    def post(self, request):
+        serializer = ImageSearchSerializer(data=merged_input(request))
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        upload = data.get("file")
+        matches = services.image_search(
+            max_distance=data["max_distance"],
+            limit=data["limit"],
+            file=upload,
+            url=data.get("url"),
+            phash=data.get("phash"),
+        )
+        return Response(SimilarImagesSerializer(matches, context={"request": request}).data)
+
+
+class ImageDiffPictureView(Guarded, APIView):
+    content_negotiation_class = AnyAccept
+    costly_methods = frozenset({"GET"})  # decodes both images
+
+    @extend_schema(
+        responses={(200, "image/png"): OpenApiTypes.BINARY, **NOT_FOUND},
+        summary="A picture of where two images differ",
+        description=(
+            "A PNG for people: the two current images side by side at one scale, and a "
+            "heatmap of where they differ over the larger one (a crop is located in it)."
+        ),
+    )
+    def get(self, request, source_id, target_id):
+        png = services.image_diff_picture(source_id=source_id, target_id=target_id)
+        response = HttpResponse(png, content_type="image/png")
+        response["Cache-Control"] = "no-cache"
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
 
 
 BINARY = {

@@ -24,6 +24,17 @@ def django_db_modify_db_settings(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_similarity_index():
+    """Each test starts with an unloaded phash index: the database under it is rolled back
+    or flushed between tests, which no running service ever sees."""
+    from images.similarity import index
+
+    index.reset()
+    yield
+    index.reset()
+
+
+@pytest.fixture(autouse=True)
 def media_root(settings, tmp_path) -> Path:
     root = tmp_path / "media"
     settings.MEDIA_ROOT = str(root)

@@ -150,6 +150,7 @@ def test_diff_of_an_image_with_itself_and_a_copy_is_zero(api, stored):
         "similarity": 1.0,
         "algorithm": "phash",
         "identical": True,
+        "image_url": (f"http://testserver/api/v1/images/{first['id']}/diff/{copy['id']}/image"),
     }
 
 
