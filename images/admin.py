@@ -5,7 +5,7 @@ from django.core.files.storage import default_storage
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from . import imaging, services
 from .errors import ImageServiceError
@@ -14,6 +14,8 @@ from .models import Image
 
 THUMBNAIL_SIZE = 96
 PREVIEW_SIZE = 480
+NEAR_DUPLICATE_DISTANCE = 10  # phash bits, the API's default
+NEAR_DUPLICATES_SHOWN = 12
 
 
 class ImageAddForm(forms.ModelForm):
@@ -74,6 +76,7 @@ class ImageAdmin(admin.ModelAdmin):
         "file_size",
         "sha256",
         "phash",
+        "near_duplicates",
         "source_url",
         "original_format",
         "original_file_size",
@@ -144,6 +147,36 @@ class ImageAdmin(admin.ModelAdmin):
     @admin.display(description="Preview")
     def preview(self, image: Image) -> str:
         return self._thumbnail_tag(image, PREVIEW_SIZE)
+
+    @admin.display(description="Near-duplicates")
+    def near_duplicates(self, image: Image) -> str:
+        """The nearest stored images by phash, with thumbnails, distances and a diff link."""
+        matches = services.image_similar(
+            image_id=image.pk, max_distance=NEAR_DUPLICATE_DISTANCE, limit=NEAR_DUPLICATES_SHOWN
+        )
+        if not matches.count:
+            return f"None within {NEAR_DUPLICATE_DISTANCE} bits."
+        rows = format_html_join(
+            "",
+            '<li style="list-style:none;display:inline-block;margin:0 12px 12px 0;'
+            'vertical-align:top;text-align:center">'
+            '<a href="{}">{}<br>{}</a><br>distance {} · <a href="{}">diff</a></li>',
+            (
+                (
+                    reverse("admin:images_image_change", args=[match.image.pk]),
+                    self._thumbnail_tag(match.image, THUMBNAIL_SIZE),
+                    match.image.name,
+                    match.distance,
+                    reverse("image-diff-image", args=[image.pk, match.image.pk]),
+                )
+                for match in matches.results
+            ),
+        )
+        shown = len(matches.results)
+        summary = f"{matches.count} within {NEAR_DUPLICATE_DISTANCE} bits" + (
+            f", the nearest {shown} shown" if matches.count > shown else ""
+        )
+        return format_html('<p>{}:</p><ul style="padding:0;margin:0">{}</ul>', summary, rows)
 
     @admin.display(description="Dimensions")
     def dimensions(self, image: Image) -> str:

@@ -55,8 +55,9 @@ def render(
     scale = picture_scale(size_a, size_b)
     a = _decoded(fp_a, size_a, scale, max_pixels)
     b = _decoded(fp_b, size_b, scale, max_pixels)
-    heat, placement, a_is_base = heatmap(a, b)
-    return _compose(a, b, heat, placement, a_is_base, labels, caption)
+    found = difference(a, b)
+    heat = heatmap(a if found.a_is_base else b, found)
+    return _compose(a, b, heat, found.placement, found.a_is_base, labels, caption)
 
 
 def picture_scale(size_a: tuple[int, int], size_b: tuple[int, int]) -> float:
@@ -67,14 +68,18 @@ def picture_scale(size_a: tuple[int, int], size_b: tuple[int, int]) -> float:
     return min(1.0, (MAX_WIDTH - 4 * GAP) / width, (MAX_HEIGHT - HEADER - 2 * GAP) / height)
 
 
-def heatmap(a: Image.Image, b: Image.Image) -> tuple[Image.Image, Placement, bool]:
-    """The heatmap over the larger image, where the smaller one lies on it, and whether
-    the larger one is A. Both images are RGB at the same scale."""
+@dataclass(frozen=True)
+class Difference:
+    a_is_base: bool  # the larger image, the heatmap's ground, is A (else B)
+    placement: Placement  # where the smaller image lies on the larger one
+    level: np.ndarray  # per pixel of placement.box: 0 (same) to 1 (fully different)
+
+
+def difference(a: Image.Image, b: Image.Image) -> Difference:
+    """How two RGB images at the same scale differ, pixel by pixel, once placed."""
     a_is_base = a.width * a.height >= b.width * b.height
     base, other = (a, b) if a_is_base else (b, a)
-    base_px = np.asarray(base, dtype=np.float32)
-    placement, placed = _place(base_px, other)
-    left, top, right, bottom = placement.box
+    placement, placed = _place(np.asarray(base, dtype=np.float32), other)
     # Both softened a little first: a sharp edge resampled at a sub-pixel offset is no change.
     soft_base = _soft(base.crop(placement.box))
     soft_other = _soft(Image.fromarray(placed.astype(np.uint8), "RGB"))
@@ -82,15 +87,20 @@ def heatmap(a: Image.Image, b: Image.Image) -> tuple[Image.Image, Placement, boo
     heat = Image.fromarray(diff.clip(0, 255).astype(np.uint8), "L")
     heat = heat.filter(ImageFilter.GaussianBlur(max(1.0, min(heat.size) / 200)))
     level = np.clip((np.asarray(heat, np.float32) - NOISE) / (FULL_HEAT - NOISE), 0, 1)
+    return Difference(a_is_base, placement, level)
 
+
+def heatmap(base: Image.Image, difference: Difference) -> Image.Image:
+    """The larger image in grey, darker where the smaller one does not reach, with the
+    differences in yellow (slight) to red (strong) over it."""
+    left, top, right, bottom = difference.placement.box
     grey = np.asarray(ImageOps.grayscale(base), np.float32)
-    picture = np.repeat((grey * 0.35)[:, :, None], 3, axis=2)  # what the other image lacks
+    picture = np.repeat((grey * 0.35)[:, :, None], 3, axis=2)
     inside = picture[top:bottom, left:right]
     inside[:] = (grey[top:bottom, left:right] * 0.6 + 40)[:, :, None]
-    colour = _hot(level)
-    alpha = np.clip(level * 1.6, 0, 0.9)[:, :, None]
-    inside[:] = inside * (1 - alpha) + colour * alpha
-    return Image.fromarray(picture.clip(0, 255).astype(np.uint8), "RGB"), placement, a_is_base
+    alpha = np.clip(difference.level * 1.6, 0, 0.9)[:, :, None]
+    inside[:] = inside * (1 - alpha) + _hot(difference.level) * alpha
+    return Image.fromarray(picture.clip(0, 255).astype(np.uint8), "RGB")
 
 
 def _place(base: np.ndarray, other: Image.Image) -> tuple[Placement, np.ndarray]:

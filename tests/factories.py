@@ -199,3 +199,42 @@ def png_without_palette(*, late: bool = False, **save) -> bytes:
         return rest
     iend = rest.index(b"IEND") - 4
     return rest[:iend] + plte + rest[iend:]
+
+
+def plate_photo(size: tuple[int, int] = (480, 360), seed: int = 7) -> Image.Image:
+    """A photo-like picture of a culture plate: lit background, dish, agar with grain,
+    soft-edged colonies, sensor noise. Real enough for alignment and heatmaps."""
+    import numpy as np
+    from PIL import ImageFilter
+
+    rng = np.random.default_rng(seed)
+    width, height = size
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    light = 200 - 60 * (((x - width * 0.3) / width) ** 2 + ((y - height * 0.4) / height) ** 2)
+    image = Image.fromarray(
+        np.dstack([light * 0.85, light * 0.95, light]).clip(0, 255).astype("uint8")
+    )
+    draw = ImageDraw.Draw(image)
+    cx, cy, r = width / 2, height / 2, min(width, height) * 0.45
+    draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=(60, 70, 80))
+    draw.ellipse([cx - r * 0.95, cy - r * 0.95, cx + r * 0.95, cy + r * 0.95], fill=(190, 170, 120))
+    for _ in range(60):
+        angle, distance = rng.uniform(0, 2 * np.pi), r * 0.85 * np.sqrt(rng.uniform())
+        px, py = cx + distance * np.cos(angle), cy + distance * np.sin(angle)
+        size_ = rng.uniform(3, 14)
+        shade = tuple(int(v) for v in rng.integers(225, 255, 3))
+        draw.ellipse([px - size_, py - size_, px + size_, py + size_], fill=shade)
+    image = image.filter(ImageFilter.GaussianBlur(1.5))
+    pixels = np.asarray(image, np.float32) + rng.normal(0, 4, (height, width, 3))
+    return Image.fromarray(pixels.clip(0, 255).astype("uint8"))
+
+
+def with_changed_region(photo: Image.Image, box: tuple[int, int, int, int]) -> Image.Image:
+    """The photo with something new inside ``box``: a dark smear and a bright colony."""
+    changed = photo.copy()
+    draw = ImageDraw.Draw(changed)
+    left, top, right, bottom = box
+    draw.ellipse([left, top, right, bottom], fill=(70, 40, 30))
+    mid_x, mid_y = (left + right) // 2, (top + bottom) // 2
+    draw.ellipse([mid_x - 6, mid_y - 6, mid_x + 6, mid_y + 6], fill=(250, 250, 240))
+    return changed

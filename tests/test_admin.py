@@ -4,8 +4,9 @@ import socket
 import pytest
 from django.contrib.auth.models import User
 
+from images import imaging
 from images.models import Image
-from tests.factories import encode, image_bytes, pattern
+from tests.factories import encode, image_bytes, pattern, plate_photo
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -106,3 +107,25 @@ def test_admin_change_renames_and_delete_removes_files(staff, files):
     staff.post(f"/admin/images/image/{image.pk}/delete/", {"post": "yes"})
     assert Image.objects.count() == 0
     assert files() == []
+
+
+def test_admin_change_page_lists_near_duplicates_with_thumbnails_and_distances(staff):
+    photo = plate_photo()
+    add(staff, encode(photo, "PNG"), "plate.png")
+    add(staff, encode(photo, "JPEG", quality=85), "plate-jpeg.jpg")
+    add(staff, encode(pattern((64, 64), variant=2).rotate(90), "PNG"), "other.png")
+    plate, twin, other = (Image.objects.get(name=n) for n in ("plate", "plate-jpeg", "other"))
+    distance = imaging.hamming(plate.phash_value, twin.phash_value)
+    assert distance <= 10 < imaging.hamming(plate.phash_value, other.phash_value)
+
+    page = staff.get(f"/admin/images/image/{plate.pk}/change/").content.decode()
+
+    assert "Near-duplicates" in page
+    assert "1 within 10 bits" in page
+    assert f"/admin/images/image/{twin.pk}/change/" in page
+    assert f"/admin/images/image/{twin.pk}/thumbnail/96/" in page
+    assert f"distance {distance}" in page
+    assert f"/api/v1/images/{plate.pk}/diff/{twin.pk}/image" in page
+    assert f"/admin/images/image/{other.pk}/thumbnail/" not in page
+    alone = staff.get(f"/admin/images/image/{other.pk}/change/").content.decode()
+    assert "None within 10 bits." in alone
