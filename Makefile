@@ -8,7 +8,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 DATA_DIR ?= data
 
-.PHONY: run test fuzz lint format migrate superuser bench clean
+.PHONY: run test fuzz lint format migrate superuser bench bench-similar clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ FUZZ_CASES ?= 10000
 fuzz: $(VENV)/.dev
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_CASES=$(FUZZ_CASES) \
 		$(BIN)/python -m pytest tests/test_fuzz_schema.py tests/test_fuzz_upload.py $(PYTEST_ARGS)
+
+# Similar-image search at 1,000,000 rows on SQLite and PostgreSQL (127.0.0.1:5432), over HTTP.
+bench-similar: $(VENV)/.runtime
+	$(BIN)/python bench/similar.py $(BENCH_ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

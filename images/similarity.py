@@ -31,6 +31,7 @@ from .models import Image, RevisionCounter
 MAX_DISTANCE = 32
 _COUNTER_ID = 1  # the counter's one row
 _LOOKUP_CHUNK = 500  # values per IN (...) query, far below every database's parameter limit
+_FETCH_ALL = 1000  # up to this many matches are fetched whole in one query
 _LOAD_BATCH = 100_000  # rows fetched at a time when a worker loads the index
 _SCAN_BLOCK = 65_536  # values scanned at a time: the temporaries stay in the CPU cache
 
@@ -65,9 +66,12 @@ def next_revision() -> int:
 
 
 def current_revision() -> int:
-    return (
-        RevisionCounter.objects.filter(pk=_COUNTER_ID).values_list("value", flat=True).first() or 0
-    )
+    """The last revision handed out (0 if none). Asked before every search: plain SQL."""
+    table = connection.ops.quote_name(RevisionCounter._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT value FROM {table} WHERE id = %s", [_COUNTER_ID])
+        row = cursor.fetchone()
+    return row[0] if row else 0
 
 
 class PhashIndex:
@@ -180,16 +184,22 @@ def search(
     found, revision = index.candidates(phash_value, max_distance)
     distances = {int_to_phash(value): distance for value, distance in found.items()}
     stored = Image.objects.exclude(pk=exclude_id) if exclude_id else Image.objects.all()
+    own = int_to_phash(phash_value) if exclude_id else None
+    if len(distances) <= _LOOKUP_CHUNK:
+        # The usual case, in one query: every image holding a candidate, when not too many.
+        images = list(stored.filter(phash__in=list(distances)).order_by()[: _FETCH_ALL + 1])
+        if len(images) <= _FETCH_ALL:
+            _forget_stale(distances, {image.phash for image in images}, own, revision)
+            images.sort(key=lambda image: (image.created_at, image.pk), reverse=True)
+            images.sort(key=lambda image: distances[image.phash])
+            matches = [Match(distances[image.phash], image) for image in images[:limit]]
+            return Matches(count=len(images), results=matches)
 
-    # How many stored images hold each candidate: the database has the last word.
+    # Many matches: count them per hash, then fetch the nearest levels only.
     counts: dict[str, int] = {}
     for chunk in _chunks(list(distances)):
         counts.update(stored.filter(phash__in=chunk).values_list("phash").annotate(Count("pk")))
-    own = int_to_phash(phash_value) if exclude_id else None
-    stale = [int(h, 16) for h in distances if h not in counts and h != own]
-    if stale:
-        index.forget(stale, revision=revision)
-
+    _forget_stale(distances, set(counts), own, revision)
     results: list[Match] = []
     for distance in sorted({distances[h] for h in counts}):
         wanted = limit - len(results)
@@ -204,6 +214,16 @@ def search(
         images.sort(key=lambda image: (image.created_at, image.pk), reverse=True)
         results += [Match(distance, image) for image in images[:wanted]]
     return Matches(count=sum(counts.values()), results=results)
+
+
+def _forget_stale(
+    candidates: dict[str, int], present: set[str], own: str | None, revision: int | None
+) -> None:
+    """Drop from the index the candidates no stored image holds (the searched image's own
+    hash is excluded from the lookup, so its absence proves nothing)."""
+    stale = [int(h, 16) for h in candidates if h not in present and h != own]
+    if stale:
+        index.forget(stale, revision=revision)
 
 
 def _chunks(items: list) -> list[list]:
