@@ -40,3 +40,13 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # The service logs one line per request itself (imageservice/requestlog.py, LOG_FORMAT).
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
+
+
+def post_worker_init(worker) -> None:
+    """Load the similar-image index in the background: a worker's first search is then as
+    quick as the others (the load takes seconds at a million images)."""
+    import threading
+
+    from images.similarity import warm_up
+
+    threading.Thread(target=warm_up, name="similarity-warm-up", daemon=True).start()

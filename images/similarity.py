@@ -17,6 +17,7 @@ a search starts is therefore seen by that search, in every worker.
 README, "Similarity search", has the measurements behind this design.
 """
 
+import logging
 import threading
 from dataclasses import dataclass
 from uuid import UUID
@@ -27,6 +28,8 @@ from django.db.models import Count, F, Max
 
 from .imaging import int_to_phash
 from .models import Image, RevisionCounter
+
+logger = logging.getLogger(__name__)
 
 MAX_DISTANCE = 32
 _COUNTER_ID = 1  # the counter's one row
@@ -153,11 +156,12 @@ def _read_values() -> np.ndarray:
     """Every stored value, once. Read after the counter: a row written in between comes
     again with the next catch-up, harmless (a value may be held twice)."""
     batches = []
-    with connection.cursor() as cursor:
+    # A server-side cursor on PostgreSQL: the rows stream in, never all held at once.
+    with connection.chunked_cursor() as cursor:
         table = connection.ops.quote_name(Image._meta.db_table)
         cursor.execute(f"SELECT phash_value FROM {table}")
         while rows := cursor.fetchmany(_LOAD_BATCH):
-            batches.append(np.array(rows, dtype=np.int64).reshape(-1))
+            batches.append(np.fromiter((row[0] for row in rows), np.int64, count=len(rows)))
     values = np.unique(np.concatenate(batches)) if batches else np.empty(0, np.int64)
     return values.view(np.uint64)
 
@@ -175,6 +179,17 @@ def _read_since(revision: int) -> tuple[np.ndarray, int]:
 
 
 index = PhashIndex()  # one per worker process
+
+
+def warm_up() -> None:
+    """Load this process's index now rather than at its first search (gunicorn starts this
+    in a thread of each new worker). A failure is logged; the first search tries again."""
+    try:
+        index.refresh()
+    except Exception:
+        logger.exception("The similarity index could not be loaded ahead of time.")
+    finally:
+        connection.close()
 
 
 def search(
