@@ -123,6 +123,7 @@ def child(backend: str, *, rows: int, requests: int) -> None:
     report = {"backend": backend, "rows": rows, "fill_s": time.perf_counter() - started}
     report |= in_process(backend, hashes, queries)
     report |= over_http(queries, requests)
+    report["load"] = os.getloadavg()[1]  # what else this machine was doing meanwhile
     json.dump(report, sys.stdout)
 
 
@@ -431,13 +432,14 @@ def print_table(reports: list[dict]) -> None:
         "right after another process wrote: median / p95 (ms)",
         lambda r: f"{r['after_write']['median_ms']:.1f} / {r['after_write']['p95_ms']:.1f}",
     )
-    row("first search in a worker (index load, ms)", lambda r: f"{r['cold_ms']:.0f}")
+    row("slowest of the first 8 searches (ms)", lambda r: f"{r['cold_ms']:.0f}")
     row(
         "worker RSS before / after (MB)",
         lambda r: ", ".join(
             f"{b:.0f} / {a:.0f}" for b, a in zip(r["rss_before_mb"], r["rss_after_mb"], strict=True)
         ),
     )
+    row("load average (5 min) at the end, 2 cores", lambda r: f"{r['load']:.1f}")
     print()
     print("in-process, same data, max_distance 10")
     print()
