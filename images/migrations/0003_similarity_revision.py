@@ -10,7 +10,7 @@ def create_counter(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('images', '0001_initial'),
+        ('images', '0002_index_file_names_and_original_sha256'),
     ]
 
     operations = [
