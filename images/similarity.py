@@ -14,7 +14,7 @@ query by primary key); when it moved, it reads the rows stamped after the revisi
 seen (one indexed query) and appends their values. A write committed by any process before
 a search starts is therefore seen by that search, in every worker.
 
-README, "Similarity search", has the measurements behind this design.
+README, "Similar images", has the measurements behind this design.
 """
 
 import logging
