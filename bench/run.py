@@ -1,0 +1,322 @@
+"""`make bench`: the service against its cost floors, in one run (README, "Benchmark").
+
+Starts the service as `make run` does, in a temporary data folder, drives it over HTTP with
+photos from 1 and from 4 concurrent clients, measures the floors in this process on the
+same photos (interleaved with the service's requests, so that other load on the machine
+hits both alike), and prints the table. Takes about two minutes on 2 cores.
+
+BENCH_ROUNDS (default 3) scales how many requests each operation gets; BENCH_ROWS (default
+10000) is how many older images the database holds before the run, so that lookups and
+lists run against a table of some size.
+"""
+
+import dataclasses
+import os
+import statistics
+import sys
+import tempfile
+import time
+import urllib.parse
+import uuid
+from pathlib import Path
+
+from . import client, floors
+from .photos import BIG, Photo, load_photos
+from .service import FILE_FLOOR_PATH, FLOOR_PATH, Origin, Service, memory, migrate, reset_peak
+
+API = "/api/v1/images"
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+ROWS = int(os.environ.get("BENCH_ROWS", "10000"))
+MB = 1024 * 1024
+
+
+@dataclasses.dataclass
+class Row:
+    name: str
+    floor_name: str
+    floor: list[float]
+    one: client.Timing
+    four: client.Timing
+
+
+class Bench:
+    def __init__(self, service: Service, origin: Origin, photos: list[Photo], data: Path):
+        self.service, self.origin, self.photos, self.data = service, origin, photos, data
+        self.sources = []
+        (data / "photos").mkdir()
+        (data / "floor").mkdir()
+        for photo in photos:
+            source = data / "photos" / photo.name
+            source.write_bytes(photo.data)
+            self.sources.append(source)
+        self.uploads = [
+            client.multipart_request(
+                f"{API}/upload",
+                filename=photo.name,
+                content_type=photo.content_type,
+                data=photo.data,
+                expect=201,
+            )
+            for photo in photos
+        ]
+        self.big = next(i for i, p in enumerate(photos) if (p.width, p.height) == BIG)
+        self.rss: dict[str, int] = {}
+        self.peaks: dict[int, int] = {}
+
+    def http(self, requests, clients: int) -> client.Timing:
+        timing = client.run(self.service.host, self.service.port, requests, clients)
+        self.sample_peaks()
+        return timing
+
+    # --- Requests --------------------------------------------------------------------
+    def upload(self, index: int, created: list) -> client.Request:
+        return dataclasses.replace(
+            self.uploads[index], then=lambda answer: created.append((index, answer["id"]))
+        )
+
+    def from_url(self, index: int, created: list) -> client.Request:
+        return client.json_request(
+            "POST",
+            f"{API}/",
+            {"url": self.origin.url(index)},
+            expect=201,
+            then=lambda answer: created.append((index, answer["id"])),
+        )
+
+    def crop_box(self, index: int) -> tuple[int, int, int, int]:
+        """The centre half of the photo, in each direction."""
+        photo = self.photos[index]
+        width, height = photo.width // 2, photo.height // 2
+        left, top = (photo.width - width) // 2, (photo.height - height) // 2
+        return left, top, left + width, top + height
+
+    def crop(self, index: int, image_id: str) -> client.Request:
+        left, top, right, bottom = self.crop_box(index)
+        body = {"width": right - left, "height": bottom - top}
+        return client.json_request("PUT", f"{API}/{image_id}", body)
+
+    # --- Phases ----------------------------------------------------------------------
+    def warm_up(self) -> list:
+        created: list = []
+        self.http([client.Request("GET", f"/{FLOOR_PATH}")] * 20, 4)
+        self.http([self.upload(i, created) for i in range(len(self.photos))], 4)
+        return created
+
+    def big_ingest_rss(self) -> list:
+        """Peak RSS of the workers while one 6000x4000 photo is ingested at a time."""
+        created: list = []
+        workers = self.service.workers()
+        self.rss["baseline"] = max(memory(pid).get("VmRSS", 0) for pid in workers)
+        resettable = all(reset_peak(pid) for pid in workers)
+        self.http([self.upload(self.big, created) for _ in range(2)], 1)
+        if resettable:
+            self.rss["big"] = max(memory(pid).get("VmHWM", 0) for pid in workers)
+        return created
+
+    def ingest(self, make, floor: list[float], created_one: list, created_four: list):
+        one = client.Timing()
+        for _ in range(ROUNDS):
+            for index in range(len(self.photos)):
+                floor.append(floors.upload_floor(self.sources[index], self.data / "floor"))
+                one.add(self.http([make(index, created_one)], 1))
+        requests = [
+            make(index, created_four)
+            for _ in range(2 * ROUNDS)
+            for index in range(len(self.photos))
+        ]
+        return one, self.http(requests, 4)
+
+    def crops(self, floor: list[float], images_one: list, images_four: list):
+        one = client.Timing()
+        for index, image_id in images_one:
+            floor.append(floors.crop_floor(self.sources[index], self.crop_box(index)))
+            one.add(self.http([self.crop(index, image_id)], 1))
+        four = self.http([self.crop(index, image_id) for index, image_id in images_four], 4)
+        return one, four
+
+    def lookups(self, ids: list[str], files: list[str]) -> dict[str, dict[int, client.Timing]]:
+        def get(path: str) -> client.Request:
+            return client.Request("GET", path)
+
+        def cycle(items: list, count: int) -> list:
+            return [items[i % len(items)] for i in range(count)]
+
+        blocks = {
+            "request floor": [get(f"/{FLOOR_PATH}")] * 60,
+            "get": [get(f"{API}/{image_id}") for image_id in cycle(ids, 60)],
+            "diff": [
+                get(f"{API}/{a}/diff/{b}")
+                for a, b in zip(cycle(ids, 60), cycle(ids[1:], 60), strict=True)
+            ],
+            "list": [get(f"{API}/?page_size=100")] * 15,
+            "download floor": [
+                get(f"/{FILE_FLOOR_PATH}?name={urllib.parse.quote(name)}")
+                for name in cycle(files, 30)
+            ],
+            "download": [get(f"{API}/{image_id}/file") for image_id in cycle(ids, 30)],
+        }
+        timings = {name: {1: client.Timing(), 4: client.Timing()} for name in blocks}
+        for clients in (1, 4):
+            for _ in range(ROUNDS):
+                for name, requests in blocks.items():
+                    timings[name][clients].add(self.http(requests, clients))
+        return timings
+
+    def sample_peaks(self) -> None:
+        for pid in self.service.workers():
+            peak = memory(pid).get("VmHWM", 0)
+            self.peaks[pid] = max(self.peaks.get(pid, 0), peak)
+
+    def run(self) -> list[Row]:
+        from images.models import Image
+
+        self.warm_up()
+        self.big_ingest_rss()
+        upload_floor: list[float] = []
+        uploaded_one: list = []
+        uploaded_four: list = []
+        upload_one, upload_four = self.ingest(
+            self.upload, upload_floor, uploaded_one, uploaded_four
+        )
+        url_floor: list[float] = []
+        fetched_one: list = []
+        url_one, url_four = self.ingest(self.from_url, url_floor, fetched_one, [])
+        # Downloads of whole photos (before any crop), through the API and the floor view.
+        download_ids = [image_id for _, image_id in fetched_one]
+        names = dict(Image.objects.filter(pk__in=download_ids).values_list("pk", "file"))
+        files = [names[uuid.UUID(image_id)] for image_id in download_ids]
+        lookup = self.lookups([image_id for _, image_id in uploaded_one + fetched_one], files)
+        crop_floor: list[float] = []
+        crop_one, crop_four = self.crops(crop_floor, uploaded_one, uploaded_four)
+        request_floor = lookup["request floor"][1].latencies
+        download_floor = lookup["download floor"][1].latencies
+        rows = [
+            Row("upload", "upload", upload_floor, upload_one, upload_four),
+            Row("create from URL", "upload", url_floor, url_one, url_four),
+            Row("crop (centre half)", "crop", crop_floor, crop_one, crop_four),
+            Row("get", "request", request_floor, lookup["get"][1], lookup["get"][4]),
+            Row("diff", "request", request_floor, lookup["diff"][1], lookup["diff"][4]),
+            Row("list (100 per page)", "request", request_floor, *lookup["list"].values()),
+            Row("file download", "download", download_floor, *lookup["download"].values()),
+            Row("request floor", "request", request_floor, *lookup["request floor"].values()),
+            Row("download floor", "download", download_floor, *lookup["download floor"].values()),
+        ]
+        return rows
+
+
+def seed(rows: int) -> None:
+    """Older images in the database: rows only (lookups and lists never open a file)."""
+    from images.models import Image
+
+    template = {
+        "description": "",
+        "file": "images/seed/seed.jpg",
+        "format": "JPEG",
+        "width": 2850,
+        "height": 2850,
+        "file_size": 341404,
+        "original": "images/seed/seed.jpg",
+        "original_format": "JPEG",
+        "original_file_size": 341404,
+    }
+    batch = []
+    for n in range(rows):
+        digest = f"{n:064x}"
+        phash = f"{n * 0x9E3779B97F4A7C15 % (1 << 64):016x}"
+        value = int(phash, 16)
+        batch.append(
+            Image(
+                name=f"seed-{n}",
+                sha256=digest,
+                original_sha256=digest,
+                phash=phash,
+                phash_value=value - (1 << 64) if value >= 1 << 63 else value,
+                **template,
+            )
+        )
+    Image.objects.bulk_create(batch, batch_size=1000)
+
+
+def median_ms(values: list[float]) -> float:
+    return statistics.median(values) * 1000
+
+
+def p95_ms(values: list[float]) -> float:
+    if len(values) < 2:
+        return values[0] * 1000
+    return statistics.quantiles(values, n=20, method="inclusive")[18] * 1000
+
+
+def report(rows: list[Row], bench: Bench, photos: list[Photo], elapsed: float) -> str:
+    workers = len(bench.service.workers())
+    threads = os.environ.get("GUNICORN_THREADS", "4")
+    lines = [
+        f"{os.cpu_count()} cores; gunicorn gthread, {workers} workers x {threads} threads; "
+        f"SQLite with {ROWS} older rows; {ROUNDS} rounds.",
+        "Photos: "
+        + ", ".join(
+            f"{p.name} ({p.width}x{p.height} {p.format}, {len(p.data) / MB:.1f} MiB)"
+            for p in photos
+        ),
+        "",
+        "| operation | floor | floor ms | 1 client: median ms | p95 ms | req/s | x floor "
+        "| 4 clients: median ms | p95 ms | req/s | req/s vs 1 client |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        floor = median_ms(row.floor)
+        one, four = row.one, row.four
+        lines.append(
+            f"| {row.name} | {row.floor_name} | {floor:.1f} | {median_ms(one.latencies):.1f} "
+            f"| {p95_ms(one.latencies):.1f} | {one.rps:.1f} "
+            f"| {median_ms(one.latencies) / floor:.2f} "
+            f"| {median_ms(four.latencies):.1f} | {p95_ms(four.latencies):.1f} "
+            f"| {four.rps:.1f} | {four.rps / one.rps:.2f} |"
+        )
+    big = bench.photos[bench.big]
+    budget = 4 * big.pixels + 150 * MB
+    peak_big = bench.rss.get("big")
+    lines += [
+        "",
+        "Floors: upload = read the file, sha256, imagehash.phash (one full decode), write a "
+        "new file; crop = decode, crop, encode as the service does, phash of the result "
+        "(a JPEG's decoded from its encoded bytes); request = a trivial DRF view; download = "
+        "the file streamed by a plain Django view; both under the same gunicorn. "
+        "Upload, URL and crop floors are measured in-process, in turn with the requests.",
+        "",
+        f"Peak worker RSS: idle {bench.rss['baseline'] / MB:.0f} MiB; "
+        + (
+            f"ingesting one {big.width}x{big.height} photo {peak_big / MB:.0f} MiB "
+            f"(budget 4 B/px + 150 MiB = {budget / MB:.0f} MiB); "
+            if peak_big
+            else "(peak reset not supported here; whole run only); "
+        )
+        + f"whole run, 4 clients {max(bench.peaks.values()) / MB:.0f} MiB.",
+        f"Ran in {elapsed:.0f} s.",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    started = time.perf_counter()
+    photos = load_photos()
+    with tempfile.TemporaryDirectory(prefix="imageservice-bench-") as tmp:
+        data = Path(tmp)
+        from .service import service_env
+
+        env = service_env(data)
+        migrate(env)
+        os.environ.update(env)
+        import django
+
+        django.setup()
+        seed(ROWS)
+        with Origin(photos) as origin, Service(env, data / "gunicorn.log") as service:
+            bench = Bench(service, origin, photos, data)
+            try:
+                rows = bench.run()
+            except client.BenchError as exc:
+                print(f"bench failed: {exc}\n{service.log_tail()}", file=sys.stderr)
+                raise SystemExit(1) from exc
+            text = report(rows, bench, photos, time.perf_counter() - started)
+    print(text)
