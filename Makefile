@@ -68,5 +68,9 @@ format: $(VENV)/.dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# The service against its cost floors, in one run (README, "Benchmark"); about two minutes.
+bench: $(VENV)/.runtime
+	$(BIN)/python -m bench
+
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

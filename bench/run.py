@@ -10,6 +10,7 @@ BENCH_ROUNDS (default 3) scales how many requests each operation gets; BENCH_ROW
 lists run against a table of some size.
 """
 
+import contextlib
 import dataclasses
 import os
 import statistics
@@ -22,7 +23,16 @@ from pathlib import Path
 
 from . import client, floors
 from .photos import BIG, Photo, load_photos
-from .service import FILE_FLOOR_PATH, FLOOR_PATH, Origin, Service, memory, migrate, reset_peak
+from .service import (
+    FILE_FLOOR_PATH,
+    FLOOR_PATH,
+    Origin,
+    Service,
+    memory,
+    migrate,
+    reset_peak,
+    service_env,
+)
 
 API = "/api/v1/images"
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -121,7 +131,7 @@ class Bench:
                 one.add(self.http([make(index, created_one)], 1))
         requests = [
             make(index, created_four)
-            for _ in range(2 * ROUNDS)
+            for _ in range(ROUNDS + 1)
             for index in range(len(self.photos))
         ]
         return one, self.http(requests, 4)
@@ -148,7 +158,7 @@ class Bench:
                 get(f"{API}/{a}/diff/{b}")
                 for a, b in zip(cycle(ids, 60), cycle(ids[1:], 60), strict=True)
             ],
-            "list": [get(f"{API}/?page_size=100")] * 15,
+            "list": [get(f"{API}/?page_size=100")] * 10,
             "download floor": [
                 get(f"/{FILE_FLOOR_PATH}?name={urllib.parse.quote(name)}")
                 for name in cycle(files, 30)
@@ -170,24 +180,30 @@ class Bench:
     def run(self) -> list[Row]:
         from images.models import Image
 
-        self.warm_up()
-        self.big_ingest_rss()
+        with step("warm-up"):
+            self.warm_up()
+        with step(f"peak RSS ingesting {BIG[0]}x{BIG[1]}"):
+            self.big_ingest_rss()
         upload_floor: list[float] = []
         uploaded_one: list = []
         uploaded_four: list = []
-        upload_one, upload_four = self.ingest(
-            self.upload, upload_floor, uploaded_one, uploaded_four
-        )
+        with step("upload"):
+            upload_one, upload_four = self.ingest(
+                self.upload, upload_floor, uploaded_one, uploaded_four
+            )
         url_floor: list[float] = []
         fetched_one: list = []
-        url_one, url_four = self.ingest(self.from_url, url_floor, fetched_one, [])
+        with step("create from URL"):
+            url_one, url_four = self.ingest(self.from_url, url_floor, fetched_one, [])
         # Downloads of whole photos (before any crop), through the API and the floor view.
         download_ids = [image_id for _, image_id in fetched_one]
         names = dict(Image.objects.filter(pk__in=download_ids).values_list("pk", "file"))
         files = [names[uuid.UUID(image_id)] for image_id in download_ids]
-        lookup = self.lookups([image_id for _, image_id in uploaded_one + fetched_one], files)
+        with step("get, diff, list, download"):
+            lookup = self.lookups([image_id for _, image_id in uploaded_one + fetched_one], files)
         crop_floor: list[float] = []
-        crop_one, crop_four = self.crops(crop_floor, uploaded_one, uploaded_four)
+        with step("crop"):
+            crop_one, crop_four = self.crops(crop_floor, uploaded_one, uploaded_four)
         request_floor = lookup["request floor"][1].latencies
         download_floor = lookup["download floor"][1].latencies
         rows = [
@@ -202,6 +218,15 @@ class Bench:
             Row("download floor", "download", download_floor, *lookup["download floor"].values()),
         ]
         return rows
+
+
+@contextlib.contextmanager
+def step(name: str):
+    """Say on stderr what the bench is doing, and how long it took."""
+    print(f"{name} ...", end="", file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    yield
+    print(f" {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
 
 
 def seed(rows: int) -> None:
@@ -299,18 +324,18 @@ def report(rows: list[Row], bench: Bench, photos: list[Photo], elapsed: float) -
 
 def main() -> None:
     started = time.perf_counter()
-    photos = load_photos()
+    with step("photos"):
+        photos = load_photos()
     with tempfile.TemporaryDirectory(prefix="imageservice-bench-") as tmp:
         data = Path(tmp)
-        from .service import service_env
-
         env = service_env(data)
-        migrate(env)
-        os.environ.update(env)
-        import django
+        with step("migrate, seed"):
+            migrate(env)
+            os.environ.update(env)
+            import django
 
-        django.setup()
-        seed(ROWS)
+            django.setup()
+            seed(ROWS)
         with Origin(photos) as origin, Service(env, data / "gunicorn.log") as service:
             bench = Bench(service, origin, photos, data)
             try:
