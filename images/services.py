@@ -261,17 +261,22 @@ def image_delete(*, image_id: uuid.UUID) -> None:
 
 
 def image_diff(*, source_id: uuid.UUID, target_id: uuid.UUID) -> ImageDiff:
-    """Compare two images by their stored hashes; no file is read."""
-    fields = ("phash_value", "sha256")
-    source = Image.objects.only(*fields).get(pk=source_id)
-    target = source if target_id == source_id else Image.objects.only(*fields).get(pk=target_id)
-    diff = imaging.hamming(source.phash_value, target.phash_value)
+    """Compare two images by their stored hashes: one query, no file read."""
+    rows = Image.objects.filter(pk__in={source_id, target_id}).order_by()
+    hashes = {
+        pk: (phash, sha256) for pk, phash, sha256 in rows.values_list("pk", "phash_value", "sha256")
+    }
+    if source_id not in hashes or target_id not in hashes:
+        raise Image.DoesNotExist("No image with this id.")
+    source_phash, source_sha256 = hashes[source_id]
+    target_phash, target_sha256 = hashes[target_id]
+    diff = imaging.hamming(source_phash, target_phash)
     return ImageDiff(
         source_image_id=source_id,
         target_image_id=target_id,
         diff=diff,
         similarity=1 - diff / 64,
-        identical=source.sha256 == target.sha256,
+        identical=source_sha256 == target_sha256,
     )
 
 

@@ -170,6 +170,17 @@ def test_diff_of_different_images_is_the_hamming_distance_imagehash_gives(api, s
     assert body["identical"] is False
 
 
+@pytest.mark.parametrize("known", ["source", "target"])
+def test_diff_with_one_unknown_image_answers_404(api, stored, known):
+    image, unknown = stored()["id"], uuid.uuid4()
+    source, target = (image, unknown) if known == "source" else (unknown, image)
+
+    response = api.get(f"/api/v1/images/{source}/diff/{target}")
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+
+
 def test_diff_reads_no_file(api, stored, media_root):
     import shutil
 
