@@ -118,10 +118,7 @@ def open_image(
 def analyze(fp: BinaryIO, *, max_pixels: int) -> ImageInfo:
     """Decode once; return format, dimensions and phash."""
     with open_image(fp, max_pixels=max_pixels) as image:
-        try:
-            return _info(image)
-        except Exception as exc:  # an odd mode the hash cannot take: the image's fault
-            raise InvalidImage(f"The image could not be hashed ({exc}).") from exc
+        return _info(image, image.format)
 
 
 def crop_box(
@@ -148,15 +145,33 @@ def crop_box(
     return left, top, left + width, top + height
 
 
-def crop(fp: BinaryIO, out: BinaryIO, *, box: tuple[int, int, int, int], max_pixels: int) -> str:
-    """Crop the image in ``fp`` to ``box`` and encode it into ``out`` in its own format."""
+def crop(
+    fp: BinaryIO, out: BinaryIO, *, box: tuple[int, int, int, int], max_pixels: int
+) -> ImageInfo:
+    """Crop the image in ``fp`` to ``box`` and encode it into ``out`` in its own format.
+
+    Returns what ``analyze`` would say of the bytes written: the phash must be what a client
+    computes from the stored file. A re-encoded JPEG decodes to other pixels than the crop,
+    so it is decoded again; PNG is lossless, so the file decodes to exactly the cropped
+    pixels (same mode, same values: a test checks every mode a PNG opens as) and their
+    phash is the file's, without a second decode.
+    """
     with open_image(fp, max_pixels=max_pixels) as image:
         fmt = image.format
         try:
-            image.crop(box).save(out, fmt, **_save_options(image))
+            options = _save_options(image)
+            cropped = image.crop(box)
         except Exception as exc:
             raise InvalidImage(f"The cropped image could not be encoded ({exc}).") from exc
-    return fmt
+        image.close()  # frees the full image's pixels before the encoder's buffers
+    try:
+        cropped.save(out, fmt, **options)
+    except Exception as exc:
+        raise InvalidImage(f"The cropped image could not be encoded ({exc}).") from exc
+    if fmt == "PNG":
+        return _info(cropped, fmt)
+    cropped.close()
+    return analyze(out, max_pixels=max_pixels)
 
 
 def thumbnail(fp: BinaryIO, *, size: int, max_pixels: int) -> tuple[bytes, str]:
@@ -190,11 +205,13 @@ def hamming(a: int, b: int) -> int:
     return ((a ^ b) & 0xFFFFFFFFFFFFFFFF).bit_count()
 
 
-def _info(image: Image.Image) -> ImageInfo:
+def _info(image: Image.Image, fmt: str) -> ImageInfo:
     width, height = image.size
-    return ImageInfo(
-        format=image.format, width=width, height=height, phash=str(imagehash.phash(image))
-    )
+    try:
+        phash = str(imagehash.phash(image))
+    except Exception as exc:  # an odd mode the hash cannot take: the image's fault
+        raise InvalidImage(f"The image could not be hashed ({exc}).") from exc
+    return ImageInfo(format=fmt, width=width, height=height, phash=phash)
 
 
 def _save_options(image: Image.Image) -> dict:

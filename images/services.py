@@ -344,10 +344,7 @@ def _crop(image: Image, *, box: tuple[int, int, int, int], written: Callable[[st
         default_storage.open(image.file.name, "rb") as current,
         tempfile.TemporaryFile() as out,
     ):
-        imaging.crop(current, out, box=box, max_pixels=settings.IMAGES_MAX_PIXELS)
-        # The stored phash must be what a client computes from the stored bytes, which for
-        # a re-encoded JPEG differs from the hash of the pixels before encoding.
-        info = imaging.analyze(out, max_pixels=settings.IMAGES_MAX_PIXELS)
+        info = imaging.crop(current, out, box=box, max_pixels=settings.IMAGES_MAX_PIXELS)
         size, digest = _measure(out)
         stored = _store(out, info.format, written=written)
     _set_current(image, name=stored, info=info, size=size, sha256=digest)

@@ -1,6 +1,7 @@
 import io
 
 import imagehash
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -121,7 +122,8 @@ def test_crop_keeps_the_format_and_the_icc_profile(fmt):
     data = encode(source, fmt, icc_profile=icc)
     out = io.BytesIO()
 
-    assert imaging.crop(io.BytesIO(data), out, box=(5, 5, 25, 35), max_pixels=LIMIT) == fmt
+    info = imaging.crop(io.BytesIO(data), out, box=(5, 5, 25, 35), max_pixels=LIMIT)
+    assert (info.format, info.width, info.height) == (fmt, 20, 30)
 
     cropped = Image.open(io.BytesIO(out.getvalue()))
     assert cropped.format == fmt
@@ -137,6 +139,44 @@ def test_png_crop_is_lossless_and_keeps_transparency():
     imaging.crop(io.BytesIO(encode(source, "PNG")), out, box=(0, 0, 20, 20), max_pixels=LIMIT)
 
     assert Image.open(out).tobytes() == source.crop((0, 0, 20, 20)).tobytes()
+
+
+def png_in_mode(mode: str) -> bytes:
+    """A 64x48 PNG that Pillow opens in ``mode`` (16-bit grey opens as I;16; a palette
+    image with a transparent index keeps it)."""
+    if mode == "I;16":
+        grey = np.asarray(pattern((64, 48), "L"), dtype=np.uint16) * 257 + 3
+        return encode(Image.fromarray(grey), "PNG")
+    if mode == "RGB;16":  # 48-bit colour, which Pillow opens as 8-bit RGB
+        return png_16bit_rgb((64, 48))
+    if mode == "P+transparency":
+        return encode(pattern((64, 48)).quantize(17), "PNG", transparency=b"\xff\x00")
+    return encode(pattern((64, 48), mode), "PNG")
+
+
+@pytest.mark.filterwarnings("ignore:Palette images with Transparency:UserWarning")
+@pytest.mark.parametrize(
+    "mode", ["1", "L", "LA", "I;16", "RGB", "RGB;16", "RGBA", "P", "P+transparency"]
+)
+def test_png_crop_phash_is_the_phash_of_the_stored_file(mode):
+    """The PNG crop is hashed from the pixels in memory, not by decoding the file again:
+    it must be bit-identical to imagehash.phash of the file, in every mode."""
+    out = io.BytesIO()
+
+    info = imaging.crop(io.BytesIO(png_in_mode(mode)), out, box=(3, 5, 50, 41), max_pixels=LIMIT)
+
+    stored = Image.open(io.BytesIO(out.getvalue()))
+    assert info == imaging.ImageInfo("PNG", 47, 36, str(imagehash.phash(stored)))
+    assert info == imaging.analyze(io.BytesIO(out.getvalue()), max_pixels=LIMIT)
+
+
+def test_jpeg_crop_phash_is_the_phash_of_the_stored_file_not_of_the_pixels_cropped():
+    source = encode(pattern((64, 48)), "JPEG", quality=60)
+    out = io.BytesIO()
+
+    info = imaging.crop(io.BytesIO(source), out, box=(3, 5, 50, 41), max_pixels=LIMIT)
+
+    assert info.phash == str(imagehash.phash(Image.open(io.BytesIO(out.getvalue()))))
 
 
 @pytest.mark.parametrize(("fmt", "content_type"), [("JPEG", "image/jpeg"), ("PNG", "image/png")])
