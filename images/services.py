@@ -190,6 +190,10 @@ def image_list(
     return images
 
 
+# Crops made outside a transaction that lost the race, before one is made under the lock.
+_UNLOCKED_CROP_TRIES = 2
+
+
 def image_update(
     *,
     image_id: uuid.UUID,
@@ -202,41 +206,87 @@ def image_update(
 ) -> Image:
     """Rename, describe and/or crop (centred, or a box with ``left``/``top``) an image.
 
-    The row is locked for the whole operation, so concurrent crops of one image apply one
-    after the other, each to the result of the one before.
+    Concurrent crops of one image apply one after the other, each to the result of the one
+    before. A crop decodes and encodes outside any transaction (on SQLite a write
+    transaction locks the whole database, so a long crop would stall every other write),
+    then switches the row to its result under the row lock only if the row still names the
+    file it cropped; if another crop or a restore switched it meanwhile, it starts again
+    from the new current file. After a few lost races it crops with the row locked.
     """
-    with _cleanup_on_failure() as written, transaction.atomic():
-        image = Image.objects.select_for_update().get(pk=image_id)
-        replaced = None
-        if width is not None or height is not None:
-            box = imaging.crop_box(
-                image_width=image.width,
-                image_height=image.height,
-                width=width or 0,
-                height=height or 0,
-                left=left,
-                top=top,
+    crop = None
+    if width is not None or height is not None:
+        crop = {"width": width or 0, "height": height or 0, "left": left, "top": top}
+    for attempt in range(_UNLOCKED_CROP_TRIES + 1):
+        try:
+            return _update(
+                image_id,
+                name=name,
+                description=description,
+                crop=crop,
+                crop_locked=attempt == _UNLOCKED_CROP_TRIES,
             )
-            replaced = image.file.name
-            _crop(image, box=box, written=written)
-            image.revision = similarity.next_revision()
-        if name is not None:
-            image.name = name
-        if description is not None:
-            image.description = description
-        image.save()
-        _delete_after_commit(image, replaced)
+        except _StaleCrop:
+            continue
+    raise AssertionError("unreachable: the last attempt crops under the row lock")
+
+
+class _StaleCrop(Exception):
+    """The row was switched to another file while a crop of the former one was made."""
+
+
+def _update(
+    image_id: uuid.UUID,
+    *,
+    name: str | None,
+    description: str | None,
+    crop: dict | None,
+    crop_locked: bool,
+) -> Image:
+    with _cleanup_on_failure() as written:
+        cropped = None
+        if crop and not crop_locked:
+            cropped = _crop(Image.objects.get(pk=image_id), crop=crop, written=written)
+        with transaction.atomic():
+            image = Image.objects.select_for_update().get(pk=image_id)
+            replaced = None
+            if crop:
+                if cropped is None:
+                    cropped = _crop(image, crop=crop, written=written)
+                elif cropped.source != image.file.name:
+                    raise _StaleCrop()  # removes the file it wrote, on the way out
+                replaced = image.file.name
+                _set_current(
+                    image,
+                    name=cropped.name,
+                    info=cropped.info,
+                    size=cropped.size,
+                    sha256=cropped.sha256,
+                )
+                image.revision = similarity.next_revision()
+            if name is not None:
+                image.name = name
+            if description is not None:
+                image.description = description
+            image.save()
+            _delete_after_commit(image, replaced)
     return image
 
 
 def image_restore(*, image_id: uuid.UUID) -> Image:
-    """Make the original the current image again."""
+    """Make the original the current image again.
+
+    The original never changes, so it is analysed before the row is locked: the
+    transaction (on SQLite, the database's write lock) lasts only for the switch.
+    """
+    image = Image.objects.get(pk=image_id)
+    if image.file.name == image.original.name:
+        return image
+    with default_storage.open(image.original.name, "rb") as original:
+        info = imaging.analyze(original, max_pixels=settings.IMAGES_MAX_PIXELS)
     with transaction.atomic():
         image = Image.objects.select_for_update().get(pk=image_id)
         replaced = image.file.name
         if replaced != image.original.name:
-            with default_storage.open(image.original.name, "rb") as original:
-                info = imaging.analyze(original, max_pixels=settings.IMAGES_MAX_PIXELS)
             _set_current(
                 image,
                 name=image.original.name,
@@ -339,7 +389,18 @@ def image_default_name(filename: str) -> str:
     return PurePosixPath(filename).stem[:255] or "image"
 
 
-def _crop(image: Image, *, box: tuple[int, int, int, int], written: Callable[[str], str]) -> None:
+@dataclass(frozen=True)
+class _Cropped:
+    source: str  # the stored file that was cropped
+    name: str  # the stored file of the crop
+    info: imaging.ImageInfo
+    size: int
+    sha256: str
+
+
+def _crop(image: Image, *, crop: dict, written: Callable[[str], str]) -> _Cropped:
+    """Crop the image's current file into a new stored file (recorded with ``written``)."""
+    box = imaging.crop_box(image_width=image.width, image_height=image.height, **crop)
     with (
         default_storage.open(image.file.name, "rb") as current,
         tempfile.TemporaryFile() as out,
@@ -347,7 +408,7 @@ def _crop(image: Image, *, box: tuple[int, int, int, int], written: Callable[[st
         info = imaging.crop(current, out, box=box, max_pixels=settings.IMAGES_MAX_PIXELS)
         size, digest = _measure(out)
         stored = _store(out, info.format, written=written)
-    _set_current(image, name=stored, info=info, size=size, sha256=digest)
+    return _Cropped(image.file.name, stored, info, size, digest)
 
 
 def _set_current(

@@ -4,10 +4,12 @@ import io
 
 import pytest
 from django.core.files.storage import default_storage
+from django.db import connection
+from PIL import Image as PILImage
 
 from images import services
 from images.models import Image
-from tests.factories import image_bytes
+from tests.factories import encode, image_bytes, pattern
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -54,3 +56,67 @@ def test_crop_of_an_image_whose_file_vanished_fails_without_changing_the_row(fil
 def test_default_name_is_the_file_name_without_extension():
     assert services.image_default_name("plate.01.png") == "plate.01"
     assert services.image_default_name("") == "image"
+
+
+@pytest.fixture
+def meanwhile(monkeypatch):
+    """Run ``action`` right after the service's next crops were encoded and stored, before
+    they switch the row: as if another request had acted in between (which it cannot while
+    the crop holds the row lock, inside a transaction)."""
+
+    def meanwhile(action, times: int = 1):
+        real = services.imaging.crop
+        calls = {"left": times, "busy": False}
+
+        def crop(*args, **kwargs):
+            info = real(*args, **kwargs)
+            if calls["left"] and not calls["busy"] and not connection.in_atomic_block:
+                calls["left"] -= 1
+                calls["busy"] = True
+                try:
+                    action()
+                finally:
+                    calls["busy"] = False
+            return info
+
+        monkeypatch.setattr(services.imaging, "crop", crop)
+
+    return meanwhile
+
+
+def test_crop_of_a_file_replaced_meanwhile_starts_again_from_the_new_one(meanwhile, files):
+    source = pattern((100, 100))
+    image = services.image_create(file=io.BytesIO(encode(source, "PNG")), name="x")
+    meanwhile(lambda: services.image_update(image_id=image.pk, width=80, height=80, left=0, top=0))
+
+    cropped = services.image_update(image_id=image.pk, width=60, height=60)
+
+    # Centred in the 80x80 top-left crop, not in the 100x100 original.
+    with default_storage.open(cropped.file.name) as stored:
+        assert PILImage.open(stored).tobytes() == source.crop((10, 10, 70, 70)).tobytes()
+    assert (cropped.width, cropped.height) == (60, 60)
+    assert len(files()) == 2  # the original and the current file: nothing in between
+
+
+def test_crop_that_keeps_losing_the_race_crops_under_the_lock(meanwhile, files):
+    image = services.image_create(file=io.BytesIO(image_bytes("PNG", (100, 100))), name="x")
+    sizes = iter(range(99, 0, -1))
+    meanwhile(
+        lambda: services.image_update(image_id=image.pk, width=(s := next(sizes)), height=s),
+        times=10,
+    )
+
+    cropped = services.image_update(image_id=image.pk, width=50, height=50)
+
+    assert Image.objects.get(pk=image.pk).width == cropped.width == 50
+    assert len(files()) == 2
+
+
+def test_crop_of_an_image_deleted_meanwhile_leaves_nothing(meanwhile, files):
+    image = services.image_create(file=io.BytesIO(image_bytes("PNG", (40, 40))), name="x")
+    meanwhile(lambda: services.image_delete(image_id=image.pk))
+
+    with pytest.raises(Image.DoesNotExist):
+        services.image_update(image_id=image.pk, width=10, height=10)
+
+    assert files() == []
