@@ -6,6 +6,7 @@ transaction has committed are the files it no longer names removed. A failure re
 whatever the operation wrote, so nothing is left behind.
 """
 
+import functools
 import hashlib
 import logging
 import tempfile
@@ -19,11 +20,11 @@ from typing import BinaryIO
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.db.models import Q
 
 from . import fetch, imaging, similarity, visual_diff
-from .errors import ImageTooLarge
+from .errors import ImageServiceError, ImageTooLarge
 from .models import Image
 
 logger = logging.getLogger(__name__)
@@ -168,7 +169,13 @@ def url_fetch_policy() -> fetch.FetchPolicy:
 
 
 def image_get(*, image_id: uuid.UUID) -> Image:
-    return Image.objects.get(pk=image_id)
+    """The image with this id (``Image.DoesNotExist`` if there is none)."""
+    database, connection = _reading()
+    sql = _compiled_sql("image", database, connection.vendor)
+    found = list(Image.objects.raw(sql, [_db_id(image_id, connection)]))
+    if not found:
+        raise Image.DoesNotExist("No image with this id.")
+    return found[0]
 
 
 def image_list(
@@ -245,7 +252,15 @@ def _update(
     with _cleanup_on_failure() as written:
         cropped = None
         if crop and not crop_locked:
-            cropped = _crop(Image.objects.get(pk=image_id), crop=crop, written=written)
+            seen = Image.objects.get(pk=image_id)
+            try:
+                cropped = _crop(seen, crop=crop, written=written)
+            except ImageServiceError:
+                raise
+            except Exception as exc:
+                # Most likely the file was replaced and removed meanwhile (another crop won
+                # the race). Start again; the last try, under the lock, shows a real fault.
+                raise _StaleCrop() from exc
         with transaction.atomic():
             image = Image.objects.select_for_update().get(pk=image_id)
             replaced = None
@@ -312,14 +327,15 @@ def image_delete(*, image_id: uuid.UUID) -> None:
 
 def image_diff(*, source_id: uuid.UUID, target_id: uuid.UUID) -> ImageDiff:
     """Compare two images by their stored hashes: one query, no file read."""
-    rows = Image.objects.filter(pk__in={source_id, target_id}).order_by()
-    hashes = {
-        pk: (phash, sha256) for pk, phash, sha256 in rows.values_list("pk", "phash_value", "sha256")
-    }
-    if source_id not in hashes or target_id not in hashes:
+    database, connection = _reading()
+    ids = [_db_id(source_id, connection), _db_id(target_id, connection)]
+    with connection.cursor() as cursor:
+        cursor.execute(_compiled_sql("hashes", database, connection.vendor), ids)
+        hashes = {pk: (phash, sha256) for pk, phash, sha256 in cursor.fetchall()}
+    if ids[0] not in hashes or ids[1] not in hashes:
         raise Image.DoesNotExist("No image with this id.")
-    source_phash, source_sha256 = hashes[source_id]
-    target_phash, target_sha256 = hashes[target_id]
+    source_phash, source_sha256 = hashes[ids[0]]
+    target_phash, target_sha256 = hashes[ids[1]]
     diff = imaging.hamming(source_phash, target_phash)
     return ImageDiff(
         source_image_id=source_id,
@@ -409,6 +425,36 @@ def _crop(image: Image, *, crop: dict, written: Callable[[str], str]) -> _Croppe
         size, digest = _measure(out)
         stored = _store(out, info.format, written=written)
     return _Cropped(image.file.name, stored, info, size, digest)
+
+
+def _reading():
+    database = router.db_for_read(Image)
+    return database, connections[database]
+
+
+def _db_id(image_id: uuid.UUID, connection):
+    """The id as the database stores it (hex text on SQLite, a uuid on PostgreSQL)."""
+    return Image._meta.pk.get_db_prep_value(image_id, connection)
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled_sql(name: str, database: str, vendor: str) -> str:
+    """The ORM's own SQL for a lookup, compiled once per database and reused: for get and
+    diff, compiling the query cost more than running it (py-spy on the bench).
+
+    image: the row with id %s; hashes: (id, phash_value, sha256) of the rows with id IN
+    (%s, %s). Parameters are ids as ``_db_id`` gives them.
+    """
+    placeholder, other = uuid.UUID(int=1), uuid.UUID(int=2)
+    queries = {
+        "image": lambda: Image.objects.filter(pk=placeholder),
+        "hashes": lambda: Image.objects.filter(pk__in=[placeholder, other]).values_list(
+            "pk", "phash_value", "sha256"
+        ),
+    }
+    sql, params = queries[name]().using(database).order_by().query.sql_with_params()
+    assert len(params) == {"image": 1, "hashes": 2}[name], sql
+    return sql
 
 
 def _set_current(

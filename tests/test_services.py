@@ -3,7 +3,7 @@
 import io
 
 import pytest
-from django.core.files.storage import default_storage
+from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import connection
 from PIL import Image as PILImage
 
@@ -120,3 +120,27 @@ def test_crop_of_an_image_deleted_meanwhile_leaves_nothing(meanwhile, files):
         services.image_update(image_id=image.pk, width=10, height=10)
 
     assert files() == []
+
+
+def test_crop_whose_file_is_removed_before_it_opens_it_starts_again(monkeypatch, files):
+    """Another crop switches the row and removes the file this crop was about to read."""
+    source = pattern((100, 100))
+    image = services.image_create(file=io.BytesIO(encode(source, "PNG")), name="x")
+    services.image_update(image_id=image.pk, width=90, height=90)  # current != original
+    real_open = FileSystemStorage.open
+    raced = []
+
+    def open_(storage, name, mode="rb"):
+        if not raced and not connection.in_atomic_block:
+            raced.append(name)
+            services.image_update(image_id=image.pk, width=80, height=80, left=0, top=0)
+        return real_open(storage, name, mode)
+
+    monkeypatch.setattr(FileSystemStorage, "open", open_)
+
+    cropped = services.image_update(image_id=image.pk, width=60, height=60)
+
+    assert not default_storage.exists(raced[0])
+    with default_storage.open(cropped.file.name) as stored:
+        assert PILImage.open(stored).tobytes() == source.crop((15, 15, 75, 75)).tobytes()
+    assert len(files()) == 2
