@@ -1,4 +1,7 @@
-from django.urls import reverse
+import functools
+
+from django.conf import settings
+from django.urls import get_script_prefix, get_urlconf, reverse
 from rest_framework import serializers
 
 from .models import Image
@@ -65,14 +68,23 @@ class ImageSerializer(serializers.ModelSerializer):
         return self._absolute("image-original", image)
 
     def _absolute(self, view_name: str, image: Image) -> str:
-        # The URL is made once per view for this serializer, with a slot for the id (a list
-        # serializes all its rows with one child); an id needs no escaping.
+        # The absolute URL is made once per view for this serializer (a list serializes all
+        # its rows with one child), from a path with a slot for the id; an id needs no
+        # escaping.
         templates = self.__dict__.setdefault("_url_templates", {})
         if view_name not in templates:
-            path = reverse(view_name, kwargs={"image_id": _ID_SLOT})
+            path = _path_template(
+                view_name, get_script_prefix(), get_urlconf(), settings.ROOT_URLCONF
+            )
             request = self.context.get("request")
             templates[view_name] = request.build_absolute_uri(path) if request else path
         return templates[view_name].replace(_ID_SLOT, str(image.pk))
+
+
+@functools.lru_cache(maxsize=64)
+def _path_template(view_name: str, script_prefix: str, urlconf, root_urlconf) -> str:
+    """reverse() once per view, prefix and URLconf (it cost more than the rest of a row)."""
+    return reverse(view_name, kwargs={"image_id": _ID_SLOT})
 
 
 class ImageUploadSerializer(serializers.Serializer):
