@@ -32,6 +32,9 @@ class HashedUploadedFile(TemporaryUploadedFile):
 
 
 class LimitedHashingUploadHandler(FileUploadHandler):
+    # Django's multipart parser reads the body this much at a time (default 64 KiB).
+    chunk_size = 1024 * 1024
+
     def __init__(self, request=None, *, max_bytes: int) -> None:
         super().__init__(request)
         self.max_bytes = max_bytes
