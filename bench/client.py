@@ -93,10 +93,27 @@ class Client:
 class Timing:
     latencies: list[float] = field(default_factory=list)
     wall: float = 0.0  # seconds the phases took, first request sent to last answer read
+    cpu: float = 0.0  # CPU seconds the service's workers used meanwhile
 
     def add(self, other: "Timing") -> None:
         self.latencies.extend(other.latencies)
         self.wall += other.wall
+        self.cpu += other.cpu
+
+    def measured(self, wall: float, cpu: float) -> None:
+        """Add one operation timed in this process."""
+        self.latencies.append(wall)
+        self.wall += wall
+        self.cpu += cpu
+
+    @property
+    def cpu_each(self) -> float:
+        return self.cpu / len(self.latencies) if self.latencies else 0.0
+
+    @property
+    def cores(self) -> float:
+        """How many cores the workers kept busy, on average."""
+        return self.cpu / self.wall if self.wall else 0.0
 
     @property
     def rps(self) -> float:

@@ -28,6 +28,7 @@ from .service import (
     FLOOR_PATH,
     Origin,
     Service,
+    cpu_seconds,
     memory,
     migrate,
     reset_peak,
@@ -44,7 +45,7 @@ MB = 1024 * 1024
 class Row:
     name: str
     floor_name: str
-    floor: list[float]
+    floor: client.Timing
     one: client.Timing
     four: client.Timing
 
@@ -71,10 +72,15 @@ class Bench:
         ]
         self.big = next(i for i, p in enumerate(photos) if (p.width, p.height) == BIG)
         self.rss: dict[str, int] = {}
+        self.machine_scaling = 0.0
         self.peaks: dict[int, int] = {}
 
     def http(self, requests, clients: int) -> client.Timing:
+        before = cpu_seconds(self.service.workers())
         timing = client.run(self.service.host, self.service.port, requests, clients)
+        after = cpu_seconds(self.service.workers())
+        # A worker recycled meanwhile (max_requests) is left out of the count.
+        timing.cpu = sum(after[pid] - before[pid] for pid in after if pid in before)
         self.sample_peaks()
         return timing
 
@@ -117,31 +123,44 @@ class Bench:
         created: list = []
         workers = self.service.workers()
         self.rss["baseline"] = max(memory(pid).get("VmRSS", 0) for pid in workers)
-        resettable = all(reset_peak(pid) for pid in workers)
+        if not all(reset_peak(pid) for pid in workers):
+            raise RuntimeError("cannot reset the workers' peak RSS (/proc/PID/clear_refs)")
         self.http([self.upload(self.big, created) for _ in range(2)], 1)
-        if resettable:
-            self.rss["big"] = max(memory(pid).get("VmHWM", 0) for pid in workers)
+        self.rss["big"] = max(memory(pid).get("VmHWM", 0) for pid in workers)
         return created
 
-    def ingest(self, make, floor: list[float], created_one: list, created_four: list):
-        one = client.Timing()
-        for _ in range(ROUNDS):
-            for index in range(len(self.photos)):
-                floor.append(floors.upload_floor(self.sources[index], self.data / "floor"))
-                one.add(self.http([make(index, created_one)], 1))
-        requests = [
-            make(index, created_four)
-            for _ in range(ROUNDS + 1)
-            for index in range(len(self.photos))
-        ]
-        return one, self.http(requests, 4)
+    def largest_first(self, indexes: list[int]) -> list[int]:
+        """A block for 4 clients starts with the largest photos, so that its end is not
+        one large photo alone while the other clients have finished (rps would say less
+        about throughput than about the block's tail)."""
+        return sorted(indexes, key=lambda index: -self.photos[index].pixels)
 
-    def crops(self, floor: list[float], images_one: list, images_four: list):
-        one = client.Timing()
-        for index, image_id in images_one:
-            floor.append(floors.crop_floor(self.sources[index], self.crop_box(index)))
-            one.add(self.http([self.crop(index, image_id)], 1))
-        four = self.http([self.crop(index, image_id) for index, image_id in images_four], 4)
+    def ingest(self, make, floor: client.Timing, created_one: list, created_four: list):
+        """Rounds of: each photo once from 1 client (each after its floor), then each photo
+        twice from 4 clients, so that both see the same load from the rest of the machine."""
+        one, four = client.Timing(), client.Timing()
+        photos = list(range(len(self.photos)))
+        for _ in range(ROUNDS):
+            for index in photos:
+                floor.measured(*floors.upload_floor(self.sources[index], self.data / "floor"))
+                one.add(self.http([make(index, created_one)], 1))
+            block = self.largest_first(photos * 2)
+            four.add(self.http([make(index, created_four) for index in block], 4))
+        return one, four
+
+    def crops(self, floor: client.Timing, images_one: list, images_four: list):
+        """As ingest: rounds of crops from 1 client (each after its floor), then from 4."""
+        one, four = client.Timing(), client.Timing()
+        per_round = len(images_one) // ROUNDS  # uploaded in rounds of each photo once
+        by_photo = sorted(images_four)  # uploaded from 4 clients, in no set order
+        for round_ in range(ROUNDS):
+            for index, image_id in images_one[round_ * per_round : (round_ + 1) * per_round]:
+                floor.measured(*floors.crop_floor(self.sources[index], self.crop_box(index)))
+                one.add(self.http([self.crop(index, image_id)], 1))
+            block = sorted(
+                by_photo[round_::ROUNDS], key=lambda image: -self.photos[image[0]].pixels
+            )
+            four.add(self.http([self.crop(index, image_id) for index, image_id in block], 4))
         return one, four
 
     def lookups(self, ids: list[str], files: list[str]) -> dict[str, dict[int, client.Timing]]:
@@ -184,14 +203,20 @@ class Bench:
             self.warm_up()
         with step(f"peak RSS ingesting {BIG[0]}x{BIG[1]}"):
             self.big_ingest_rss()
-        upload_floor: list[float] = []
+        upload_floor = client.Timing()
         uploaded_one: list = []
         uploaded_four: list = []
         with step("upload"):
             upload_one, upload_four = self.ingest(
                 self.upload, upload_floor, uploaded_one, uploaded_four
             )
-        url_floor: list[float] = []
+        with step("upload floor in 1 and 2 processes"):
+            rates = [
+                floors.upload_floor_rate(self.sources, self.data / "floor", processes)
+                for processes in (1, 2)
+            ]
+            self.machine_scaling = rates[1] / rates[0]
+        url_floor = client.Timing()
         fetched_one: list = []
         with step("create from URL"):
             url_one, url_four = self.ingest(self.from_url, url_floor, fetched_one, [])
@@ -201,11 +226,11 @@ class Bench:
         files = [names[uuid.UUID(image_id)] for image_id in download_ids]
         with step("get, diff, list, download"):
             lookup = self.lookups([image_id for _, image_id in uploaded_one + fetched_one], files)
-        crop_floor: list[float] = []
+        crop_floor = client.Timing()
         with step("crop"):
             crop_one, crop_four = self.crops(crop_floor, uploaded_one, uploaded_four)
-        request_floor = lookup["request floor"][1].latencies
-        download_floor = lookup["download floor"][1].latencies
+        request_floor = lookup["request floor"][1]
+        download_floor = lookup["download floor"][1]
         rows = [
             Row("upload", "upload", upload_floor, upload_one, upload_four),
             Row("create from URL", "upload", url_floor, url_one, url_four),
@@ -284,39 +309,72 @@ def report(rows: list[Row], bench: Bench, photos: list[Photo], elapsed: float) -
             for p in photos
         ),
         "",
-        "| operation | floor | floor ms | 1 client: median ms | p95 ms | req/s | x floor "
-        "| 4 clients: median ms | p95 ms | req/s | req/s vs 1 client |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "1 client, against the floors:",
+        "",
+        "| operation | floor | floor median ms | median ms | p95 ms | req/s | x floor "
+        "| CPU ms | CPU x floor |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    ratios = {}
     for row in rows:
-        floor = median_ms(row.floor)
-        one, four = row.one, row.four
+        one, floor = row.one, row.floor
+        ratios[row.name] = median_ms(one.latencies) / median_ms(floor.latencies)
         lines.append(
-            f"| {row.name} | {row.floor_name} | {floor:.1f} | {median_ms(one.latencies):.1f} "
-            f"| {p95_ms(one.latencies):.1f} | {one.rps:.1f} "
-            f"| {median_ms(one.latencies) / floor:.2f} "
-            f"| {median_ms(four.latencies):.1f} | {p95_ms(four.latencies):.1f} "
-            f"| {four.rps:.1f} | {four.rps / one.rps:.2f} |"
+            f"| {row.name} | {row.floor_name} | {median_ms(floor.latencies):.1f} "
+            f"| {median_ms(one.latencies):.1f} | {p95_ms(one.latencies):.1f} | {one.rps:.1f} "
+            f"| {ratios[row.name]:.2f} | {one.cpu_each * 1000:.1f} "
+            f"| {one.cpu_each / floor.cpu_each:.2f} |"
+        )
+    lines += [
+        "",
+        "4 clients:",
+        "",
+        "| operation | median ms | p95 ms | req/s | req/s x 1 client | worker cores busy |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    scaling = {}
+    for row in rows:
+        one, four = row.one, row.four
+        scaling[row.name] = four.rps / one.rps
+        lines.append(
+            f"| {row.name} | {median_ms(four.latencies):.1f} | {p95_ms(four.latencies):.1f} "
+            f"| {four.rps:.1f} | {scaling[row.name]:.2f} | {four.cores:.2f} |"
         )
     big = bench.photos[bench.big]
     budget = 4 * big.pixels + 150 * MB
-    peak_big = bench.rss.get("big")
+    peak_big = bench.rss.get("big", 0)
     lines += [
         "",
         "Floors: upload = read the file, sha256, imagehash.phash (one full decode), write a "
         "new file; crop = decode, crop, encode as the service does, phash of the result "
-        "(a JPEG's decoded from its encoded bytes); request = a trivial DRF view; download = "
-        "the file streamed by a plain Django view; both under the same gunicorn. "
-        "Upload, URL and crop floors are measured in-process, in turn with the requests.",
+        "(a JPEG's decoded again from its encoded bytes); both measured in this process, in "
+        "turn with the requests. request = a trivial DRF view; download = the stored file "
+        "streamed by a plain Django view; both served by the same gunicorn. CPU ms: the "
+        "workers' CPU time per request (the floors': this process's), which other load on "
+        "the machine disturbs less than latency.",
         "",
-        f"Peak worker RSS: idle {bench.rss['baseline'] / MB:.0f} MiB; "
-        + (
-            f"ingesting one {big.width}x{big.height} photo {peak_big / MB:.0f} MiB "
-            f"(budget 4 B/px + 150 MiB = {budget / MB:.0f} MiB); "
-            if peak_big
-            else "(peak reset not supported here; whole run only); "
+        f"The machine meanwhile: 2 processes running the upload floor side by side got "
+        f"{bench.machine_scaling:.2f}x the throughput of 1 (2.00 on 2 idle cores). "
+        "'worker cores busy': the workers' CPU time over the wall time.",
+        "",
+        f"Peak worker RSS: idle {bench.rss['baseline'] / MB:.0f} MiB; ingesting one "
+        f"{big.width}x{big.height} photo at a time {peak_big / MB:.0f} MiB "
+        f"(budget 4 B/px + 150 MiB = {budget / MB:.0f} MiB); over the whole run "
+        f"{max(bench.peaks.values()) / MB:.0f} MiB.",
+        "",
+        "Targets: "
+        + "; ".join(
+            f"{name} {value:.2f} {'<=' if value <= limit else '>'} {limit}"
+            for name, value, limit in [
+                ("upload x floor", ratios["upload"], 1.2),
+                ("crop x floor", ratios["crop (centre half)"], 1.3),
+                ("get x floor", ratios["get"], 1.5),
+                ("diff x floor", ratios["diff"], 1.5),
+            ]
         )
-        + f"whole run, 4 clients {max(bench.peaks.values()) / MB:.0f} MiB.",
+        + f"; uploads at 4 clients {scaling['upload']:.2f}x 1 client "
+        f"({'>=' if scaling['upload'] >= 1.8 else '<'} 1.8); peak RSS "
+        f"{peak_big / MB:.0f} MiB ({'<=' if peak_big <= budget else '>'} {budget / MB:.0f}).",
         f"Ran in {elapsed:.0f} s.",
     ]
     return "\n".join(lines)
