@@ -503,16 +503,13 @@ def _store(file: BinaryIO, fmt: str, *, written: Callable[[str], str]) -> str:
     """Write the bytes under a new generated name; record and return the name storage used.
 
     A write that fails half-way (a full disk) may leave part of the file under the name;
-    the name is new (128 random bits), so whatever is there is ours to remove. An upload
-    already on disk is given to storage as it is, so that file storage moves it into place
-    instead of copying it (a 15 MB PNG was read and written once more).
+    the name is new (128 random bits), so whatever is there is ours to remove.
     """
     token = uuid.uuid4().hex
     name = f"{STORAGE_DIR}/{token[:2]}/{token}.{imaging.EXTENSIONS[fmt]}"
     file.seek(0)
-    content = file if isinstance(file, File) else File(file)
     try:
-        stored = default_storage.save(name, content)
+        stored = default_storage.save(name, File(file))
     except BaseException:
         written(name)
         raise
