@@ -16,9 +16,9 @@ import uuid
 from pathlib import Path
 
 import imagehash
-from PIL import Image, JpegImagePlugin
+from PIL import Image
 
-from images.imaging import JPEG_QUALITY
+from images.imaging import encoder_options
 
 
 def upload_floor(source: Path, storage: Path) -> tuple[float, float]:
@@ -50,19 +50,6 @@ def crop_floor(source: Path, box: tuple[int, int, int, int]) -> tuple[float, flo
         cropped = Image.open(out)
     str(imagehash.phash(cropped))
     return time.perf_counter() - start, time.process_time() - cpu
-
-
-def encoder_options(image: Image.Image) -> dict:
-    """What the service passes to the encoder for a crop (same quality, same work)."""
-    options = {
-        key: image.info[key] for key in ("icc_profile", "exif", "dpi") if image.info.get(key)
-    }
-    if image.format == "JPEG":
-        options["quality"] = JPEG_QUALITY
-        sampling = JpegImagePlugin.get_sampling(image)
-        if sampling != -1:
-            options["subsampling"] = sampling
-    return options
 
 
 def upload_floor_rate(sources: list[Path], storage: Path, processes: int) -> float:

@@ -159,7 +159,7 @@ def crop(
     with open_image(fp, max_pixels=max_pixels) as image:
         fmt = image.format
         try:
-            options = _save_options(image)
+            options = encoder_options(image)
             cropped = image.crop(box)
         except Exception as exc:
             raise InvalidImage(f"The cropped image could not be encoded ({exc}).") from exc
@@ -214,7 +214,8 @@ def _info(image: Image.Image, fmt: str) -> ImageInfo:
     return ImageInfo(format=fmt, width=width, height=height, phash=phash)
 
 
-def _save_options(image: Image.Image) -> dict:
+def encoder_options(image: Image.Image) -> dict:
+    """How a crop of ``image`` is encoded: its metadata kept, JPEG at high quality."""
     options = {
         key: image.info[key] for key in ("icc_profile", "exif", "dpi") if image.info.get(key)
     }

@@ -195,6 +195,16 @@ UPDATE_EXAMPLES = [
 ]
 
 
+UPDATE_SCHEMA = {
+    "request": ImageUpdateSerializer,
+    "parameters": UPDATE_PARAMETERS,
+    "responses": {200: ImageSerializer, **IMAGE_ERRORS, **NOT_FOUND},
+    "summary": "Rename, describe or crop an image",
+    "description": UPDATE_DESCRIPTION,
+    "examples": UPDATE_EXAMPLES,
+}
+
+
 class ImageDetailView(Guarded, APIView):
     def is_costly(self, request) -> bool:
         """A crop (width or height, in the query or the body) decodes and encodes."""
@@ -208,25 +218,11 @@ class ImageDetailView(Guarded, APIView):
         image = services.image_get(image_id=image_id)
         return Response(ImageSerializer(image, context={"request": request}).data)
 
-    @extend_schema(
-        request=ImageUpdateSerializer,
-        parameters=UPDATE_PARAMETERS,
-        responses={200: ImageSerializer, **IMAGE_ERRORS, **NOT_FOUND},
-        summary="Rename, describe or crop an image",
-        description=UPDATE_DESCRIPTION,
-        examples=UPDATE_EXAMPLES,
-    )
+    @extend_schema(**UPDATE_SCHEMA)
     def put(self, request, image_id):
         return self._update(request, image_id)
 
-    @extend_schema(
-        request=ImageUpdateSerializer,
-        parameters=UPDATE_PARAMETERS,
-        responses={200: ImageSerializer, **IMAGE_ERRORS, **NOT_FOUND},
-        summary="Rename, describe or crop an image",
-        description=UPDATE_DESCRIPTION,
-        examples=UPDATE_EXAMPLES,
-    )
+    @extend_schema(**UPDATE_SCHEMA)
     def patch(self, request, image_id):
         return self._update(request, image_id)
 
