@@ -8,8 +8,6 @@ speed, and about 2 x 150 MB of memory. Several instances behind a load balancer 
 the cores they are given (a container's CPU limit counts, not the host's core count).
 """
 
-import ctypes
-import ctypes.util
 import math
 import os
 
@@ -54,43 +52,20 @@ def post_worker_init(worker) -> None:
     threading.Thread(target=warm_up, name="similarity-warm-up", daemon=True).start()
 
 
-# glibc's mallopt parameters.
-M_TRIM_THRESHOLD = -1
-M_MMAP_THRESHOLD = -3
-M_ARENA_MAX = -8
-MiB = 1024 * 1024
-# Freed memory a worker keeps for its next image: a 2850x2850 JPEG's decode, its greyscale
-# copy and libjpeg's buffers fit; a 24-megapixel photo reuses it and adds the rest.
-KEEP_FREE = 64 * MiB
-
-_malloc_trim = None
+# Freed memory a worker keeps for its next image (imageservice/memory.py): what a
+# 24-megapixel photo's ingest takes (its decode at 4 bytes a pixel, its greyscale copy), so
+# the worker's peak does not grow by keeping it; two 2850x2850 photos' at once.
+KEEP_FREE = 128 * 1024 * 1024
 
 
 def post_fork(server, worker):
-    """One bounded pool of image memory per worker, reused from one image to the next.
+    from imageservice import memory
 
-    A decode allocates its whole image at once (Pillow, in blocks of 16 MiB) and frees it
-    at the end of the request. Memory returned to the system and taken again costs a page
-    fault per 4 KiB page: measured, 30% more time per 2850x2850 upload. Left alone, glibc
-    keeps freed memory in one heap per thread that never shrinks (a worker that had
-    decoded a 6000x4000 photo on each of its 4 threads kept 4 x 100 MiB). So: large
-    buffers come from the heap (mmap threshold above Pillow's block size), the worker's
-    threads share one heap (one arena), free() never trims it, and after each request
-    ``post_request`` trims it down to KEEP_FREE. Not glibc (musl, macOS): nothing to tune.
-    """
-    global _malloc_trim
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim = libc.malloc_trim
-        libc.mallopt(M_MMAP_THRESHOLD, 64 * MiB)
-        libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1)
-        libc.mallopt(M_ARENA_MAX, 1)
-    except (OSError, AttributeError):
-        return
-    _malloc_trim = trim
+    memory.tune_allocator()
 
 
 def post_request(worker, req, environ, resp):
-    """Give back what the request freed beyond KEEP_FREE (after the answer was sent)."""
-    if _malloc_trim is not None:
-        _malloc_trim(KEEP_FREE)
+    """After the answer was sent."""
+    from imageservice import memory
+
+    memory.give_back(keep=KEEP_FREE)
