@@ -42,9 +42,13 @@ class ImageSerializer(serializers.ModelSerializer):
     def to_representation(self, image: Image) -> dict:
         """The same dict as ModelSerializer's generic path (a test compares the two), built
         directly: the generic path builds every field by model introspection for each
-        serializer, which cost more than the database query of a lookup."""
+        serializer, which cost more than the database query of a lookup. What depends on
+        the request (absolute URLs, time zone) is looked up once per serializer: a list
+        serializes all its rows with one child."""
+        urls, when = self._per_request()
+        image_id = str(image.id)
         return {
-            "id": str(image.id),
+            "id": image_id,
             "name": image.name,
             "description": image.description,
             "format": image.format,
@@ -54,31 +58,41 @@ class ImageSerializer(serializers.ModelSerializer):
             "file_size": image.file_size,
             "sha256": image.sha256,
             "phash": image.phash,
-            "file_url": self.get_file_url(image),
-            "original_url": self.get_original_url(image),
+            "file_url": urls["image-file"].replace(_ID_SLOT, image_id),
+            "original_url": urls["image-original"].replace(_ID_SLOT, image_id),
             "source_url": image.source_url,
-            "created_at": _DATETIME.to_representation(image.created_at),
-            "updated_at": _DATETIME.to_representation(image.updated_at),
+            "created_at": when.to_representation(image.created_at),
+            "updated_at": when.to_representation(image.updated_at),
         }
 
     def get_file_url(self, image: Image) -> str:
-        return self._absolute("image-file", image)
+        return self._per_request()[0]["image-file"].replace(_ID_SLOT, str(image.pk))
 
     def get_original_url(self, image: Image) -> str:
-        return self._absolute("image-original", image)
+        return self._per_request()[0]["image-original"].replace(_ID_SLOT, str(image.pk))
 
-    def _absolute(self, view_name: str, image: Image) -> str:
-        # The absolute URL is made once per view for this serializer (a list serializes all
-        # its rows with one child), from a path with a slot for the id; an id needs no
-        # escaping.
-        templates = self.__dict__.setdefault("_url_templates", {})
-        if view_name not in templates:
-            path = _path_template(
-                view_name, get_script_prefix(), get_urlconf(), settings.ROOT_URLCONF
-            )
+    def _per_request(self) -> tuple[dict[str, str], serializers.DateTimeField]:
+        """The absolute URLs, with a slot for the id (an id needs no escaping), and the
+        datetime field with the current time zone; looking each up (context-local state)
+        cost more per row than the rest of it."""
+        cached = self.__dict__.get("_per_request_cache")
+        if cached is None:
+            prefix, urlconf = get_script_prefix(), get_urlconf()
             request = self.context.get("request")
-            templates[view_name] = request.build_absolute_uri(path) if request else path
-        return templates[view_name].replace(_ID_SLOT, str(image.pk))
+            urls = {}
+            for view_name in ("image-file", "image-original"):
+                path = _path_template(view_name, prefix, urlconf, settings.ROOT_URLCONF)
+                urls[view_name] = request.build_absolute_uri(path) if request else path
+            when = _datetime_field(_DATETIME.default_timezone())
+            cached = self.__dict__["_per_request_cache"] = (urls, when)
+        return cached
+
+
+@functools.lru_cache(maxsize=64)
+def _datetime_field(zone) -> serializers.DateTimeField:
+    """DRF's datetime field rendering in ``zone`` (made once per zone: a field costs more
+    to make than to use)."""
+    return serializers.DateTimeField(default_timezone=zone)
 
 
 @functools.lru_cache(maxsize=64)

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import tempfile
 import uuid
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -170,12 +171,21 @@ def url_fetch_policy() -> fetch.FetchPolicy:
 
 def image_get(*, image_id: uuid.UUID) -> Image:
     """The image with this id (``Image.DoesNotExist`` if there is none)."""
-    database, connection = _reading()
-    sql = _compiled_sql("image", database, connection.vendor)
-    found = list(Image.objects.raw(sql, [_db_id(image_id, connection)]))
-    if not found:
+    return _image_by_id(image_id)
+
+
+def _image_by_id(image_id: uuid.UUID, *, for_update: bool = False) -> Image:
+    """``Image.objects.get(pk=image_id)`` (``select_for_update()`` first if ``for_update``,
+    inside a transaction), with the query prepared once (``_ImageById``)."""
+    database = (router.db_for_write if for_update else router.db_for_read)(Image)
+    connection = connections[database]
+    query = _ImageById.of(database, connection, for_update=for_update)
+    with connection.cursor() as cursor:
+        cursor.execute(query.sql, [_db_id(image_id, connection)])
+        row = cursor.fetchone()
+    if row is None:
         raise Image.DoesNotExist("No image with this id.")
-    return found[0]
+    return query.image(database, connection, row)
 
 
 def image_list(
@@ -252,7 +262,7 @@ def _update(
     with _cleanup_on_failure() as written:
         cropped = None
         if crop and not crop_locked:
-            seen = Image.objects.get(pk=image_id)
+            seen = _image_by_id(image_id)
             try:
                 cropped = _crop(seen, crop=crop, written=written)
             except ImageServiceError:
@@ -262,7 +272,7 @@ def _update(
                 # the race). Start again; the last try, under the lock, shows a real fault.
                 raise _StaleCrop() from exc
         with transaction.atomic():
-            image = Image.objects.select_for_update().get(pk=image_id)
+            image = _image_by_id(image_id, for_update=True)
             replaced = None
             if crop:
                 if cropped is None:
@@ -330,7 +340,7 @@ def image_diff(*, source_id: uuid.UUID, target_id: uuid.UUID) -> ImageDiff:
     database, connection = _reading()
     ids = [_db_id(source_id, connection), _db_id(target_id, connection)]
     with connection.cursor() as cursor:
-        cursor.execute(_compiled_sql("hashes", database, connection.vendor), ids)
+        cursor.execute(_hashes_sql(database, connection.vendor), ids)
         hashes = {pk: (phash, sha256) for pk, phash, sha256 in cursor.fetchall()}
     if ids[0] not in hashes or ids[1] not in hashes:
         raise Image.DoesNotExist("No image with this id.")
@@ -438,23 +448,69 @@ def _db_id(image_id: uuid.UUID, connection):
 
 
 @functools.lru_cache(maxsize=16)
-def _compiled_sql(name: str, database: str, vendor: str) -> str:
-    """The ORM's own SQL for a lookup, compiled once per database and reused: for get and
-    diff, compiling the query cost more than running it (py-spy on the bench).
-
-    image: the row with id %s; hashes: (id, phash_value, sha256) of the rows with id IN
-    (%s, %s). Parameters are ids as ``_db_id`` gives them.
-    """
-    placeholder, other = uuid.UUID(int=1), uuid.UUID(int=2)
-    queries = {
-        "image": lambda: Image.objects.filter(pk=placeholder),
-        "hashes": lambda: Image.objects.filter(pk__in=[placeholder, other]).values_list(
-            "pk", "phash_value", "sha256"
-        ),
-    }
-    sql, params = queries[name]().using(database).order_by().query.sql_with_params()
-    assert len(params) == {"image": 1, "hashes": 2}[name], sql
+def _hashes_sql(database: str, vendor: str) -> str:
+    """The ORM's own SQL for (id, phash_value, sha256) of the rows with id IN (%s, %s),
+    compiled once per database: for diff, compiling the query cost more than running it
+    (py-spy on the bench). Parameters are ids as ``_db_id`` gives them."""
+    query = Image.objects.filter(pk__in=[uuid.UUID(int=1), uuid.UUID(int=2)])
+    query = query.values_list("pk", "phash_value", "sha256").using(database).order_by()
+    sql, params = query.query.sql_with_params()
+    assert len(params) == 2, sql
     return sql
+
+
+@dataclass(frozen=True)
+class _ImageById:
+    """The ORM's query for one image by id, and what it does with the row, prepared once
+    per database connection: the SQL, and the converters that turn the row's values into
+    the model's (SQLite stores datetimes and uuids as text). Preparing them was most of
+    a get's cost beyond a trivial request (py-spy on the bench); a test compares the
+    result with the ORM's own, field by field, on each database."""
+
+    sql: str
+    attnames: tuple[str, ...]
+    converters: tuple[tuple[int, tuple, object], ...]  # position, functions, expression
+
+    @staticmethod
+    def of(database: str, connection, *, for_update: bool) -> "_ImageById":
+        # Per connection (each thread has its own): converters are methods of its backend.
+        prepared = _IMAGE_BY_ID.setdefault(connection, {})
+        if for_update not in prepared:
+            prepared[for_update] = _ImageById.prepare(database, for_update=for_update)
+        return prepared[for_update]
+
+    @staticmethod
+    def prepare(database: str, *, for_update: bool) -> "_ImageById":
+        query = Image.objects.using(database).filter(pk=uuid.UUID(int=1)).order_by()
+        if for_update:
+            query = query.select_for_update()
+        compiler = query.query.get_compiler(database)
+        sql, params = compiler.as_sql()
+        assert len(params) == 1, sql
+        columns = [column for column, _, _ in compiler.select]
+        converters = compiler.get_converters(columns)
+        return _ImageById(
+            sql=sql,
+            attnames=tuple(column.target.attname for column in columns),
+            converters=tuple(
+                (position, tuple(functions), expression)
+                for position, (functions, expression) in converters.items()
+            ),
+        )
+
+    def image(self, database: str, connection, row: tuple) -> Image:
+        values = list(row)
+        for position, functions, expression in self.converters:
+            value = values[position]
+            for convert in functions:
+                value = convert(value, expression, connection)
+            values[position] = value
+        return Image.from_db(database, self.attnames, values)
+
+
+_IMAGE_BY_ID: "weakref.WeakKeyDictionary[object, dict[bool, _ImageById]]" = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _set_current(

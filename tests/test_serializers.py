@@ -1,9 +1,11 @@
 """The metadata an image is rendered as."""
 
 import io
+import zoneinfo
 
 import pytest
 from django.urls import set_script_prefix
+from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
@@ -37,23 +39,28 @@ def generic(image, context: dict) -> dict:
     )
 
 
-@pytest.mark.parametrize("script_name", ["", "/lab"])
-def test_metadata_is_exactly_what_the_model_serializer_fields_render(images, script_name):
+@pytest.mark.parametrize(
+    ("script_name", "zone"), [("", "UTC"), ("/lab", "UTC"), ("", "Europe/Paris")]
+)
+def test_metadata_is_exactly_what_the_model_serializer_fields_render(images, script_name, zone):
     request = Request(
         APIRequestFactory().get("/api/v1/images/", SCRIPT_NAME=script_name, HTTP_HOST="localhost")
     )
     context = {"request": request}
     set_script_prefix(script_name + "/")
     try:
-        one_by_one = [ImageSerializer(image, context=context).data for image in images]
-        as_list = ImageSerializer(images, many=True, context=context).data
-        expected = [generic(image, context) for image in images]
+        with timezone.override(zone):
+            one_by_one = [ImageSerializer(image, context=context).data for image in images]
+            as_list = ImageSerializer(images, many=True, context=context).data
+            expected = [generic(image, context) for image in images]
     finally:
         set_script_prefix("/")
 
     assert one_by_one == expected
     assert as_list == expected
     assert [list(item) for item in as_list] == [list(item) for item in expected]  # field order
+    in_zone = images[0].created_at.astimezone(zoneinfo.ZoneInfo(zone)).isoformat()
+    assert expected[0]["created_at"] == in_zone.replace("+00:00", "Z")
     assert expected[0]["file_url"] == (
         f"http://localhost{script_name}/api/v1/images/{images[0].pk}/file"
     )
