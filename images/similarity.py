@@ -24,7 +24,7 @@ from uuid import UUID
 
 import numpy as np
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Max
+from django.db.models import Count, Max
 
 from .imaging import int_to_phash
 from .models import Image, RevisionCounter
@@ -56,16 +56,40 @@ def next_revision() -> int:
     the counter row stays locked (other writers wait) until that transaction ends."""
     if not connection.in_atomic_block:
         raise RuntimeError("next_revision() must run inside the writing transaction.")
-    counter = RevisionCounter.objects.filter(pk=_COUNTER_ID)
-    if not counter.update(value=F("value") + 1):
+    value = _increment()
+    if value is None:
         # The row is gone (a flushed database): count on from the highest revision stored.
         start = Image.objects.aggregate(top=Max("revision"))["top"] or 0
         try:
             with transaction.atomic():
                 RevisionCounter.objects.create(pk=_COUNTER_ID, value=start + 1)
+            return start + 1
         except IntegrityError:  # another writer made it first; wait for its lock, as usual
-            counter.update(value=F("value") + 1)
-    return counter.values_list("value", flat=True).get()
+            value = _increment()
+    return value
+
+
+def _increment() -> int | None:
+    """Add one to the counter and return it (None if the row is missing): one statement
+    where the database can return what it updated (PostgreSQL, SQLite 3.35 and later), a
+    plain SQL round trip fewer than the ORM's update and read (measured on every write)."""
+    table = connection.ops.quote_name(RevisionCounter._meta.db_table)
+    update = f"UPDATE {table} SET value = value + 1 WHERE id = %s"
+    with connection.cursor() as cursor:
+        if updates_return_rows():
+            cursor.execute(f"{update} RETURNING value", [_COUNTER_ID])
+            row = cursor.fetchone()
+            return row[0] if row else None
+        cursor.execute(update, [_COUNTER_ID])
+        if cursor.rowcount == 0:
+            return None
+        cursor.execute(f"SELECT value FROM {table} WHERE id = %s", [_COUNTER_ID])
+        return cursor.fetchone()[0]
+
+
+def updates_return_rows() -> bool:
+    """UPDATE ... RETURNING: PostgreSQL; SQLite from 3.35 (when INSERT ... RETURNING came)."""
+    return connection.features.can_return_columns_from_insert
 
 
 def current_revision() -> int:

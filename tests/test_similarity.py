@@ -23,7 +23,16 @@ def held(value: int) -> bool:
     return bool((values == (value & 0xFFFF_FFFF_FFFF_FFFF)).any())
 
 
-def test_revisions_grow_with_every_write():
+@pytest.fixture(params=["returning", "update_then_select"])
+def counter_statements(request, monkeypatch):
+    """Both ways next_revision takes a value: UPDATE ... RETURNING where the database has it
+    (PostgreSQL, SQLite 3.35+), else an UPDATE and a SELECT (older SQLite)."""
+    if request.param == "update_then_select":
+        monkeypatch.setattr(similarity, "updates_return_rows", lambda: False)
+    return request.param
+
+
+def test_revisions_grow_with_every_write(counter_statements):
     with transaction.atomic():
         a = similarity.next_revision()
     with transaction.atomic():
@@ -75,13 +84,17 @@ def test_a_writer_waits_for_the_one_holding_the_counter_until_it_commits():
     assert got["second_done"] >= got["committed"]
 
 
-def test_the_counter_is_made_again_after_the_last_stored_revision_when_missing():
+def test_the_counter_is_made_again_after_the_last_stored_revision_when_missing(
+    counter_statements,
+):
     store_rows([1, 2, 3])
     highest = Image.objects.order_by("-revision").first().revision
     RevisionCounter.objects.all().delete()
 
     with transaction.atomic():
         assert similarity.next_revision() == highest + 1
+    with transaction.atomic():
+        assert similarity.next_revision() == highest + 2
 
 
 def test_rows_written_after_the_index_loaded_are_found():
