@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
 from images import services
-from images.serializers import ImageSerializer
+from images.serializers import ImageDiffSerializer, ImageSerializer
 from tests.factories import image_bytes
 
 pytestmark = pytest.mark.django_db
@@ -71,3 +71,27 @@ def test_without_a_request_the_urls_are_paths(images):
 
     assert rendered == [generic(image, {}) for image in images]
     assert rendered[1]["original_url"] == f"/api/v1/images/{images[1].pk}/original"
+
+
+@pytest.mark.parametrize("script_name", ["", "/lab"])
+def test_diff_is_exactly_what_its_declared_fields_render(images, script_name):
+    source, target = images[0], images[2]
+    diff = services.image_diff(source_id=source.pk, target_id=target.pk)
+    request = Request(
+        APIRequestFactory().get("/api/v1/images/", SCRIPT_NAME=script_name, HTTP_HOST="localhost")
+    )
+    context = {"request": request}
+    set_script_prefix(script_name + "/")
+    try:
+        rendered = ImageDiffSerializer(diff, context=context).data
+        expected = serializers.Serializer.to_representation(
+            ImageDiffSerializer(context=context), diff
+        )
+    finally:
+        set_script_prefix("/")
+
+    assert rendered == dict(expected)
+    assert list(rendered) == list(expected)  # field order
+    assert rendered["image_url"] == (
+        f"http://localhost{script_name}/api/v1/images/{source.pk}/diff/{target.pk}/image"
+    )
