@@ -52,10 +52,11 @@ def post_worker_init(worker) -> None:
     threading.Thread(target=warm_up, name="similarity-warm-up", daemon=True).start()
 
 
-# Freed memory a worker keeps for its next image (imageservice/memory.py): what a
-# 24-megapixel photo's ingest takes (its decode at 4 bytes a pixel, its greyscale copy), so
-# the worker's peak does not grow by keeping it; two 2850x2850 photos' at once.
-KEEP_FREE = 128 * 1024 * 1024
+# Freed memory a worker keeps for its next image (imageservice/memory.py): two 2850x2850
+# photos' ingests at once. Less than a 24-megapixel photo's ingest takes (118 MiB: its
+# decode at 4 bytes a pixel and its greyscale copy), which reuses what is kept, so keeping
+# it does not raise the worker's peak; what is kept beyond it is given back.
+KEEP_FREE = 96 * 1024 * 1024
 
 
 def post_fork(server, worker):

@@ -5,6 +5,7 @@ secret key, runs `manage.py migrate`, then gunicorn with the repo's ``gunicorn.c
 only the WSGI module differs (``bench.wsgi``: the product's URLs plus the floor view).
 """
 
+import contextlib
 import http.server
 import os
 import secrets
@@ -137,15 +138,21 @@ class Service:
 
 
 def cpu_seconds(pids: list[int]) -> dict[int, float]:
-    """User + system CPU seconds each process has used so far."""
-    ticks = os.sysconf("SC_CLK_TCK")
+    """CPU seconds each process has used so far: the sum over its threads of the
+    scheduler's own count, in nanoseconds (/proc/PID/task/TID/schedstat), so that one
+    request of a millisecond is measured too; clock ticks (/proc/PID/stat) are 10 ms."""
     used = {}
     for pid in pids:
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            tasks = list(Path(f"/proc/{pid}/task").iterdir())
         except OSError:
-            continue
-        used[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+            continue  # the process is gone
+        total = 0
+        for task in tasks:
+            # A thread that ended took its count with it.
+            with contextlib.suppress(OSError):
+                total += int((task / "schedstat").read_text().split()[0])
+        used[pid] = total / 1e9
     return used
 
 
