@@ -65,8 +65,14 @@ def post_fork(server, worker):
     memory.tune_allocator()
 
 
+def pre_request(worker, req):
+    from imageservice import memory
+
+    memory.request_started()
+
+
 def post_request(worker, req, environ, resp):
     """After the answer was sent."""
     from imageservice import memory
 
-    memory.give_back(keep=KEEP_FREE)
+    memory.request_finished(keep=KEEP_FREE)

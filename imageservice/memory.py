@@ -9,13 +9,16 @@ shrinks: a worker whose 4 threads had each decoded a 6000x4000 photo kept 4 x 10
 
 So each worker (glibc only; elsewhere nothing is tuned) takes large buffers from its heap
 (mmap threshold above Pillow's block size), its threads share one heap (one arena), free()
-never trims it, and after each request ``give_back`` returns the free memory to the system
-once more of it is resident than the worker may keep.
+never trims it, and when the last request in flight ends ``give_back`` returns the free
+memory to the system once more of it is resident than the worker may keep. While requests
+overlap, what one frees the next one takes: trimming then cost 2,500 page faults an upload
+at 4 clients (7% more CPU), and the memory was back a moment later.
 """
 
 import ctypes
 import ctypes.util
 import os
+import threading
 
 M_TRIM_THRESHOLD = -1  # glibc's mallopt parameters
 M_MMAP_THRESHOLD = -3
@@ -81,6 +84,26 @@ def give_back(*, keep: int) -> None:
     if _libc is not None and free_kept() > keep:
         _libc.malloc_trim(0)
         _settle()
+
+
+_in_flight = 0
+_in_flight_lock = threading.Lock()
+
+
+def request_started() -> None:
+    global _in_flight
+    with _in_flight_lock:
+        _in_flight += 1
+
+
+def request_finished(*, keep: int) -> None:
+    """``give_back(keep=keep)`` if no other request is in flight in this process."""
+    global _in_flight
+    with _in_flight_lock:
+        _in_flight = max(0, _in_flight - 1)
+        idle = _in_flight == 0
+    if idle:
+        give_back(keep=keep)
 
 
 def _settle() -> None:

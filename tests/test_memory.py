@@ -82,3 +82,21 @@ def test_memory_in_use_by_another_request_is_not_given_back_nor_counted_as_kept(
 
     assert out["kept"] <= 16 * MiB
     assert out["intact"]
+
+
+def test_memory_is_given_back_when_the_last_request_in_flight_ends():
+    out = in_a_worker(
+        """
+        memory.request_started()
+        memory.request_started()
+        image = [bytearray(16 * MiB) for _ in range(8)]
+        del image
+        memory.request_finished(keep=64 * MiB)  # the other request may take it next
+        out["while_busy"] = memory.free_kept()
+        memory.request_finished(keep=64 * MiB)
+        out["when_idle"] = memory.free_kept()
+        """
+    )
+
+    assert out["while_busy"] >= 120 * MiB
+    assert out["when_idle"] <= 16 * MiB
