@@ -3,7 +3,7 @@
 Starts the service as `make run` does, in a temporary data folder, drives it over HTTP with
 photos from 1 and from 4 concurrent clients, measures the floors in this process on the
 same photos (interleaved with the service's requests, so that other load on the machine
-hits both alike), and prints the table. Takes about two minutes on 2 cores.
+hits both alike), and prints the table. Takes about a minute on 2 cores.
 
 BENCH_ROUNDS (default 3) scales how many requests each operation gets; BENCH_ROWS (default
 10000) is how many older images the database holds before the run, so that lookups and
@@ -51,6 +51,7 @@ class Row:
     floor: client.Timing
     one: client.Timing
     four: client.Timing
+    photos: list[int] = dataclasses.field(default_factory=list)  # of each pair, if per photo
 
 
 class Bench:
@@ -266,14 +267,16 @@ class Bench:
         crop_floor = client.Timing()
         with step("crop"):
             crop_one, crop_four = self.crops(crop_floor, uploaded_one, uploaded_four)
+        ingested = list(range(len(self.photos))) * ROUNDS  # the photo of each pair, in order
+        cropped = [index for index, _ in uploaded_one]
         request_floor = client.Timing()
         for name in ("get", "diff", "list"):
             request_floor.add(one[name][0])
         download_floor = one["download"][0]
         rows = [
-            Row("upload", "upload", upload_floor, upload_one, upload_four),
-            Row("create from URL", "upload", url_floor, url_one, url_four),
-            Row("crop (centre half)", "crop", crop_floor, crop_one, crop_four),
+            Row("upload", "upload", upload_floor, upload_one, upload_four, ingested),
+            Row("create from URL", "upload", url_floor, url_one, url_four, ingested),
+            Row("crop (centre half)", "crop", crop_floor, crop_one, crop_four, cropped),
             Row("get", "request", *one["get"], four["get"]),
             Row("diff", "request", *one["diff"], four["diff"]),
             Row("list (100 per page)", "request", *one["list"], four["list"]),
@@ -342,6 +345,21 @@ def p95_ms(values: list[float]) -> float:
     return statistics.quantiles(values, n=20, method="inclusive")[18] * 1000
 
 
+def _by_photo(row: Row) -> dict[int, tuple[float, float, float]]:
+    """Per photo: the floor's median ms, the operation's median ms, the pairs' median ratio."""
+    pairs: dict[int, list[tuple[float, float]]] = {}
+    for index, floor, mine in zip(row.photos, row.floor.latencies, row.one.latencies, strict=True):
+        pairs.setdefault(index, []).append((floor, mine))
+    return {
+        index: (
+            median_ms([floor for floor, _ in values]),
+            median_ms([mine for _, mine in values]),
+            statistics.median(mine / floor for floor, mine in values),
+        )
+        for index, values in pairs.items()
+    }
+
+
 def report(rows: list[Row], bench: Bench, photos: list[Photo], elapsed: float) -> str:
     workers = len(bench.service.workers())
     threads = os.environ.get("GUNICORN_THREADS", "4")
@@ -372,6 +390,27 @@ def report(rows: list[Row], bench: Bench, photos: list[Photo], elapsed: float) -
             f"| {ratios[row.name]:.2f} | {one.cpu_each * 1000:.1f} "
             f"| {one.cpu_each / floor.cpu_each:.2f} |"
         )
+    lines += [
+        "",
+        "Per photo, 1 client (medians over the rounds; x = median of the pairs' ratios):",
+        "",
+        "| photo | upload floor ms | upload ms | x | from URL ms | x | crop floor ms "
+        "| crop ms | x |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    by_photo = {row.name: _by_photo(row) for row in rows if row.photos}
+    for index, photo in enumerate(photos):
+        cells = []
+        for name, with_floor in [
+            ("upload", True),
+            ("create from URL", False),
+            ("crop (centre half)", True),
+        ]:
+            floor_ms, mine_ms, ratio = by_photo[name][index]
+            if with_floor:
+                cells.append(f"{floor_ms:.1f}")
+            cells += [f"{mine_ms:.1f}", f"{ratio:.2f}"]
+        lines.append(f"| {photo.name} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "4 clients:",
