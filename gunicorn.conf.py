@@ -4,8 +4,9 @@ Threaded workers: decoding an image is CPU work that Pillow does without holding
 so one process per available core uses the cores, and its threads keep answering cheap
 requests while another thread waits on a slow upload, a slow URL origin or the object store.
 On a 2-core machine that is 2 workers x 4 threads: 8 requests at once, 2 decoding at full
-speed, and about 2 x 150 MB of memory. Several instances behind a load balancer each take
-the cores they are given (a container's CPU limit counts, not the host's core count).
+speed (memory per worker: KEEP_FREE below, and the README's "Running at scale"). Several
+instances behind a load balancer each take the cores they are given (a container's CPU
+limit counts, not the host's core count).
 """
 
 import math
@@ -43,11 +44,19 @@ errorlog = "-"
 
 
 def post_worker_init(worker) -> None:
-    """Load the similar-image index in the background: a worker's first search is then as
-    quick as the others (the load takes seconds at a million images)."""
+    """Before the worker takes requests: import what the first request would (the URLconf
+    with the views, and scipy's FFT, which imagehash.phash imports on its first call: 0.3 s
+    of a worker's first upload, and again after every restart at max_requests, py-spy).
+    Then load the similar-image index in the background: a worker's first search is then
+    as quick as the others (the load takes seconds at a million images)."""
     import threading
 
+    import scipy.fftpack  # noqa: F401
+    from django.urls import get_resolver
+
     from images.similarity import warm_up
+
+    get_resolver().url_patterns  # noqa: B018 (imports the URLconf)
 
     threading.Thread(target=warm_up, name="similarity-warm-up", daemon=True).start()
 
