@@ -68,7 +68,7 @@ format: $(VENV)/.dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# The service against its cost floors, in one run (README, "Benchmark"); about two minutes.
+# The service against its cost floors, in one run (README, "Benchmark"); about 70 s.
 bench: $(VENV)/.runtime
 	$(BIN)/python -m bench
 

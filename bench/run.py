@@ -3,7 +3,7 @@
 Starts the service as `make run` does, in a temporary data folder, drives it over HTTP with
 photos from 1 and from 4 concurrent clients, measures the floors in this process on the
 same photos (interleaved with the service's requests, so that other load on the machine
-hits both alike), and prints the table. Takes about a minute on 2 cores.
+hits both alike), and prints the table. Takes about 70 s on 2 cores.
 
 BENCH_ROUNDS (default 3) scales how many requests each operation gets; BENCH_ROWS (default
 10000) is how many older images the database holds before the run, so that lookups and
