@@ -18,18 +18,6 @@ from . import errors
 
 logger = logging.getLogger("images.errors")
 
-DOMAIN_STATUS: dict[type[errors.ImageServiceError], int] = {
-    errors.InvalidImage: status.HTTP_400_BAD_REQUEST,
-    errors.UnsupportedImageFormat: status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-    errors.ImageTooLarge: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-    errors.InvalidCrop: status.HTTP_400_BAD_REQUEST,
-    errors.InvalidUrl: status.HTTP_400_BAD_REQUEST,
-    errors.UrlNotAllowed: status.HTTP_400_BAD_REQUEST,
-    errors.DownloadFailed: status.HTTP_400_BAD_REQUEST,
-    errors.DownloadTimeout: status.HTTP_400_BAD_REQUEST,
-    errors.StorageUnavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
-}
-
 # What the storage backends raise when the disk or the object store fails: local files
 # (OSError), S3 (botocore: connection errors, timeouts, error answers such as a missing
 # bucket or refused credentials).
@@ -43,11 +31,13 @@ def error_body(detail: str, code: str, **extra) -> dict:
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if is_storage_outage(exc):
         logger.error("storage failed: %s", exc, exc_info=exc)
-        error = errors.StorageUnavailable()
-        return Response(error_body(error.detail, error.code), status=DOMAIN_STATUS[type(error)])
-    if isinstance(exc, errors.ImageServiceError):
+        exc = errors.StorageUnavailable()
+    elif isinstance(exc, errors.ImageServiceError):
         logger.warning("refused: %s: %s", exc.code, exc.detail)
-        return Response(error_body(exc.detail, exc.code), status=DOMAIN_STATUS[type(exc)])
+    if isinstance(exc, errors.ImageServiceError):  # each error says its own status and code
+        return Response(error_body(exc.detail, exc.code), status=int(exc.status_code))
+    # A model's own DoesNotExist (Image.DoesNotExist from a lookup by id) and Http404 are
+    # the only errors that answer 404.
     if isinstance(exc, ObjectDoesNotExist | Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, RequestDataTooBig):
