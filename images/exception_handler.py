@@ -6,7 +6,6 @@ validation errors add ``errors``, the messages per field.
 
 import logging
 
-from botocore.exceptions import BotoCoreError, ClientError
 from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, JsonResponse
 from django.views import defaults
@@ -14,14 +13,9 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from . import errors
+from . import errors, storage
 
 logger = logging.getLogger("images.errors")
-
-# What the storage backends raise when the disk or the object store fails: local files
-# (OSError), S3 (botocore: connection errors, timeouts, error answers such as a missing
-# bucket or refused credentials).
-STORAGE_ERRORS = (OSError, BotoCoreError, ClientError)
 
 
 def error_body(detail: str, code: str, **extra) -> dict:
@@ -29,7 +23,7 @@ def error_body(detail: str, code: str, **extra) -> dict:
 
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
-    if is_storage_outage(exc):
+    if storage.is_outage(exc):
         logger.error("storage failed: %s", exc, exc_info=exc)
         exc = errors.StorageUnavailable()
     elif isinstance(exc, errors.ImageServiceError):
@@ -54,12 +48,6 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     else:
         response.data = error_body(str(exc.detail), _single_code(exc.get_codes()))
     return response
-
-
-def is_storage_outage(exc: Exception) -> bool:
-    """A storage failure, but not a missing file: a row naming a file that is gone is a
-    fault of ours (a 500 with its traceback; ``images_check`` finds such rows)."""
-    return isinstance(exc, STORAGE_ERRORS) and not isinstance(exc, FileNotFoundError)
 
 
 def _validation_body(exc: exceptions.ValidationError) -> dict:

@@ -1,38 +1,29 @@
 """What the service does with images; views and the admin call these and nothing else.
 
 Every write follows one rule: the database row is the truth. Bytes are stored under a new
-generated name first, the row is switched to them in a transaction, and only once that
-transaction has committed are the files it no longer names removed. A failure removes
-whatever the operation wrote, so nothing is left behind.
+generated name first (images/storage.py), the row is switched to them in a transaction, and
+only once that transaction has committed are the files it no longer names removed. A
+failure removes whatever the operation wrote, so nothing is left behind.
 """
 
 import functools
 import hashlib
-import logging
 import tempfile
 import uuid
 import weakref
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import BinaryIO
 
 from django.conf import settings
-from django.core.files import File
-from django.core.files.storage import default_storage
 from django.db import connections, router, transaction
-from django.db.models import Q
 
-from . import fetch, imaging, similarity, visual_diff
+from . import fetch, imaging, similarity, storage, visual_diff
 from .errors import ImageServiceError, ImageTooLarge
 from .models import Image
 
-logger = logging.getLogger(__name__)
-
 _READ_CHUNK = 1024 * 1024
-# Every stored file lives under this folder of the storage, as <2 hex>/<32 hex>.<ext>.
-STORAGE_DIR = "images"
 
 
 @dataclass(frozen=True)
@@ -99,8 +90,8 @@ def _create(
     if dedupe and (existing := _same_bytes(digest)):
         return existing, False  # nothing decoded, nothing written
     info = imaging.analyze(file, max_pixels=settings.IMAGES_MAX_PIXELS)
-    with _cleanup_on_failure() as written:
-        stored = _store(file, info.format, written=written)
+    with storage.cleanup_on_failure() as written:
+        stored = storage.save(file, info.format, written=written)
         image = Image(
             name=name[:255],
             description=description,
@@ -116,7 +107,7 @@ def _create(
             # Writers queue on the revision counter's lock, so a twin upload that won the
             # race is committed and visible here: it is returned, and our copy removed.
             if dedupe and (existing := _same_bytes(digest)):
-                _delete_files([stored])
+                storage.delete([stored])
                 return existing, False
             image.save(force_insert=True)
     return image, True
@@ -259,7 +250,7 @@ def _update(
     crop: dict | None,
     crop_locked: bool,
 ) -> Image:
-    with _cleanup_on_failure() as written:
+    with storage.cleanup_on_failure() as written:
         cropped = None
         if crop and not crop_locked:
             seen = _image_by_id(image_id)
@@ -306,7 +297,7 @@ def image_restore(*, image_id: uuid.UUID) -> Image:
     image = Image.objects.get(pk=image_id)
     if image.file.name == image.original.name:
         return image
-    with default_storage.open(image.original.name, "rb") as original:
+    with storage.open_file(image.original.name) as original:
         info = imaging.analyze(original, max_pixels=settings.IMAGES_MAX_PIXELS)
     with transaction.atomic():
         image = Image.objects.select_for_update().get(pk=image_id)
@@ -332,7 +323,7 @@ def image_delete(*, image_id: uuid.UUID) -> None:
         image.delete()
         # The row is gone for good; if storage fails now, the files stay as orphans for
         # `images_check --fix` and the client still hears that the image was deleted.
-        transaction.on_commit(lambda: _delete_files(names), robust=True)
+        storage.delete_on_commit(names)
 
 
 def image_diff(*, source_id: uuid.UUID, target_id: uuid.UUID) -> ImageDiff:
@@ -361,10 +352,7 @@ def image_diff_picture(*, source_id: uuid.UUID, target_id: uuid.UUID) -> bytes:
     source = Image.objects.get(pk=source_id)
     target = source if target_id == source_id else Image.objects.get(pk=target_id)
     distance = imaging.hamming(source.phash_value, target.phash_value)
-    with (
-        default_storage.open(source.file.name, "rb") as fp_a,
-        default_storage.open(target.file.name, "rb") as fp_b,
-    ):
+    with storage.open_file(source.file.name) as fp_a, storage.open_file(target.file.name) as fp_b:
         return visual_diff.render(
             fp_a,
             fp_b,
@@ -427,13 +415,10 @@ class _Cropped:
 def _crop(image: Image, *, crop: dict, written: Callable[[str], str]) -> _Cropped:
     """Crop the image's current file into a new stored file (recorded with ``written``)."""
     box = imaging.crop_box(image_width=image.width, image_height=image.height, **crop)
-    with (
-        default_storage.open(image.file.name, "rb") as current,
-        tempfile.TemporaryFile() as out,
-    ):
+    with storage.open_file(image.file.name) as current, tempfile.TemporaryFile() as out:
         info = imaging.crop(current, out, box=box, max_pixels=settings.IMAGES_MAX_PIXELS)
         size, digest = _measure(out)
-        stored = _store(out, info.format, written=written)
+        stored = storage.save(out, info.format, written=written)
     return _Cropped(image.file.name, stored, info, size, digest)
 
 
@@ -555,56 +540,7 @@ def _measure(file: BinaryIO, *, sha256: str | None = None) -> tuple[int, str]:
     return size, sha256
 
 
-def _store(file: BinaryIO, fmt: str, *, written: Callable[[str], str]) -> str:
-    """Write the bytes under a new generated name; record and return the name storage used.
-
-    A write that fails half-way (a full disk) may leave part of the file under the name;
-    the name is new (128 random bits), so whatever is there is ours to remove.
-    """
-    token = uuid.uuid4().hex
-    name = f"{STORAGE_DIR}/{token[:2]}/{token}.{imaging.EXTENSIONS[fmt]}"
-    file.seek(0)
-    try:
-        stored = default_storage.save(name, File(file))
-    except BaseException:
-        written(name)
-        raise
-    return written(stored)
-
-
-@contextmanager
-def _cleanup_on_failure() -> Iterator[Callable[[str], str]]:
-    """Yield a recorder of stored names; remove them all if the block fails."""
-    names: list[str] = []
-
-    def written(name: str) -> str:
-        names.append(name)
-        return name
-
-    try:
-        yield written
-    except BaseException:
-        # An interrupt can land after the row committed: never remove what a row names.
-        # If the database cannot say, keep the files: images_check finds orphans later.
-        try:
-            owned = Image.objects.filter(Q(file__in=names) | Q(original__in=names))
-            kept = {name for pair in owned.values_list("file", "original") for name in pair}
-        except Exception:
-            kept = set(names)
-        try:
-            _delete_files(name for name in names if name not in kept)
-        except Exception as exc:  # storage down too: keep the first error; images_check
-            logger.warning("could not remove %s after a failed operation: %s", names, exc)
-        raise
-
-
 def _delete_after_commit(image: Image, replaced: str | None) -> None:
     """Once committed, remove a file the row no longer names (never the original)."""
     if replaced and replaced not in (image.file.name, image.original.name):
-        transaction.on_commit(lambda: _delete_files([replaced]), robust=True)
-
-
-def _delete_files(names) -> None:
-    for name in names:
-        if name:
-            default_storage.delete(name)
+        storage.delete_on_commit([replaced])

@@ -1,16 +1,7 @@
 """Thin HTTP: validate the input with a serializer, call one service, render the result."""
 
-from django.conf import settings
-from django.core.files.storage import default_storage
-from django.http import (
-    FileResponse,
-    HttpResponse,
-    HttpResponseNotModified,
-    HttpResponseRedirect,
-    QueryDict,
-)
+from django.http import HttpResponse, QueryDict
 from django.urls import reverse
-from django.utils.http import parse_etags
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -24,7 +15,7 @@ from rest_framework.views import APIView
 from access.permissions import ImagesAccess
 from access.throttling import ImagesRateThrottle
 
-from . import imaging, services
+from . import services, storage
 from .models import Image
 from .pagination import ImagePagination
 from .serializers import (
@@ -382,7 +373,9 @@ class ImageFileView(Guarded, APIView):
             size, sha256 = image.original_file_size, image.original_sha256
         else:
             stored, fmt, size, sha256 = image.file, image.format, image.file_size, image.sha256
-        return download(request, stored.name, fmt=fmt, size=size, sha256=sha256, stem=image.pk)
+        return storage.download(
+            request, stored.name, fmt=fmt, size=size, sha256=sha256, stem=image.pk
+        )
 
 
 class ImageOriginalView(ImageFileView):
@@ -393,40 +386,3 @@ class ImageOriginalView(ImageFileView):
     )
     def get(self, request, image_id):
         return super().get(request, image_id)
-
-
-def download(request, name: str, *, fmt: str, size: int, sha256: str, stem) -> HttpResponse:
-    """Stream a stored file with headers taken from the row, not from reading the file;
-    or, with IMAGES_S3_PRESIGNED_DOWNLOADS, redirect to a short-lived presigned URL."""
-    etag = f'"{sha256}"'
-    wanted = {
-        tag.removeprefix("W/") for tag in parse_etags(request.headers.get("If-None-Match", ""))
-    }
-    if etag in wanted or "*" in wanted:
-        response = HttpResponseNotModified()
-        response["ETag"] = etag
-        return response
-    content_type = imaging.CONTENT_TYPES[fmt]
-    filename = f"{stem}.{imaging.EXTENSIONS[fmt]}"
-    if settings.IMAGES_S3_PRESIGNED_DOWNLOADS:
-        # The object store answers with the type and name the row gives, as a stream would.
-        url = default_storage.url(
-            name,
-            parameters={
-                "ResponseContentType": content_type,
-                "ResponseContentDisposition": f'inline; filename="{filename}"',
-            },
-            expire=settings.IMAGES_S3_PRESIGNED_TTL,
-        )
-        response = HttpResponseRedirect(url)
-        response["ETag"] = etag
-        response["Cache-Control"] = "no-store"  # the URL expires; never reuse the redirect
-        return response
-    response = FileResponse(
-        default_storage.open(name, "rb"), content_type=content_type, filename=filename
-    )
-    response["Content-Length"] = str(size)
-    response["ETag"] = etag
-    response["Cache-Control"] = "no-cache"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
