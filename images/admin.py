@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from . import imaging, services, storage
+from . import imaging, selectors, services, storage
 from .errors import ImageServiceError
 from .models import Image
 
@@ -149,7 +149,7 @@ class ImageAdmin(admin.ModelAdmin):
     @admin.display(description="Near-duplicates")
     def near_duplicates(self, image: Image) -> str:
         """The nearest stored images by phash, with thumbnails, distances and a diff link."""
-        matches = services.image_similar(
+        matches = selectors.image_similar(
             image_id=image.pk, max_distance=NEAR_DUPLICATE_DISTANCE, limit=NEAR_DUPLICATES_SHOWN
         )
         if not matches.count:

@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from access.permissions import ImagesAccess
 from access.throttling import ImagesRateThrottle
 
-from . import services, storage
+from . import selectors, services, storage
 from .models import Image
 from .pagination import ImagePagination
 from .serializers import (
@@ -140,7 +140,7 @@ class ImageListView(Guarded, GenericAPIView):
     def get(self, request):
         filters = ImageFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        images = services.image_list(**filters.validated_data)
+        images = selectors.image_list(**filters.validated_data)
         page = self.paginate_queryset(images)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
@@ -206,7 +206,7 @@ class ImageDetailView(Guarded, APIView):
 
     @extend_schema(responses={200: ImageSerializer, **NOT_FOUND}, summary="An image's metadata")
     def get(self, request, image_id):
-        image = services.image_get(image_id=image_id)
+        image = selectors.image_get(image_id=image_id)
         return Response(ImageSerializer(image, context={"request": request}).data)
 
     @extend_schema(**UPDATE_SCHEMA)
@@ -248,7 +248,7 @@ class ImageDiffView(Guarded, APIView):
         summary="Compare two images by perceptual hash",
     )
     def get(self, request, source_id, target_id):
-        diff = services.image_diff(source_id=source_id, target_id=target_id)
+        diff = selectors.image_diff(source_id=source_id, target_id=target_id)
         return Response(ImageDiffSerializer(diff, context={"request": request}).data)
 
 
@@ -265,7 +265,7 @@ class ImageSimilarView(Guarded, APIView):
     def get(self, request, image_id):
         query = SimilarQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        matches = services.image_similar(image_id=image_id, **query.validated_data)
+        matches = selectors.image_similar(image_id=image_id, **query.validated_data)
         return Response(SimilarImagesSerializer(matches, context={"request": request}).data)
 
 
@@ -293,7 +293,7 @@ class ImageSearchView(Guarded, APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         upload = data.get("file")
-        matches = services.image_search(
+        matches = selectors.image_search(
             max_distance=data["max_distance"],
             limit=data["limit"],
             file=upload,
@@ -316,7 +316,7 @@ class ImageDiffPictureView(Guarded, APIView):
         ),
     )
     def get(self, request, source_id, target_id):
-        png = services.image_diff_picture(source_id=source_id, target_id=target_id)
+        png = selectors.image_diff_picture(source_id=source_id, target_id=target_id)
         response = HttpResponse(png, content_type="image/png")
         response["Cache-Control"] = "no-cache"
         response["X-Content-Type-Options"] = "nosniff"
@@ -367,7 +367,7 @@ class ImageFileView(Guarded, APIView):
         parameters=DOWNLOAD_HEADERS, responses=BINARY, summary="The current image's bytes"
     )
     def get(self, request, image_id):
-        image = services.image_get(image_id=image_id)
+        image = selectors.image_get(image_id=image_id)
         if self.original:
             stored, fmt = image.original, image.original_format
             size, sha256 = image.original_file_size, image.original_sha256

@@ -10,7 +10,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
-from images import services
+from images import selectors, services
 from images.serializers import ImageDiffSerializer, ImageSerializer
 from tests.factories import image_bytes
 
@@ -76,7 +76,7 @@ def test_without_a_request_the_urls_are_paths(images):
 @pytest.mark.parametrize("script_name", ["", "/lab"])
 def test_diff_is_exactly_what_its_declared_fields_render(images, script_name):
     source, target = images[0], images[2]
-    diff = services.image_diff(source_id=source.pk, target_id=target.pk)
+    diff = selectors.image_diff(source_id=source.pk, target_id=target.pk)
     request = Request(
         APIRequestFactory().get("/api/v1/images/", SCRIPT_NAME=script_name, HTTP_HOST="localhost")
     )

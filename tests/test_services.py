@@ -1,13 +1,10 @@
 """Failures in the middle of a write leave nothing behind."""
 
-import concurrent.futures
-import datetime
 import io
-import uuid
 
 import pytest
 from django.core.files.storage import FileSystemStorage, default_storage
-from django.db import connection, connections, transaction
+from django.db import connection
 from PIL import Image as PILImage
 
 from images import services
@@ -54,45 +51,6 @@ def test_crop_of_an_image_whose_file_vanished_fails_without_changing_the_row(fil
 
     assert Image.objects.get(pk=image.pk).sha256 == image.sha256
     assert files() == []
-
-
-@pytest.mark.parametrize("source_url", [None, "http://lab.example/plates/ü 1.png"])
-def test_get_reads_an_image_exactly_as_the_orm_does_in_every_thread(source_url):
-    created = services.image_create(
-        file=io.BytesIO(image_bytes("PNG")),
-        name="plate ü",
-        description="row 3",
-        source_url=source_url,
-    )
-    fields = [field.attname for field in Image._meta.concrete_fields]
-    expected = {field: getattr(Image.objects.get(pk=created.pk), field) for field in fields}
-
-    def read() -> dict:
-        image = services.image_get(image_id=created.pk)
-        assert not image._state.adding  # a stored row: save() updates it
-        assert image._state.db == "default"
-        return {field: getattr(image, field) for field in fields}
-
-    def read_and_close() -> dict:
-        try:
-            return read()
-        finally:
-            connections.close_all()  # this thread's own connection
-
-    with concurrent.futures.ThreadPoolExecutor(1) as other_thread:
-        elsewhere = other_thread.submit(read_and_close).result()
-    assert read() == expected
-    assert elsewhere == expected
-    with transaction.atomic():  # as a crop reads the row it is about to switch
-        locked = services._image_by_id(created.pk, for_update=True)
-    assert {field: getattr(locked, field) for field in fields} == expected
-    assert isinstance(expected["created_at"], datetime.datetime)
-    assert expected["created_at"].tzinfo is not None
-
-
-def test_get_of_an_unknown_id_is_does_not_exist():
-    with pytest.raises(Image.DoesNotExist):
-        services.image_get(image_id=uuid.uuid4())
 
 
 def test_default_name_is_the_file_name_without_extension():
