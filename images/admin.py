@@ -97,7 +97,8 @@ class ImageAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            services.image_update(image_id=obj.pk, name=obj.name, description=obj.description)
+            services.image_rename(image_id=obj.pk, name=obj.name)
+            services.image_describe(image_id=obj.pk, description=obj.description)
 
     def delete_model(self, request, obj):
         services.image_delete(image_id=obj.pk)

@@ -1,4 +1,4 @@
-"""Writing images: create, update, restore, delete. Reads are in selectors.
+"""Writing images: create, crop, rename, describe, restore, delete. Reads are in selectors.
 
 Every write follows one rule: the database row is the truth. Bytes are stored under a new
 generated name first (images/storage.py), the row is switched to them in a transaction, and
@@ -61,6 +61,39 @@ def image_get_or_create(
     )
 
 
+def image_create_from_url(*, url: str, name: str | None = None, description: str = "") -> Image:
+    """Download ``url`` safely (images/fetch.py), then store it exactly as an upload."""
+    image, _ = _create_from_url(url=url, name=name, description=description, dedupe=False)
+    return image
+
+
+def image_get_or_create_from_url(
+    *, url: str, name: str | None = None, description: str = ""
+) -> tuple[Image, bool]:
+    """Download ``url``; the stored image with exactly those bytes, else a new one."""
+    return _create_from_url(url=url, name=name, description=description, dedupe=True)
+
+
+def image_default_name(filename: str) -> str:
+    """The name an image gets when none is given: its file name without extension."""
+    return PurePosixPath(filename).stem[:255] or "image"
+
+
+def _create_from_url(
+    *, url: str, name: str | None, description: str, dedupe: bool
+) -> tuple[Image, bool]:
+    download = incoming.download(url)
+    with download.file:
+        return _create(
+            file=download.file,
+            name=name or download.filename or "image",
+            description=description,
+            source_url=url,
+            sha256=download.sha256,
+            dedupe=dedupe,
+        )
+
+
 def _create(
     *,
     file: BinaryIO,
@@ -72,7 +105,7 @@ def _create(
 ) -> tuple[Image, bool]:
     size, digest = incoming.measure(file, sha256=sha256)
     incoming.check_size(size)
-    if dedupe and (existing := _same_bytes(digest)):
+    if dedupe and (existing := _oldest_with_bytes(digest)):
         return existing, False  # nothing decoded, nothing written
     info = incoming.analyze(file)
     with storage.cleanup_on_failure() as written:
@@ -91,60 +124,47 @@ def _create(
             image.revision = similarity.next_revision()
             # Writers queue on the revision counter's lock, so a twin upload that won the
             # race is committed and visible here: it is returned, and our copy removed.
-            if dedupe and (existing := _same_bytes(digest)):
+            if dedupe and (existing := _oldest_with_bytes(digest)):
                 storage.delete([stored])
                 return existing, False
             image.save(force_insert=True)
     return image, True
 
 
-def _same_bytes(sha256: str) -> Image | None:
+def _oldest_with_bytes(sha256: str) -> Image | None:
     return Image.objects.filter(sha256=sha256).order_by("created_at", "id").first()
 
 
-def image_create_from_url(*, url: str, name: str | None = None, description: str = "") -> Image:
-    """Download ``url`` safely (images/fetch.py), then store it exactly as an upload."""
-    image, _ = _create_from_url(url=url, name=name, description=description, dedupe=False)
+def image_rename(*, image_id: uuid.UUID, name: str) -> Image:
+    return _edit(image_id, name=name)
+
+
+def image_describe(*, image_id: uuid.UUID, description: str) -> Image:
+    return _edit(image_id, description=description)
+
+
+def _edit(image_id: uuid.UUID, **fields: str) -> Image:
+    with transaction.atomic():
+        image = Image.objects.select_for_update().get(pk=image_id)
+        for field, value in fields.items():
+            setattr(image, field, value)
+        image.save(update_fields=[*fields, "updated_at"])
     return image
-
-
-def image_get_or_create_from_url(
-    *, url: str, name: str | None = None, description: str = ""
-) -> tuple[Image, bool]:
-    """Download ``url``; the stored image with exactly those bytes, else a new one."""
-    return _create_from_url(url=url, name=name, description=description, dedupe=True)
-
-
-def _create_from_url(
-    *, url: str, name: str | None, description: str, dedupe: bool
-) -> tuple[Image, bool]:
-    download = incoming.download(url)
-    with download.file:
-        return _create(
-            file=download.file,
-            name=name or download.filename or "image",
-            description=description,
-            source_url=url,
-            sha256=download.sha256,
-            dedupe=dedupe,
-        )
 
 
 # Crops made outside a transaction that lost the race, before one is made under the lock.
 _UNLOCKED_CROP_TRIES = 2
 
 
-def image_update(
+def image_crop(
     *,
     image_id: uuid.UUID,
-    name: str | None = None,
-    description: str | None = None,
-    width: int | None = None,
-    height: int | None = None,
+    width: int,
+    height: int,
     left: int | None = None,
     top: int | None = None,
 ) -> Image:
-    """Rename, describe and/or crop (centred, or a box with ``left``/``top``) an image.
+    """Crop the current image: centred, or the box at ``left``/``top``.
 
     Concurrent crops of one image apply one after the other, each to the result of the one
     before. A crop decodes and encodes outside any transaction (on SQLite a write
@@ -152,19 +172,12 @@ def image_update(
     then switches the row to its result under the row lock only if the row still names the
     file it cropped; if another crop or a restore switched it meanwhile, it starts again
     from the new current file. After a few lost races it crops with the row locked.
+    Called inside a transaction, it decodes inside that transaction.
     """
-    crop = None
-    if width is not None or height is not None:
-        crop = {"width": width or 0, "height": height or 0, "left": left, "top": top}
+    box = {"width": width, "height": height, "left": left, "top": top}
     for attempt in range(_UNLOCKED_CROP_TRIES + 1):
         try:
-            return _update(
-                image_id,
-                name=name,
-                description=description,
-                crop=crop,
-                crop_locked=attempt == _UNLOCKED_CROP_TRIES,
-            )
+            return _crop_once(image_id, box=box, locked=attempt == _UNLOCKED_CROP_TRIES)
         except _StaleCrop:
             continue
     raise AssertionError("unreachable: the last attempt crops under the row lock")
@@ -174,20 +187,13 @@ class _StaleCrop(Exception):
     """The row was switched to another file while a crop of the former one was made."""
 
 
-def _update(
-    image_id: uuid.UUID,
-    *,
-    name: str | None,
-    description: str | None,
-    crop: dict | None,
-    crop_locked: bool,
-) -> Image:
+def _crop_once(image_id: uuid.UUID, *, box: dict, locked: bool) -> Image:
     with storage.cleanup_on_failure() as written:
         cropped = None
-        if crop and not crop_locked:
+        if not locked:
             seen = Image.objects.get(pk=image_id)
             try:
-                cropped = _crop(seen, crop=crop, written=written)
+                cropped = _crop(seen, box=box, written=written)
             except ImageServiceError:
                 raise
             except Exception as exc:
@@ -196,28 +202,41 @@ def _update(
                 raise _StaleCrop() from exc
         with transaction.atomic():
             image = Image.objects.select_for_update().get(pk=image_id)
-            replaced = None
-            if crop:
-                if cropped is None:
-                    cropped = _crop(image, crop=crop, written=written)
-                elif cropped.source != image.file.name:
-                    raise _StaleCrop()  # removes the file it wrote, on the way out
-                replaced = image.file.name
-                _set_current(
-                    image,
-                    name=cropped.name,
-                    info=cropped.info,
-                    size=cropped.size,
-                    sha256=cropped.sha256,
-                )
-                image.revision = similarity.next_revision()
-            if name is not None:
-                image.name = name
-            if description is not None:
-                image.description = description
+            if cropped is None:
+                cropped = _crop(image, box=box, written=written)
+            elif cropped.source != image.file.name:
+                raise _StaleCrop()  # removes the file it wrote, on the way out
+            replaced = image.file.name
+            _set_current(
+                image,
+                name=cropped.name,
+                info=cropped.info,
+                size=cropped.size,
+                sha256=cropped.sha256,
+            )
+            image.revision = similarity.next_revision()
             image.save()
             _delete_after_commit(image, replaced)
     return image
+
+
+@dataclass(frozen=True)
+class _Cropped:
+    source: str  # the stored file that was cropped
+    name: str  # the stored file of the crop
+    info: imaging.ImageInfo
+    size: int
+    sha256: str
+
+
+def _crop(image: Image, *, box: dict, written: Callable[[str], str]) -> _Cropped:
+    """Crop the image's current file into a new stored file (recorded with ``written``)."""
+    crop_box = imaging.crop_box(image_width=image.width, image_height=image.height, **box)
+    with storage.open_file(image.file.name) as current, tempfile.TemporaryFile() as out:
+        info = imaging.crop(current, out, box=crop_box, max_pixels=settings.IMAGES_MAX_PIXELS)
+        size, digest = incoming.measure(out)
+        stored = storage.save(out, info.format, written=written)
+    return _Cropped(image.file.name, stored, info, size, digest)
 
 
 def image_restore(*, image_id: uuid.UUID) -> Image:
@@ -258,30 +277,6 @@ def image_delete(*, image_id: uuid.UUID) -> None:
         storage.delete_on_commit(names)
 
 
-def image_default_name(filename: str) -> str:
-    """The name an image gets when none is given: its file name without extension."""
-    return PurePosixPath(filename).stem[:255] or "image"
-
-
-@dataclass(frozen=True)
-class _Cropped:
-    source: str  # the stored file that was cropped
-    name: str  # the stored file of the crop
-    info: imaging.ImageInfo
-    size: int
-    sha256: str
-
-
-def _crop(image: Image, *, crop: dict, written: Callable[[str], str]) -> _Cropped:
-    """Crop the image's current file into a new stored file (recorded with ``written``)."""
-    box = imaging.crop_box(image_width=image.width, image_height=image.height, **crop)
-    with storage.open_file(image.file.name) as current, tempfile.TemporaryFile() as out:
-        info = imaging.crop(current, out, box=box, max_pixels=settings.IMAGES_MAX_PIXELS)
-        size, digest = incoming.measure(out)
-        stored = storage.save(out, info.format, written=written)
-    return _Cropped(image.file.name, stored, info, size, digest)
-
-
 def _set_current(
     image: Image, *, name: str, info: imaging.ImageInfo, size: int, sha256: str
 ) -> None:
@@ -295,7 +290,7 @@ def _set_current(
     image.phash_value = imaging.phash_to_int(info.phash)
 
 
-def _delete_after_commit(image: Image, replaced: str | None) -> None:
+def _delete_after_commit(image: Image, replaced: str) -> None:
     """Once committed, remove a file the row no longer names (never the original)."""
-    if replaced and replaced not in (image.file.name, image.original.name):
+    if replaced not in (image.file.name, image.original.name):
         storage.delete_on_commit([replaced])

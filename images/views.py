@@ -1,5 +1,8 @@
 """Thin HTTP: validate the input with a serializer, call one service, render the result."""
 
+from contextlib import nullcontext
+
+from django.db import transaction
 from django.http import HttpResponse, QueryDict
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -173,6 +176,7 @@ class ImageListView(Guarded, GenericAPIView):
 
 
 CROP_FIELDS = ("width", "height")
+CROP_BOX = ("width", "height", "left", "top")
 # The update fields may also come as query parameters, with the same rules as in the body.
 UPDATE_PARAMETERS = [ImageUpdateSerializer]
 UPDATE_DESCRIPTION = (
@@ -225,7 +229,18 @@ class ImageDetailView(Guarded, APIView):
     def _update(self, request, image_id):
         serializer = ImageUpdateSerializer(data=merged_input(request))
         serializer.is_valid(raise_exception=True)
-        image = services.image_update(image_id=image_id, **serializer.validated_data)
+        edits = dict(serializer.validated_data)
+        crop = {field: edits.pop(field) for field in CROP_BOX if field in edits}
+        # A crop alone decodes outside any transaction (see image_crop); with a new name or
+        # description too, all apply or none, and the crop decodes inside the transaction.
+        with transaction.atomic() if edits else nullcontext():
+            image = services.image_crop(image_id=image_id, **crop) if crop else None
+            if "name" in edits:
+                image = services.image_rename(image_id=image_id, name=edits["name"])
+            if "description" in edits:
+                image = services.image_describe(image_id=image_id, description=edits["description"])
+        if image is None:  # nothing to change
+            image = selectors.image_get(image_id=image_id)
         return Response(ImageSerializer(image, context={"request": request}).data)
 
 

@@ -28,7 +28,8 @@ def images():
         description="line one\nline two",
         source_url="http://images.lab.example/a%20b/plate.jpg?x=1",
     )
-    cropped = services.image_update(image_id=fancy.pk, width=20, height=10, name="crop")
+    services.image_crop(image_id=fancy.pk, width=20, height=10)
+    cropped = services.image_rename(image_id=fancy.pk, name="crop")
     return [plain, fancy, cropped]
 
 
