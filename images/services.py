@@ -4,6 +4,9 @@ Every write follows one rule: the database row is the truth. Bytes are stored un
 generated name first (images/storage.py), the row is switched to them in a transaction, and
 only once that transaction has committed are the files it no longer names removed. A
 failure removes whatever the operation wrote, so nothing is left behind.
+
+Every write that gives an image a phash saves it through ``_save_with_revision``, which
+stamps the row for the similarity index's change feed (images/similarity.py).
 """
 
 import tempfile
@@ -121,18 +124,23 @@ def _create(
         )
         _set_current(image, name=stored, info=info, size=size, sha256=digest)
         with transaction.atomic():
-            image.revision = similarity.next_revision()
+            _save_with_revision(image, force_insert=True)
             # Writers queue on the revision counter's lock, so a twin upload that won the
-            # race is committed and visible here: it is returned, and our copy removed.
-            if dedupe and (existing := _oldest_with_bytes(digest)):
-                storage.delete([stored])
-                return existing, False
-            image.save(force_insert=True)
+            # race is committed and visible here: it is returned, and our row undone.
+            twin = _oldest_with_bytes(digest, other_than=image.pk) if dedupe else None
+            if twin:
+                transaction.set_rollback(True)
+        if twin:
+            storage.delete([stored])
+            return twin, False
     return image, True
 
 
-def _oldest_with_bytes(sha256: str) -> Image | None:
-    return Image.objects.filter(sha256=sha256).order_by("created_at", "id").first()
+def _oldest_with_bytes(sha256: str, *, other_than: uuid.UUID | None = None) -> Image | None:
+    images = Image.objects.filter(sha256=sha256)
+    if other_than is not None:
+        images = images.exclude(pk=other_than)
+    return images.order_by("created_at", "id").first()
 
 
 def image_rename(*, image_id: uuid.UUID, name: str) -> Image:
@@ -214,8 +222,7 @@ def _crop_once(image_id: uuid.UUID, *, box: dict, locked: bool) -> Image:
                 size=cropped.size,
                 sha256=cropped.sha256,
             )
-            image.revision = similarity.next_revision()
-            image.save()
+            _save_with_revision(image)
             _delete_after_commit(image, replaced)
     return image
 
@@ -261,8 +268,7 @@ def image_restore(*, image_id: uuid.UUID) -> Image:
                 size=image.original_file_size,
                 sha256=image.original_sha256,
             )
-            image.revision = similarity.next_revision()
-            image.save()
+            _save_with_revision(image)
             _delete_after_commit(image, replaced)
     return image
 
@@ -288,6 +294,15 @@ def _set_current(
     image.sha256 = sha256
     image.phash = info.phash
     image.phash_value = imaging.phash_to_int(info.phash)
+
+
+def _save_with_revision(image: Image, *, force_insert: bool = False) -> None:
+    """Save an image whose phash may have changed, stamped with the next revision: the one
+    way such a write reaches the database, so that every worker's similarity index sees
+    it. Inside the writing transaction, as late as possible: the counter stays locked
+    (other writers wait) until that transaction ends."""
+    image.revision = similarity.next_revision()
+    image.save(force_insert=force_insert)
 
 
 def _delete_after_commit(image: Image, replaced: str) -> None:
