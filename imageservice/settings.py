@@ -180,6 +180,16 @@ IMAGES_URL_CONNECT_TIMEOUT = env.float("IMAGES_URL_CONNECT_TIMEOUT", default=5.0
 IMAGES_ALLOW_PRIVATE_URLS = env.bool("IMAGES_ALLOW_PRIVATE_URLS", default=False)
 IMAGES_URL_ALLOWED_HOSTS = env.list("IMAGES_URL_ALLOWED_HOSTS", default=[])
 
+# --- Slow clients ----------------------------------------------------------------------
+# gunicorn's worker (imageservice/gunicorn_worker.py) reads each request whole before a
+# thread takes it: the headers within this many seconds, the body within its own timeout
+# plus a second per MIN_RATE bytes received (Apache mod_reqtimeout's rule); then 408.
+REQUEST_HEADER_TIMEOUT = env.float("REQUEST_HEADER_TIMEOUT", default=10.0)
+REQUEST_BODY_TIMEOUT = env.float("REQUEST_BODY_TIMEOUT", default=10.0)
+REQUEST_BODY_MIN_RATE = env.float("REQUEST_BODY_MIN_RATE", default=1024.0)
+if min(REQUEST_HEADER_TIMEOUT, REQUEST_BODY_TIMEOUT, REQUEST_BODY_MIN_RATE) <= 0:
+    raise ImproperlyConfigured("REQUEST_*_TIMEOUT and REQUEST_BODY_MIN_RATE must be positive.")
+
 # --- Cache ----------------------------------------------------------------------------
 # Holds the throttles' counts, so it must be shared by every gunicorn worker: the default is
 # a folder of files beside the database (no server, no migration, no write lock taken in
