@@ -277,6 +277,9 @@ class BufferingThreadWorker(ThreadWorker):
                 self._close(conn)
 
     def _cut(self, arrival: Arrival) -> None:
+        from imageservice import metrics
+
+        metrics.SLOW_REQUESTS_CUT.labels(arrival.phase).inc()
         client = arrival.conn.client
         self.log.info(
             "Cut a slow request from %s: its %s did not arrive in time",

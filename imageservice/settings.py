@@ -38,6 +38,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "imageservice.requestlog.RequestLogMiddleware",  # first: sees every request and answer
+    "imageservice.metrics.MetricsMiddleware",  # times the rest; /metrics, before host checks
     "imageservice.health.HealthMiddleware",  # before host validation: probes use any Host
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -217,6 +218,10 @@ IMAGES_THROTTLE_RATES = {
     "write": _rate("IMAGES_THROTTLE_RATE_WRITE", "120/min"),
     "uploads": _rate("IMAGES_THROTTLE_RATE_UPLOAD", "60/min"),
 }
+
+# --- Metrics --------------------------------------------------------------------------
+# GET /metrics (imageservice/metrics.py) answers this machine, or a full token; true: anyone.
+METRICS_PUBLIC = env.bool("METRICS_PUBLIC", default=False)
 
 # --- API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -25,6 +25,7 @@ def free_port() -> int:
 class Gunicorn:
     def __init__(self, folder: Path, **environment: str) -> None:
         self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = folder / "gunicorn.log"
