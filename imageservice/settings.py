@@ -5,6 +5,7 @@ runs on PostgreSQL and S3-compatible storage when the environment says so (READM
 """
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from uuid import UUID
 
@@ -34,6 +35,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "images",
     "access",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -48,6 +50,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: answers a locked-out login with 429
 ]
 
 ROOT_URLCONF = "imageservice.urls"
@@ -218,6 +221,23 @@ IMAGES_THROTTLE_RATES = {
     "write": _rate("IMAGES_THROTTLE_RATE_WRITE", "120/min"),
     "uploads": _rate("IMAGES_THROTTLE_RATE_UPLOAD", "60/min"),
 }
+
+# --- Admin login lockout (django-axes) --------------------------------------------------
+# An address that failed to log in ADMIN_LOGIN_FAILURE_LIMIT times is refused (429), even
+# with the right password, until ADMIN_LOGIN_COOLOFF_MINUTES pass without another try.
+# Failures are rows in the database (the default file cache evicts, and is per machine);
+# the address is the rate limits' (REMOTE_ADDR, or per NUM_PROXIES).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("ADMIN_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_CLIENT_IP_CALLABLE = "access.throttling.client_address"
+AXES_RESET_ON_SUCCESS = True  # a good login (not locked out) forgets earlier failures
+AXES_VERBOSE = False  # no line at every start; lockouts are still logged
 
 # --- Metrics --------------------------------------------------------------------------
 # GET /metrics (imageservice/metrics.py) answers this machine, or a full token; true: anyone.
