@@ -39,6 +39,8 @@ class Gunicorn:
             "PORT": str(self.port),
             "WEB_CONCURRENCY": "2",
             "LOG_LEVEL": "INFO",
+            # gunicorn's control socket: this server's own, not one shared by every gunicorn.
+            "XDG_RUNTIME_DIR": str(folder),
             **environment,
         }
         self.process: subprocess.Popen | None = None
