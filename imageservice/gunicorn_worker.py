@@ -21,7 +21,7 @@ A body of more than ``largest_request_body()`` bytes by its ``Content-Length``, 
 service refuses by that header alone, is not read: the request goes to a thread with its
 headers only (the answer is the service's own 413) and the connection closes after it. So
 does a chunked body, which Django's WSGI handler does not read. Bodies are held in memory
-up to ``SPOOL_IN_MEMORY`` bytes, then in a temporary file.
+up to ``SPOOL_IN_MEMORY`` bytes, then in a temporary file; headers up to ``MAX_HEAD``.
 """
 
 import contextlib
@@ -38,7 +38,10 @@ from functools import partial
 from gunicorn.http.unreader import SocketUnreader
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, ThreadWorker
 
-SPOOL_IN_MEMORY = 1024 * 1024
+# What one connection may hold in memory, as a worker holds up to worker_connections (1000)
+# of them: a body past this goes to a temporary file; headers past this are not waited for.
+SPOOL_IN_MEMORY = 256 * 1024
+MAX_HEAD = 64 * 1024
 # A closing connection's unread input is drained for at most this long and this much
 # (as gunicorn's own close_graceful does), so the client gets the answer, not a reset.
 LINGER_SECONDS = 2.0
@@ -48,11 +51,29 @@ _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _CONTENT_LENGTH = re.compile(rb"^content-length[ \t]*:[ \t]*(.*?)[ \t]*\r?$", re.I | re.M)
 _TRANSFER_ENCODING = re.compile(rb"^transfer-encoding[ \t]*:", re.I | re.M)
 _EXPECT_CONTINUE = re.compile(rb"^expect[ \t]*:[ \t]*100-continue[ \t]*\r?$", re.I | re.M)
-_REQUEST_TIMEOUT = (
-    b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
-    b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+
+
+def _answer(status: bytes, detail: bytes, code: bytes) -> bytes:
+    """A complete HTTP answer in the API's JSON error format, closing the connection."""
+    body = b'{"detail": "%s", "code": "%s"}' % (detail, code)
+    return (
+        b"HTTP/1.1 %s\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (status, len(body), body)
+    )
+
+
+REQUEST_TIMEOUT = _answer(
+    b"408 Request Timeout", b"The request did not arrive in time.", b"request_timeout"
 )
-_TIMEOUT_BODY = b'{"detail": "The request did not arrive in time.", "code": "request_timeout"}'
+HEADERS_TOO_LARGE = _answer(
+    b"431 Request Header Fields Too Large",
+    b"The request's headers are larger than 64 KiB.",
+    b"request_headers_too_large",
+)
+
+
+class HeadersTooLarge(Exception):
+    pass
 
 
 @dataclass(frozen=True)
@@ -152,10 +173,6 @@ class BufferingThreadWorker(ThreadWorker):
 
         self.deadlines = Deadlines.from_settings()
         self.max_body = largest_request_body()
-        # gunicorn's own limits on a request's head: past them its parser answers 400/431.
-        fields = self.cfg.limit_request_fields or 32768
-        field_size = self.cfg.limit_request_field_size or 8190
-        self.max_head = (self.cfg.limit_request_line or 8190) + fields * (field_size + 2) + 6
 
     # --- Reading in the main loop ---------------------------------------------------------
 
@@ -170,13 +187,20 @@ class BufferingThreadWorker(ThreadWorker):
             arrival.received += conn.parser.unreader.take_buffered()
         conn.sock.setblocking(False)
         self.arrivals[conn] = arrival
-        if arrival.received and self._complete(arrival, b""):
-            self._dispatch(arrival)
+        try:
+            if arrival.received and self._complete(arrival, b""):
+                self._dispatch(arrival)
+                return
+        except HeadersTooLarge:
+            self._refuse(arrival, HEADERS_TOO_LARGE)
             return
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._readable, arrival))
 
     def _readable(self, arrival: Arrival, sock) -> None:
-        want = _RECV if arrival.head is None else min(arrival.body_left, _RECV)
+        if arrival.head is None:
+            want = MAX_HEAD + 1 - len(arrival.received)
+        else:
+            want = min(arrival.body_left, _RECV)  # never past the body: the rest is the next
         try:
             data = sock.recv(want)
         except BlockingIOError:
@@ -185,7 +209,17 @@ class BufferingThreadWorker(ThreadWorker):
             data = b""
         if not data:  # the client went away
             self._drop(arrival)
-        elif self._complete(arrival, data):
+            return
+        try:
+            complete = self._complete(arrival, data)
+        except HeadersTooLarge:
+            self._refuse(arrival, HEADERS_TOO_LARGE)
+            return
+        except Exception:  # this loop serves every connection of the worker: drop just this
+            self.log.exception("Error reading a request from %s", arrival.conn.client)
+            self._drop(arrival)
+            return
+        if complete:
             self.poller.unregister(sock)
             self._dispatch(arrival)
 
@@ -193,14 +227,13 @@ class BufferingThreadWorker(ThreadWorker):
         """Take in ``data``; whether the request is all here now."""
         if arrival.head is None:
             arrival.received += data
-            while arrival.received[:1] in (b"\r", b"\n"):  # blank lines before a request
-                del arrival.received[:1]
+            if arrival.received[:1] in (b"\r", b"\n"):  # blank lines before a request
+                arrival.received = bytearray(arrival.received.lstrip(b"\r\n"))
             end = _HEADER_END.search(arrival.received)
             if end is not None:
                 self._headers_done(arrival, end.end())
-            elif len(arrival.received) > self.max_head:
-                # Too long for gunicorn's limits: its parser answers the error.
-                self._headers_done(arrival, len(arrival.received), left_out=True)
+            elif len(arrival.received) > MAX_HEAD:  # nginx's default allows 32 KiB
+                raise HeadersTooLarge()
             else:
                 return False
         elif data:
@@ -213,14 +246,13 @@ class BufferingThreadWorker(ThreadWorker):
             )
         return arrival.body_left <= 0
 
-    def _headers_done(self, arrival: Arrival, end: int, *, left_out: bool = False) -> None:
+    def _headers_done(self, arrival: Arrival, end: int) -> None:
         head = bytes(arrival.received[:end])
         after = bytes(arrival.received[end:])
         arrival.head, arrival.received = head, bytearray()
         lengths = set(_CONTENT_LENGTH.findall(head))
         if (
-            left_out
-            or _TRANSFER_ENCODING.search(head)  # chunked: Django's WSGI handler reads none
+            _TRANSFER_ENCODING.search(head)  # chunked: Django's WSGI handler reads none
             or len(lengths) > 1
             or not all(length.isdigit() for length in lengths)  # gunicorn answers 400
         ):
@@ -269,9 +301,10 @@ class BufferingThreadWorker(ThreadWorker):
                 # Stopping: a connection that sent nothing is closed soon, as kept-alive ones are.
                 arrival.deadline = min(arrival.deadline, self.stopping_at + STOP_KEEPALIVE_LINGER)
             if arrival.deadline <= now:
-                if not idle:
+                if idle:
+                    self._drop(arrival)
+                else:
                     self._cut(arrival)
-                self._drop(arrival)
         for conn, (deadline, _) in list(self.lingering.items()):
             if deadline <= now:
                 self._close(conn)
@@ -286,13 +319,25 @@ class BufferingThreadWorker(ThreadWorker):
             client[0] if isinstance(client, tuple) else client,
             arrival.phase,
         )
-        self._send(arrival.conn.sock, _REQUEST_TIMEOUT % (len(_TIMEOUT_BODY), _TIMEOUT_BODY))
+        self._refuse(arrival, REQUEST_TIMEOUT)
+
+    def _refuse(self, arrival: Arrival, answer: bytes) -> None:
+        """Answer and close, draining what the client still sends meanwhile (closing on
+        unread input would reset the connection, and the answer with it)."""
+        self._forget(arrival)
+        self._send(arrival.conn.sock, answer)
+        self._linger(arrival.conn)
 
     def _drop(self, arrival: Arrival) -> None:
+        self._forget(arrival)
+        self._close(arrival.conn)
+
+    def _forget(self, arrival: Arrival) -> None:
         self.arrivals.pop(arrival.conn, None)
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            self.poller.unregister(arrival.conn.sock)
         if arrival.body is not None:
             arrival.body.close()
-        self._close(arrival.conn)
 
     def _close(self, conn) -> None:
         self.lingering.pop(conn, None)

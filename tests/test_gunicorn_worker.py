@@ -156,6 +156,17 @@ def test_an_upload_announcing_more_than_the_limit_is_refused_before_its_body_is_
         assert stream.read() == b""
 
 
+def test_headers_past_64_kib_are_refused_with_431(server):
+    padding = b"".join(b"X-Padding-%d: %s\r\n" % (i, b"p" * 8000) for i in range(9))
+    with connect(server) as sock:
+        stream = sock.makefile("rb")
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + padding)
+        status, headers, answer = read_response(stream)
+        assert status == 431
+        assert json.loads(answer)["code"] == "request_headers_too_large"
+        assert headers["connection"] == "close"
+
+
 def test_requests_pipelined_on_one_connection_are_each_answered_in_order(server, stored):
     body, content_type = multipart(image_bytes("PNG", (48, 32)))
     upload = (

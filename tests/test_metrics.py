@@ -103,22 +103,27 @@ def test_images_and_bytes_stored_are_read_from_the_database(api, upload):
 
 
 def test_storage_errors_are_counted(api, upload, s3):
-    before = value(scrape(api), "imageservice_storage_errors_total")
+    # botocore's class for the answer: a ClientError named after the S3 error code.
+    error = ("imageservice_storage_errors_total", {"error": "AccessDenied"})
+    refused = (
+        "imageservice_uploads_refused_total",
+        {"route": "image-upload", "code": "storage_unavailable"},
+    )
+    before = scrape(api)
     s3.server.refuse_writes = True
 
     assert upload(image_bytes("PNG"), "a.png").json()["code"] == "storage_unavailable"
 
     after = scrape(api)
-    # botocore's class for the answer: a ClientError named after the S3 error code.
-    assert value(after, "imageservice_storage_errors_total", error="AccessDenied") - before == 1
-    refused = {"route": "image-upload", "code": "storage_unavailable"}
-    assert value(after, "imageservice_uploads_refused_total", **refused) == 1
+    for name, labels in (error, refused):
+        assert value(after, name, **labels) - value(before, name, **labels) == 1
 
 
 def test_database_errors_are_counted(api, tmp_path):
     """The connection is pointed where no database is (a missing folder for SQLite, a port
     nothing listens on for PostgreSQL): the driver itself fails."""
-    before = value(scrape(api), "imageservice_database_errors_total")
+    name, labels = "imageservice_database_errors_total", {"error": "OperationalError"}
+    before = value(scrape(api), name, **labels)
     real = dict(connection.settings_dict)
     if connection.vendor == "sqlite":
         connection.settings_dict["NAME"] = str(tmp_path / "missing" / "db.sqlite3")
@@ -136,10 +141,7 @@ def test_database_errors_are_counted(api, tmp_path):
         connection.settings_dict.update(real)
 
     assert response.status_code >= 500
-    after = scrape(api)
-    assert (
-        value(after, "imageservice_database_errors_total", error="OperationalError") - before == 1
-    )
+    assert value(scrape(api), name, **labels) - before == 1
 
 
 # --- Who may read it -------------------------------------------------------------------
