@@ -81,6 +81,13 @@ def read_response(stream) -> tuple[int, dict[str, str], bytes]:
     return status, headers, body
 
 
+def upload_head(content_type: str, *fields: str) -> bytes:
+    """The head of an upload's request, with these header ``fields`` after the type."""
+    lines = ["POST /api/v1/images/upload HTTP/1.1", "Host: 127.0.0.1"]
+    lines += [f"Content-Type: {content_type}", *fields]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
 def multipart(data: bytes) -> tuple[bytes, str]:
     boundary = uuid.uuid4().hex
     head = (
@@ -129,9 +136,7 @@ def test_an_upload_expecting_100_continue_gets_one_and_is_stored(server):
     with connect(server) as sock:
         stream = sock.makefile("rb")
         sock.sendall(
-            b"POST /api/v1/images/upload HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            b"Content-Type: %s\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n"
-            % (content_type.encode(), len(body))
+            upload_head(content_type, f"Content-Length: {len(body)}", "Expect: 100-continue")
         )
         assert stream.readline() == b"HTTP/1.1 100 Continue\r\n"
         assert stream.readline() == b"\r\n"
@@ -145,9 +150,11 @@ def test_an_upload_announcing_more_than_the_limit_is_refused_before_its_body_is_
     with connect(server) as sock:
         stream = sock.makefile("rb")
         sock.sendall(
-            b"POST /api/v1/images/upload HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            b"Content-Type: multipart/form-data; boundary=b\r\n"
-            b"Content-Length: 1000000000\r\nExpect: 100-continue\r\n\r\n"
+            upload_head(
+                "multipart/form-data; boundary=b",
+                "Content-Length: 1000000000",
+                "Expect: 100-continue",
+            )
         )
         status, headers, answer = read_response(stream)  # no 100 Continue first
         assert status == 413
@@ -169,11 +176,7 @@ def test_headers_past_64_kib_are_refused_with_431(server):
 
 def test_requests_pipelined_on_one_connection_are_each_answered_in_order(server, stored):
     body, content_type = multipart(image_bytes("PNG", (48, 32)))
-    upload = (
-        b"POST /api/v1/images/upload HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-        b"Content-Type: %s\r\nContent-Length: %d\r\n\r\n%s"
-        % (content_type.encode(), len(body), body)
-    )
+    upload = upload_head(content_type, f"Content-Length: {len(body)}") + body
     get = f"GET {stored} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
     with connect(server) as sock:
         stream = sock.makefile("rb")
@@ -190,11 +193,8 @@ def test_a_chunked_upload_is_answered_and_its_connection_closed(server):
     body, content_type = multipart(image_bytes("JPEG", (32, 32)))
     with connect(server) as sock:
         stream = sock.makefile("rb")
-        sock.sendall(
-            b"POST /api/v1/images/upload HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            b"Content-Type: %s\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n"
-            % (content_type.encode(), len(body), body)
-        )
+        chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+        sock.sendall(upload_head(content_type, "Transfer-Encoding: chunked") + chunked)
         status, headers, answer = read_response(stream)
         assert status == 400
         assert json.loads(answer)["code"]
