@@ -5,6 +5,7 @@ runs on PostgreSQL and S3-compatible storage when the environment says so (READM
 """
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from uuid import UUID
 
@@ -34,10 +35,12 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "images",
     "access",
+    "axes",
 ]
 
 MIDDLEWARE = [
     "imageservice.requestlog.RequestLogMiddleware",  # first: sees every request and answer
+    "imageservice.metrics.MetricsMiddleware",  # times the rest; /metrics, before host checks
     "imageservice.health.HealthMiddleware",  # before host validation: probes use any Host
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -47,6 +50,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: answers a locked-out login with 429
 ]
 
 ROOT_URLCONF = "imageservice.urls"
@@ -180,6 +184,16 @@ IMAGES_URL_CONNECT_TIMEOUT = env.float("IMAGES_URL_CONNECT_TIMEOUT", default=5.0
 IMAGES_ALLOW_PRIVATE_URLS = env.bool("IMAGES_ALLOW_PRIVATE_URLS", default=False)
 IMAGES_URL_ALLOWED_HOSTS = env.list("IMAGES_URL_ALLOWED_HOSTS", default=[])
 
+# --- Slow clients ----------------------------------------------------------------------
+# gunicorn's worker (imageservice/gunicorn_worker.py) reads each request whole before a
+# thread takes it: the headers within this many seconds, the body within its own timeout
+# plus a second per MIN_RATE bytes received (Apache mod_reqtimeout's rule); then 408.
+REQUEST_HEADER_TIMEOUT = env.float("REQUEST_HEADER_TIMEOUT", default=10.0)
+REQUEST_BODY_TIMEOUT = env.float("REQUEST_BODY_TIMEOUT", default=10.0)
+REQUEST_BODY_MIN_RATE = env.float("REQUEST_BODY_MIN_RATE", default=1024.0)
+if min(REQUEST_HEADER_TIMEOUT, REQUEST_BODY_TIMEOUT, REQUEST_BODY_MIN_RATE) <= 0:
+    raise ImproperlyConfigured("REQUEST_*_TIMEOUT and REQUEST_BODY_MIN_RATE must be positive.")
+
 # --- Cache ----------------------------------------------------------------------------
 # Holds the throttles' counts, so it must be shared by every gunicorn worker: the default is
 # a folder of files beside the database (no server, no migration, no write lock taken in
@@ -207,6 +221,27 @@ IMAGES_THROTTLE_RATES = {
     "write": _rate("IMAGES_THROTTLE_RATE_WRITE", "120/min"),
     "uploads": _rate("IMAGES_THROTTLE_RATE_UPLOAD", "60/min"),
 }
+
+# --- Admin login lockout (django-axes) --------------------------------------------------
+# An address that failed to log in ADMIN_LOGIN_FAILURE_LIMIT times is refused (429), even
+# with the right password, until ADMIN_LOGIN_COOLOFF_MINUTES pass without another try.
+# Failures are rows in the database (the default file cache evicts, and is per machine);
+# the address is the rate limits' (REMOTE_ADDR, or per NUM_PROXIES).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("ADMIN_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_CLIENT_IP_CALLABLE = "access.throttling.client_address"
+AXES_RESET_ON_SUCCESS = True  # a good login (not locked out) forgets earlier failures
+AXES_VERBOSE = False  # no line at every start; lockouts are still logged
+
+# --- Metrics --------------------------------------------------------------------------
+# GET /metrics (imageservice/metrics.py) answers this machine, or a full token; true: anyone.
+METRICS_PUBLIC = env.bool("METRICS_PUBLIC", default=False)
 
 # --- API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
