@@ -1,17 +1,17 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
 from images.urls import both
 
-from .docs import HomeView, RedocView
+from .docs import HomeView, RedocView, SwaggerView
 
 urlpatterns = [
     path("", HomeView.as_view(), name="home"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("images.urls")),
     *both("api/v1/schema/", SpectacularAPIView, "schema"),
-    *both("api/v1/docs/", SpectacularSwaggerView, "swagger-ui"),
+    *both("api/v1/docs/", SwaggerView, "swagger-ui"),
     *both("redoc/", RedocView, "redoc"),
 ]
 

@@ -68,6 +68,19 @@ def test_docs_pages_load_every_file_from_the_service_itself(served, page):
         assert host not in html
 
 
+@pytest.mark.parametrize("page", DOCS_PAGES)
+def test_docs_pages_forbid_the_browser_any_other_host(client, page):
+    """ReDoc's bundle shows Redocly's logo from cdn.redoc.ly whatever it is told: the
+    policy keeps the browser from asking (tests_browser/ sees no such request)."""
+    policy = client.get(page)["Content-Security-Policy"]
+
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
+    assert directives["default-src"] == "'self'"
+    for directive, sources in directives.items():
+        for source in sources.split():
+            assert source in ("'self'", "'unsafe-inline'", "data:", "blob:"), (directive, source)
+
+
 def test_swagger_ui_asks_no_online_validator(served):
     html = served.get("/api/v1/docs/").content.decode()
 
