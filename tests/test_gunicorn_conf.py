@@ -61,8 +61,8 @@ def test_the_service_serves_under_its_gunicorn_settings_without_errors_in_the_ho
                 try:
                     if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
                         break
-                except requests.ConnectionError:
-                    pass
+                except (requests.ConnectionError, requests.Timeout):
+                    pass  # not listening yet, or the listening worker is still booting
                 assert server.poll() is None, log_path.read_text()
                 assert time.monotonic() < deadline, log_path.read_text()
                 time.sleep(0.1)
