@@ -36,13 +36,15 @@ NOTE_LINE = 20  # a second caption line, below the first, when no placement is b
 FONT_SIZE = 14
 # Normalised cross-correlation runs from -1 to 1 (1: the same picture up to brightness and
 # contrast); a crop scores above 0.95 through JPEG noise. Of 40 crops of a photo-like plate
-# with a change over 8-13% of each, all 24 that scored 0.6 or more were found where they were
-# cut, and 7 of the 16 below were placed wrong: below this no placement is believed.
+# with a change over 8-13% of each, all 23 that scored 0.6 or more were found where they were
+# cut, and 7 of the 17 below were placed wrong: below this no placement is believed.
 MIN_SCORE = 0.6
-# Grey-level standard deviation (of 255) of the smaller image, softened first so that sensor
-# noise counts for nothing: a lit, flat corner of a plate has about 2, any patch with a
-# colony or the dish's rim 10 or more.
-MIN_TEXTURE = 4.0
+# Texture: the grey levels' standard deviation (of 255) at the scale of a few pixels, once
+# sensor noise (a slight blur) and lighting (a wide blur, subtracted) are taken out; a lit
+# corner's smooth vignetting matches anywhere along it, so it must not count. Flat corners
+# of the shared sample photos and of the tests' plates measure 0.7-2.1; crops holding a
+# well, a colony or the dish's rim 4.5 and more.
+MIN_TEXTURE = 3.0
 # A resized copy keeps its aspect ratio; stretching to another one is never a placement.
 ASPECT_TOLERANCE = 0.02
 NOISE = 14  # a channel difference up to this (of 255) is compression noise: no heat
@@ -176,7 +178,7 @@ def _place(
     full = (0, 0, width, height)
     if other.size == (width, height):
         return Placement(full, "same size"), np.asarray(other, np.float32), None
-    texture = float(np.asarray(ImageOps.grayscale(other).filter(_SOFTEN), np.float32).std())
+    texture = _texture(other)
     grey = base.mean(axis=2)
     tried: list[tuple[float, Placement, np.ndarray, float]] = []  # error, where, pixels, score
     if abs(other.width * height / (other.height * width) - 1) <= ASPECT_TOLERANCE:
@@ -200,6 +202,10 @@ def _place(
 def _locate(big: np.ndarray, small: np.ndarray) -> tuple[int, int, float]:
     """Top-left offset of ``small`` in ``big`` by normalised cross-correlation (FFT), and
     the correlation there (-1 to 1)."""
+    # In float64, about big's mean: in float32 the window sums of squares of a 651 x 651
+    # picture lose the digits their differences need, and windows came out flat that were not.
+    big = big.astype(np.float64) - float(big.mean())
+    small = small.astype(np.float64)
     h, w = small.shape
     template = small - small.mean()
     spectrum = np.fft.rfft2(big) * np.fft.rfft2(template[::-1, ::-1], s=big.shape)
@@ -207,8 +213,12 @@ def _locate(big: np.ndarray, small: np.ndarray) -> tuple[int, int, float]:
     # Sums of big (and of its squares) over every h x w window, from integral images.
     sums = _window_sums(big, h, w)
     squares = _window_sums(big * big, h, w)
-    spread = np.sqrt(np.maximum(squares - sums * sums / (h * w), 1e-6))
-    score = correlation / (spread * (np.sqrt((template * template).sum()) + 1e-6))
+    spread = np.sqrt(np.maximum(squares - sums * sums / (h * w), 0))
+    score = correlation / (spread * np.sqrt((template * template).sum()) + 1e-6)
+    # A window far flatter than the template (a dish's black inside) cannot be where it was
+    # cut, and there the division by a spread near zero makes a score of rounding noise.
+    flat = spread < max(1.0, 0.25 * float(small.std())) * np.sqrt(h * w)
+    score = np.where(flat, -1.0, np.clip(score, -1.0, 1.0))
     top, left = np.unravel_index(np.argmax(score), score.shape)
     return int(left), int(top), float(score[top, left])
 
@@ -225,11 +235,15 @@ def _window_sums(values: np.ndarray, h: int, w: int) -> np.ndarray:
     return integral[h:, w:] - integral[:-h, w:] - integral[h:, :-w] + integral[:-h, :-w]
 
 
-_SOFTEN = ImageFilter.GaussianBlur(1.2)
-
-
 def _soft(image: Image.Image) -> np.ndarray:
-    return np.asarray(image.filter(_SOFTEN), np.float32)
+    return np.asarray(image.filter(ImageFilter.GaussianBlur(1.2)), np.float32)
+
+
+def _texture(image: Image.Image) -> float:
+    """See MIN_TEXTURE: detail at the scale of a few pixels, noise and lighting removed."""
+    grey = ImageOps.grayscale(image)
+    lighting = grey.filter(ImageFilter.GaussianBlur(max(3.0, min(grey.size) / 16)))
+    return float((_soft(grey) - np.asarray(lighting, np.float32)).std())
 
 
 def _error(a: np.ndarray, b: np.ndarray) -> float:

@@ -4,7 +4,7 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image, ImageFont
+from PIL import Image, ImageDraw, ImageFont
 
 from images import visual_diff
 from tests.factories import encode, plate_photo, with_changed_region
@@ -50,6 +50,31 @@ def test_a_crop_is_found_where_it_was_cut_and_shows_no_difference(photo, crop_fi
 
     assert found.placement == visual_diff.Placement(CROP, "crop")
     assert found.a_is_base is not crop_first
+    assert found.level.max() < 0.05
+
+
+def dark_dish(size: int) -> Image.Image:
+    """A plate whose dish photographs black inside, as real ones do, with a well in it."""
+    plate = plate_photo((size, size))
+    centre, radius = size / 2, size * 0.45
+    ImageDraw.Draw(plate).ellipse(
+        [centre - radius, centre - radius, centre + radius, centre + radius], fill=(3, 3, 4)
+    )
+    plate.paste(plate_photo((size // 5, size // 5), seed=11), (size * 2 // 5, size * 2 // 5))
+    return plate
+
+
+@pytest.mark.parametrize("size", [480, 651, 900])
+def test_a_crop_is_found_beside_a_black_expanse_not_in_it(size):
+    """The scores of windows inside the black used to run into the hundreds, so every crop
+    was 'found' in the black: a heatmap red all over."""
+    plate = through_jpeg(dark_dish(size))
+    box = (size * 2 // 5, size * 2 // 5, size * 3 // 5 - 5, size * 3 // 5 - 20)
+
+    found = visual_diff.difference(plate, plate.crop(box))
+
+    assert found.placement == visual_diff.Placement(box, "crop")
+    assert found.confidence.score == pytest.approx(1, abs=0.01)
     assert found.level.max() < 0.05
 
 
