@@ -269,3 +269,22 @@ def noise(size: tuple[int, int]):
 
     pixels = np.random.default_rng(1).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
     return PILImage.fromarray(pixels)
+
+
+def test_restore_with_the_store_unreachable_says_so_and_changes_nothing(staff, use_s3):
+    bucket = use_s3()
+    add(staff, image_bytes("PNG", (60, 40)), "plate.png")
+    image = Image.objects.get()
+    services.image_update(image_id=image.pk, width=30, height=20)
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        gone = f"http://127.0.0.1:{unused.getsockname()[1]}"  # nothing listens there
+    use_s3(AWS_S3_ENDPOINT_URL=gone, AWS_STORAGE_BUCKET_NAME=bucket.name)
+
+    response = staff.post(f"/admin/images/image/{image.pk}/restore/", follow=True)
+
+    assert response.status_code == 200
+    assert "The original could not be restored" in response.content.decode()
+    assert "dimensions unknown" in response.content.decode()  # its header is unreadable too
+    image.refresh_from_db()
+    assert (image.width, image.height) == (30, 20)
