@@ -52,6 +52,14 @@ class Service:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
+        try:
+            self._wait_until_answering()
+        except BaseException:
+            self.stop()  # a server that never answered must not outlive the run
+            raise
+        return self
+
+    def _wait_until_answering(self) -> None:
         deadline = time.monotonic() + 60
         while not self.url:
             listening = re.search(r"Listening at: (http://127\.0\.0\.1:\d+)", self.log())
@@ -64,7 +72,7 @@ class Service:
         while True:  # answering, workers booted
             try:
                 if requests.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    return self
+                    return
             except (requests.ConnectionError, requests.Timeout):
                 pass  # the worker is still booting
             if self.process.poll() is not None or time.monotonic() > deadline:
