@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from here: no CDN, works offline
     "images",
     "access",
     "axes",
@@ -59,7 +60,7 @@ WSGI_APPLICATION = "imageservice.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "imageservice" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -268,6 +269,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "images.exception_handler.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+SYSTEM_FONTS = 'system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", sans-serif'
+MONOSPACE_FONTS = 'ui-monospace, "SFMono-Regular", Menlo, Consolas, "DejaVu Sans Mono", monospace'
 SPECTACULAR_SETTINGS = {
     "TITLE": "Image service API",
     "DESCRIPTION": (
@@ -283,6 +286,23 @@ SPECTACULAR_SETTINGS = {
         "access.schema.document_access",
     ],
     "PATH_CONVERTER_OVERRIDES": {"image_id": UUID},
+    # The docs load nothing from another host, so they render on a lab network without
+    # internet: the UIs' files come with drf-spectacular-sidecar (static files, served by
+    # whitenoise); no online validator badge; ReDoc in the system's fonts, not Google's
+    # (imageservice/templates/imageservice/redoc.html).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    "REDOC_UI_SETTINGS": {
+        "theme": {
+            "typography": {
+                "fontFamily": SYSTEM_FONTS,
+                "headings": {"fontFamily": SYSTEM_FONTS},
+                "code": {"fontFamily": MONOSPACE_FONTS},
+            }
+        }
+    },
 }
 
 # --- Internationalisation -------------------------------------------------------------
