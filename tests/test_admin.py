@@ -164,7 +164,7 @@ def test_adding_the_original_bytes_of_a_cropped_image_shows_that_image(staff, fi
     data = image_bytes("JPEG", (120, 80))
     add(staff, data, "plate.jpg")
     image = Image.objects.get()
-    services.image_update(image_id=image.pk, width=60, height=40)
+    services.image_crop(image_id=image.pk, width=60, height=40)
 
     page = add(staff, data, "plate.jpg").content.decode()
 
@@ -221,7 +221,7 @@ def test_change_page_of_a_cropped_image_shows_the_original_and_restores_it(staff
 def test_restore_is_a_post_and_needs_the_change_permission(staff, client):
     add(staff, image_bytes("PNG", (60, 40)), "plate.png")
     image = Image.objects.get()
-    services.image_update(image_id=image.pk, width=30, height=20)
+    services.image_crop(image_id=image.pk, width=30, height=20)
     url = f"/admin/images/image/{image.pk}/restore/"
     assert staff.get(url).status_code == 405
 
@@ -278,7 +278,7 @@ def test_restore_with_the_store_unreachable_says_so_and_changes_nothing(staff, u
     bucket = use_s3()
     add(staff, image_bytes("PNG", (60, 40)), "plate.png")
     image = Image.objects.get()
-    services.image_update(image_id=image.pk, width=30, height=20)
+    services.image_crop(image_id=image.pk, width=30, height=20)
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         gone = f"http://127.0.0.1:{unused.getsockname()[1]}"  # nothing listens there
