@@ -19,8 +19,7 @@ from typing import BinaryIO
 from django.conf import settings
 from django.db import transaction
 
-from . import imaging, incoming, similarity, storage
-from .errors import ImageServiceError
+from . import imaging, incoming, selectors, similarity, storage
 from .models import Image
 
 
@@ -202,11 +201,10 @@ def _crop_once(image_id: uuid.UUID, *, box: dict, locked: bool) -> Image:
             seen = Image.objects.get(pk=image_id)
             try:
                 cropped = _crop(seen, box=box, written=written)
-            except ImageServiceError:
-                raise
-            except Exception as exc:
+            except FileNotFoundError as exc:
                 # Most likely the file was replaced and removed meanwhile (another crop won
                 # the race). Start again; the last try, under the lock, shows a real fault.
+                # An outage is no race: it fails the crop at once (503).
                 raise _StaleCrop() from exc
         with transaction.atomic():
             image = Image.objects.select_for_update().get(pk=image_id)
@@ -255,7 +253,9 @@ def image_restore(*, image_id: uuid.UUID) -> Image:
     image = Image.objects.get(pk=image_id)
     if image.file.name == image.original.name:
         return image
-    with storage.open_file(image.original.name) as original:
+    # A delete committing meanwhile removes the original: then the image is gone (404).
+    image, original = selectors.image_open(image_id=image_id, original=True, seen=image)
+    with original:
         info = incoming.analyze(original)
     with transaction.atomic():
         image = Image.objects.select_for_update().get(pk=image_id)
