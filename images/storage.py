@@ -132,19 +132,44 @@ def delete_on_commit(names: Iterable[str]) -> None:
     transaction.on_commit(lambda: delete(names), robust=True)
 
 
-@contextmanager
-def cleanup_on_failure() -> Iterator[Callable[[str], str]]:
-    """Yield a recorder of stored names (pass it to ``save``); remove them all if the block
-    fails, except those a committed row names."""
-    names: list[str] = []
+class Written:
+    """The names an operation stored (call it with each name ``save`` stores), and whether
+    a row naming them may have been committed."""
 
-    def written(name: str) -> str:
-        names.append(name)
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.may_be_committed = False
+
+    def __call__(self, name: str) -> str:
+        self.names.append(name)
         return name
 
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """``transaction.atomic()`` for the write that makes a row name these files. A failure
+        inside it rolls the row back, so the files are surely nobody's; once its body is
+        done the commit may have happened (a commit can fail after the server applied it),
+        and a failure from then on keeps whatever a row names."""
+        with transaction.atomic():
+            yield
+            self.may_be_committed = True
+
+
+@contextmanager
+def cleanup_on_failure() -> Iterator[Written]:
+    """Yield a ``Written`` recorder of stored names (pass it to ``save``); if the block fails,
+    remove them all, except those a committed row names."""
+    written = Written()
     try:
         yield written
     except BaseException:
+        _remove_unowned(written)
+        raise
+
+
+def _remove_unowned(written: Written) -> None:
+    names = written.names
+    if written.may_be_committed:
         # An interrupt can land after the row committed: never remove what a row names.
         # If the database cannot say, keep the files: images_check finds orphans later.
         try:
@@ -152,11 +177,11 @@ def cleanup_on_failure() -> Iterator[Callable[[str], str]]:
             kept = {name for pair in owned.values_list("file", "original") for name in pair}
         except Exception:
             kept = set(names)
-        try:
-            delete(name for name in names if name not in kept)
-        except Exception as exc:  # storage down too: keep the first error; images_check
-            logger.warning("could not remove %s after a failed operation: %s", names, exc)
-        raise
+        names = [name for name in names if name not in kept]
+    try:
+        delete(names)
+    except Exception as exc:  # storage down too: keep the first error; images_check
+        logger.warning("could not remove %s after a failed operation: %s", names, exc)
 
 
 def check_available() -> None:

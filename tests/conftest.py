@@ -177,3 +177,13 @@ def use_s3(s3_server, settings, monkeypatch):
 @pytest.fixture
 def s3(use_s3) -> S3Bucket:
     return use_s3()
+
+
+@pytest.fixture
+def database_outage(transactional_db, tmp_path):
+    """The database, ready to be taken away for real (tests/faults.py)."""
+    from tests.faults import DatabaseOutage
+
+    outage = DatabaseOutage(tmp_path / "database")
+    yield outage
+    outage.close()
