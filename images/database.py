@@ -9,6 +9,8 @@ it, SQLite an ``OperationalError`` with the generic SQLITE_ERROR code ("no such 
 a syntax error); both stay a 500 with their traceback.
 """
 
+import os
+
 from django.db import InterfaceError, OperationalError, connection
 
 # SQLite's primary result codes that say the database cannot be used now, not that the
@@ -43,3 +45,13 @@ def check_reachable() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
         cursor.fetchone()
+
+
+def local_folder() -> str | None:
+    """The folder of the SQLite database file (where it needs free space), else None."""
+    if connection.vendor != "sqlite":
+        return None
+    name = str(connection.settings_dict["NAME"])
+    if name == ":memory:" or name.startswith("file:"):
+        return None
+    return os.path.dirname(os.path.abspath(name))

@@ -196,6 +196,12 @@ def check_available() -> None:
         storage.connection.meta.client.head_bucket(Bucket=storage.bucket_name)
 
 
+def local_folder() -> str | None:
+    """The folder files are stored in, when they are on a local disk (not on S3)."""
+    storage = default_storage
+    return storage.location if isinstance(storage, FileSystemStorage) else None
+
+
 def download(
     request, stored: StoredFile, *, stem, reopen: Callable[[], tuple[StoredFile, File]]
 ) -> HttpResponse:

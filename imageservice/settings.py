@@ -178,6 +178,11 @@ FILE_UPLOAD_PERMISSIONS = 0o640
 # --- Images ---------------------------------------------------------------------------
 IMAGES_MAX_UPLOAD_BYTES = env.int("IMAGES_MAX_UPLOAD_BYTES", default=25 * 1024 * 1024)
 IMAGES_MAX_PIXELS = env.int("IMAGES_MAX_PIXELS", default=64_000_000)
+# /readyz answers 503 ("low_space") when a local disk the service writes to (the media
+# folder, SQLite's folder) has less free: room for an upload being stored as it is recorded.
+IMAGES_MIN_FREE_BYTES = env.int("IMAGES_MIN_FREE_BYTES", default=2 * IMAGES_MAX_UPLOAD_BYTES)
+if IMAGES_MIN_FREE_BYTES < 0:
+    raise ImproperlyConfigured("IMAGES_MIN_FREE_BYTES must be 0 or more.")
 # Creating an image from a URL (images/fetch.py): a total deadline per download, public
 # addresses only unless a lab's images live on its private network, optional host allow-list.
 IMAGES_URL_TIMEOUT = env.float("IMAGES_URL_TIMEOUT", default=15.0)

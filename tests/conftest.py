@@ -187,3 +187,20 @@ def database_outage(transactional_db, tmp_path):
     outage = DatabaseOutage(tmp_path / "database")
     yield outage
     outage.close()
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """Mount a filesystem of ``size`` bytes to fill up for real (tests/faults.py)."""
+    from tests.faults import TinyDisk
+
+    mounted = []
+
+    def tiny_disk(size: int) -> TinyDisk:
+        disk = TinyDisk(tmp_path / f"disk-{len(mounted)}", size)
+        mounted.append(disk)
+        return disk
+
+    yield tiny_disk
+    for disk in mounted:
+        disk.unmount()

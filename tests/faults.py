@@ -1,8 +1,11 @@
-"""Faults the tests cause for real: the database taken away."""
+"""Faults the tests cause for real: the database taken away, a disk that fills up."""
 
+import os
 import sqlite3
+import subprocess
 from pathlib import Path
 
+import pytest
 from django.db import connection, connections
 
 from tests.servers import TcpProxy
@@ -64,3 +67,36 @@ class DatabaseOutage:
         self.settings_dict.update(self.saved)
         if self.proxy:
             self.proxy.stop()
+
+
+class TinyDisk:
+    """A filesystem of ``size`` bytes (tmpfs, mounted for the test), to fill up for real:
+    writes past its end fail with ENOSPC, as on a full disk. ``fill`` leaves ``room`` bytes
+    free; ``empty`` frees the space again."""
+
+    def __init__(self, path: Path, size: int) -> None:
+        self.path = path
+        path.mkdir()
+        mount = ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)]
+        result = subprocess.run(mount, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            pytest.skip(f"mounting a tmpfs needs root (CI runs as root): {result.stderr}")
+        self.filler = path / "filler"
+
+    def free(self) -> int:
+        return os.statvfs(self.path).f_bavail * os.statvfs(self.path).f_frsize
+
+    def fill(self, room: int = 0) -> None:
+        with open(self.filler, "ab") as filler:
+            while (left := self.free() - room) > 0:
+                try:
+                    filler.write(b"\0" * min(left, 1 << 20))
+                    filler.flush()
+                except OSError:  # ENOSPC: full
+                    break
+
+    def empty(self) -> None:
+        self.filler.unlink(missing_ok=True)
+
+    def unmount(self) -> None:
+        subprocess.run(["umount", "--lazy", str(self.path)], check=False)

@@ -16,7 +16,7 @@ from django.db import connection
 
 from images import database, exception_handler, incoming
 from tests.factories import image_bytes
-from tests.faults import on_postgresql
+from tests.faults import DatabaseOutage, on_postgresql
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -123,6 +123,39 @@ def test_the_admin_while_the_database_is_away_answers_a_503_page_not_a_500(
 
     database_outage.restore()
     assert requests.get(page, cookies=session, timeout=30).status_code == 200
+
+
+@pytest.mark.skipif(on_postgresql(), reason="SQLite's own disk; PostgreSQL's is its server's")
+def test_sqlite_on_a_full_disk_answers_writes_503_and_readyz_names_the_database(
+    live_server, tiny_disk, files, settings
+):
+    disk = tiny_disk(size=4 * 1024 * 1024)
+    on_disk = DatabaseOutage(disk.path / "database")  # the service's database lives there
+    settings.IMAGES_MIN_FREE_BYTES = 512 * 1024
+    try:
+        base = live_server.url
+        created, _ = upload(base)
+        assert created.status_code == 201
+        image = f"{base}/api/v1/images/{created.json()['id']}"
+        stored = files()
+
+        disk.fill()
+        response, seconds = upload(base, image_bytes("JPEG"))
+        assert_database_unavailable(response)  # "database or disk is full"
+        assert seconds < bound()
+        assert files() == stored
+        assert_database_unavailable(timed("PATCH", image, json={"name": "plate 2"})[0])
+        assert timed("GET", image)[0].json() == created.json()  # reads still answer
+        ready = requests.get(f"{base}/readyz", timeout=30)
+        assert ready.status_code == 503
+        assert ready.json()["checks"] == {"database": "low_space", "storage": "ok"}
+
+        disk.empty()
+        assert upload(base, image_bytes("JPEG"))[0].status_code == 201
+        assert requests.get(f"{base}/readyz", timeout=30).status_code == 200
+        assert_nothing_left_behind()
+    finally:
+        on_disk.close()
 
 
 class MidwayLoss:

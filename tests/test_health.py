@@ -95,3 +95,21 @@ def test_readyz_turns_503_when_the_database_goes_away_and_200_when_it_returns(
 
     assert response.status_code == 200
     assert response.json() == READY
+
+
+@pytest.mark.django_db(transaction=True)
+def test_readyz_names_the_media_disk_when_its_free_space_is_under_the_threshold(
+    client, tiny_disk, settings
+):
+    disk = tiny_disk(size=2 * 1024 * 1024)
+    settings.MEDIA_ROOT = str(disk.path / "media")
+    settings.IMAGES_MIN_FREE_BYTES = 512 * 1024
+    assert client.get("/readyz").json() == READY
+
+    disk.fill(room=256 * 1024)  # writes still fit, but not an upload of the threshold's size
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json()["checks"] == {"database": "ok", "storage": "low_space"}
+    disk.empty()
+    assert client.get("/readyz").json() == READY

@@ -114,6 +114,9 @@ FILE_CACHE = "django.core.cache.backends.filebased.FileBasedCache"
          {"IMAGES_STORAGE": "s3", "AWS_STORAGE_BUCKET_NAME": "lab"}, False),
         (("IMAGES_S3_PRESIGNED_DOWNLOADS",), {"IMAGES_S3_PRESIGNED_DOWNLOADS": "true"},
          False),  # only with S3
+        (("IMAGES_MIN_FREE_BYTES",), {}, 2 * 25 * 1024 * 1024),  # twice the upload limit
+        (("IMAGES_MIN_FREE_BYTES",), {"IMAGES_MAX_UPLOAD_BYTES": "1000"}, 2000),
+        (("IMAGES_MIN_FREE_BYTES",), {"IMAGES_MIN_FREE_BYTES": "0"}, 0),  # no check
         (("LOGGING", "handlers", "console", "formatter"), {}, "plain"),
         (("LOGGING", "handlers", "console", "formatter"), {"LOG_FORMAT": "json"}, "json"),
     ],
@@ -143,6 +146,7 @@ def test_settings_read_from_the_environment(monkeypatch, path, env, expected):
         ({"IMAGES_S3_PRESIGNED_TTL": "0"}, "IMAGES_S3_PRESIGNED_TTL must be 1 to 604800"),
         ({"IMAGES_S3_PRESIGNED_TTL": "604801"}, "IMAGES_S3_PRESIGNED_TTL must be 1 to 604800"),
         ({"LOG_FORMAT": "xml"}, "LOG_FORMAT must be plain or json"),
+        ({"IMAGES_MIN_FREE_BYTES": "-1"}, "IMAGES_MIN_FREE_BYTES must be 0 or more"),
     ],
 )
 def test_bad_settings_stop_the_service_at_start(monkeypatch, env, message):
