@@ -165,7 +165,12 @@ def use_s3(s3_server, settings, monkeypatch):
         for key, value in environment.items():
             monkeypatch.setenv(key, value)
         loaded = runpy.run_path(imageservice.settings.__file__)
-        for name in ("IMAGES_STORAGE", "IMAGES_S3_PRESIGNED_DOWNLOADS", "IMAGES_S3_PRESIGNED_TTL"):
+        for name in (
+            "IMAGES_STORAGE",
+            "IMAGES_S3_PRESIGNED_DOWNLOADS",
+            "IMAGES_S3_PRESIGNED_TTL",
+            "IMAGES_STORAGE_TIMEOUT",
+        ):
             setattr(settings, name, loaded[name])
         settings.STORAGES = loaded["STORAGES"]  # resets default_storage
         return bucket
