@@ -108,6 +108,25 @@ def _flatten(value):
         yield value
 
 
+OUTAGE_RESPONSE = (
+    "An outside part failed: `database_unavailable` or `storage_unavailable`. Nothing was "
+    "changed; retry after the Retry-After header's seconds."
+)
+
+
+def document_outages(result: dict, generator, request, public) -> dict:
+    """drf-spectacular postprocessing hook: every API operation may answer 503, since every
+    one reads the database."""
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for path, operations in result.get("paths", {}).items():
+        if not path.startswith("/api/v1/images"):
+            continue
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            responses.setdefault("503", {"content": error})["description"] = OUTAGE_RESPONSE
+    return result
+
+
 def _is_api(request) -> bool:
     return request.path.startswith("/api/")
 

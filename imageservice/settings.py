@@ -299,6 +299,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "access.schema.document_access",
+        "images.exception_handler.document_outages",
     ],
     "PATH_CONVERTER_OVERRIDES": {"image_id": UUID},
     # The docs load nothing from another host, so they render on a lab network without
