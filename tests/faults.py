@@ -61,6 +61,13 @@ class DatabaseOutage:
         else:
             self.folder.with_name("moved-away").rename(self.folder)
 
+    def freeze(self) -> None:
+        """PostgreSQL: a server that accepts connections and answers nothing."""
+        self.proxy.pause()
+
+    def thaw(self) -> None:
+        self.proxy.resume()
+
     def close(self) -> None:
         connections.close_all()
         self.settings_dict.clear()

@@ -125,6 +125,23 @@ def test_the_admin_while_the_database_is_away_answers_a_503_page_not_a_500(
     assert requests.get(page, cookies=session, timeout=30).status_code == 200
 
 
+@pytest.mark.skipif(not on_postgresql(), reason="SQLite has no server that could hang")
+def test_a_server_that_answers_nothing_is_given_up_on_within_the_connect_timeout(
+    live_server, database_outage, monkeypatch
+):
+    options = database_outage.settings_dict.setdefault("OPTIONS", {})
+    monkeypatch.setitem(options, "connect_timeout", 2)
+    base = live_server.url
+
+    database_outage.freeze()
+    response, seconds = timed("GET", f"{base}/api/v1/images/")
+
+    assert_database_unavailable(response)
+    assert seconds < 2 + 2  # the connect timeout, and the request's own work
+    database_outage.thaw()
+    assert timed("GET", f"{base}/api/v1/images/")[0].status_code == 200
+
+
 @pytest.mark.skipif(on_postgresql(), reason="SQLite's own disk; PostgreSQL's is its server's")
 def test_sqlite_on_a_full_disk_answers_writes_503_and_readyz_names_the_database(
     live_server, tiny_disk, files, settings
