@@ -46,7 +46,7 @@ def outage(exc: BaseException | None) -> errors.ImageServiceError | None:
         error = errors.DatabaseUnavailable()
     else:
         return None
-    metrics.count_error(exc, storage_outage=error.code == errors.StorageUnavailable.code)
+    metrics.count_error(exc, storage_outage=isinstance(error, errors.StorageUnavailable))
     logger.error("%s: %s", error.code, exc, exc_info=exc)
     return error
 
