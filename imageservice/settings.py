@@ -139,6 +139,15 @@ IMAGES_S3_PRESIGNED_DOWNLOADS = IMAGES_STORAGE == "s3" and env.bool(
 IMAGES_S3_PRESIGNED_TTL = env.int("IMAGES_S3_PRESIGNED_TTL", default=300)
 if not 1 <= IMAGES_S3_PRESIGNED_TTL <= 7 * 24 * 3600:  # what S3 signatures allow
     raise ImproperlyConfigured("IMAGES_S3_PRESIGNED_TTL must be 1 to 604800 seconds.")
+# An object store that accepts connections and answers nothing fails each request to it
+# within this many seconds, its one retry included: two attempts, each waiting at most a
+# quarter of what is left after the retry's back-off (1 s at most) to connect, and as long
+# for each read. The request then answers 503 storage_unavailable instead of hanging.
+IMAGES_STORAGE_TIMEOUT = env.float("IMAGES_STORAGE_TIMEOUT", default=10.0)
+if IMAGES_STORAGE_TIMEOUT < 2:
+    raise ImproperlyConfigured("IMAGES_STORAGE_TIMEOUT must be at least 2 seconds.")
+_S3_ATTEMPTS, _S3_MAX_BACKOFF = 2, 1.0
+_S3_WAIT = (IMAGES_STORAGE_TIMEOUT - _S3_MAX_BACKOFF) / (2 * _S3_ATTEMPTS)
 if IMAGES_STORAGE == "s3":
     from botocore.config import Config as S3ClientConfig
 
@@ -161,13 +170,14 @@ if IMAGES_STORAGE == "s3":
             "querystring_expire": IMAGES_S3_PRESIGNED_TTL,
             # Reads past this size spill to a temporary file instead of memory.
             "max_memory_size": FILE_UPLOAD_MAX_MEMORY_SIZE,
-            # Bounded waits and few retries: an outage answers 503 in seconds, not minutes.
+            # Bounded waits and one retry (IMAGES_STORAGE_TIMEOUT): an outage answers 503
+            # in seconds, not minutes.
             "client_config": S3ClientConfig(
                 s3={"addressing_style": env.str("AWS_S3_ADDRESSING_STYLE", default="auto")},
                 signature_version="s3v4",
-                connect_timeout=5,
-                read_timeout=30,
-                retries={"mode": "standard", "max_attempts": 3},
+                connect_timeout=_S3_WAIT,
+                read_timeout=_S3_WAIT,
+                retries={"mode": "standard", "max_attempts": _S3_ATTEMPTS},
             ),
         },
     }
@@ -178,6 +188,11 @@ FILE_UPLOAD_PERMISSIONS = 0o640
 # --- Images ---------------------------------------------------------------------------
 IMAGES_MAX_UPLOAD_BYTES = env.int("IMAGES_MAX_UPLOAD_BYTES", default=25 * 1024 * 1024)
 IMAGES_MAX_PIXELS = env.int("IMAGES_MAX_PIXELS", default=64_000_000)
+# /readyz answers 503 ("low_space") when a local disk the service writes to (the media
+# folder, SQLite's folder) has less free: room for an upload being stored as it is recorded.
+IMAGES_MIN_FREE_BYTES = env.int("IMAGES_MIN_FREE_BYTES", default=2 * IMAGES_MAX_UPLOAD_BYTES)
+if IMAGES_MIN_FREE_BYTES < 0:
+    raise ImproperlyConfigured("IMAGES_MIN_FREE_BYTES must be 0 or more.")
 # Creating an image from a URL (images/fetch.py): a total deadline per download, public
 # addresses only unless a lab's images live on its private network, optional host allow-list.
 IMAGES_URL_TIMEOUT = env.float("IMAGES_URL_TIMEOUT", default=15.0)
@@ -284,6 +299,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "access.schema.document_access",
+        "images.exception_handler.document_outages",
     ],
     "PATH_CONVERTER_OVERRIDES": {"image_id": UUID},
     # The docs load nothing from another host, so they render on a lab network without
