@@ -86,6 +86,21 @@ def test_crops_and_restores_count_as_uploads_renames_as_writes(api, rates):
     assert api.delete(url).status_code == 204
 
 
+def test_a_crop_is_charged_as_costly_once_valid_and_a_refused_one_changes_nothing(
+    api, rates, files
+):
+    rates(uploads="1/min")
+    image = send_upload(api).json()
+    url = f"/api/v1/images/{image['id']}"
+
+    invalid = api.patch(url, {"width": 10}, format="json")  # no height: told so, not 429
+    assert invalid.status_code == 400
+    assert invalid.json()["code"] == "invalid_crop"
+    assert_throttled(api.patch(url, {"width": 10, "height": 10}, format="json"))
+    assert api.get(url).json()["width"] == image["width"]
+    assert len(files()) == 1
+
+
 def test_each_token_has_its_own_budget(api, rates, settings):
     settings.IMAGES_AUTH = "token"
     rates(read="1/min")
