@@ -1,13 +1,16 @@
 """Rate limits per client and scope: 429 with Retry-After, shared through the cache."""
 
+import concurrent.futures
 import io
 import logging
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import requests
 from django.core.cache import cache
 
 from access.models import ApiToken
@@ -193,3 +196,31 @@ def test_a_broken_cache_lets_requests_through_and_logs_it(api, rates, settings, 
 
     assert statuses == [200, 200, 200]
     assert "throttle cache unavailable" in caplog.text
+
+
+def test_with_default_settings_300_uploads_from_4_parallel_clients_at_one_address_get_201(
+    live_server, settings, monkeypatch
+):
+    """The service's own pipeline is not held to a rate: none is set unless configured."""
+    for scope in ("READ", "WRITE", "UPLOAD"):
+        monkeypatch.delenv(f"IMAGES_THROTTLE_RATE_{scope}", raising=False)
+    defaults = runpy.run_path(str(REPO / "imageservice" / "settings.py"))
+    settings.IMAGES_THROTTLE_RATES = defaults["IMAGES_THROTTLE_RATES"]
+    url = f"{live_server.url}/api/v1/images/upload"
+
+    def client(number: int) -> list[int]:
+        with requests.Session() as session:  # one client: its own keep-alive connection
+            return [
+                session.post(
+                    url,
+                    files={"file": ("plate.png", image_bytes("PNG", (16 + number, 16 + i)))},
+                    timeout=30,
+                ).status_code
+                for i in range(75)
+            ]
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        statuses = [status for answers in pool.map(client, range(4)) for status in answers]
+
+    assert statuses == [201] * 300
+    assert Image.objects.count() == 300
