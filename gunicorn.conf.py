@@ -4,16 +4,46 @@ Threaded workers: decoding an image is CPU work that Pillow does without holding
 so one process per available core uses the cores, and its threads keep answering cheap
 requests while another thread waits on a slow upload, a slow URL origin or the object store.
 On a 2-core machine that is 2 workers x 4 threads: 8 requests at once, 2 decoding at full
-speed (memory per worker: KEEP_FREE below, and the README's "Running at scale"). Several
-instances behind a load balancer each take the cores they are given (a container's CPU
-limit counts, not the host's core count).
+speed (memory per worker: MALLOC_TUNABLES and KEEP_FREE below, and the README's "Running
+at scale"). Several instances behind a load balancer each take the cores they are given (a
+container's CPU limit counts, not the host's core count).
 """
 
 import math
 import os
+import platform
 import shutil
+import sys
 import tempfile
 from pathlib import Path
+
+# glibc's allocator for workers that decode images in threads: the threads share one heap
+# (arena_max; else each thread keeps a heap of its own that never shrinks), image buffers
+# come from it instead of memory maps of their own (mmap_threshold, above Pillow's 16 MiB
+# blocks: a buffer mapped afresh is faulted in again page by page), and free() never shrinks
+# it while requests overlap (trim_threshold); KEEP_FREE bounds what it keeps.
+MALLOC_TUNABLES = ":".join(
+    [
+        "glibc.malloc.arena_max=1",
+        f"glibc.malloc.mmap_threshold={64 * 1024 * 1024}",
+        f"glibc.malloc.trim_threshold={2**31 - 1}",
+    ]
+)
+
+
+def start_with_malloc_tunables() -> None:
+    """glibc reads GLIBC_TUNABLES only when a program starts, and gunicorn's workers are
+    forks of this process: so it starts itself again with them, once, whatever launched it
+    (make run, the Docker image, a service manager). Tunables of glibc.malloc already set by
+    the operator are left as they are; other C libraries have none."""
+    tunables = os.environ.get("GLIBC_TUNABLES", "")
+    if platform.libc_ver()[0] != "glibc" or "glibc.malloc." in tunables:
+        return
+    os.environ["GLIBC_TUNABLES"] = ":".join(filter(None, [tunables, MALLOC_TUNABLES]))
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+
+
+start_with_malloc_tunables()
 
 
 def available_cores() -> int:
@@ -65,17 +95,11 @@ def post_worker_init(worker) -> None:
     threading.Thread(target=warm_up, name="similarity-warm-up", daemon=True).start()
 
 
-# Freed memory a worker keeps for its next image (imageservice/memory.py): two 2850x2850
-# photos' ingests at once. Less than a 24-megapixel photo's ingest takes (118 MiB: its
-# decode at 4 bytes a pixel and its greyscale copy), which reuses what is kept, so keeping
-# it does not raise the worker's peak; what is kept beyond it is given back.
-KEEP_FREE = 96 * 1024 * 1024
-
-
-def post_fork(server, worker):
-    from imageservice import memory
-
-    memory.tune_allocator()
+# Freed memory a worker keeps for its next image (imageservice/memory.py): a 2850x2850
+# photo's ingest (about 40 MiB: its decode at 4 bytes a pixel and its greyscale copy) and
+# its upload's buffers. A 24-megapixel photo's (118 MiB) is given back once the worker is
+# idle, so its peak ingesting one does not grow by what is kept.
+KEEP_FREE = 64 * 1024 * 1024
 
 
 def pre_request(worker, req):

@@ -1,11 +1,14 @@
 """Rate limits of the images API, per client and scope, kept in the shared cache.
 
-Each request counts against one scope: ``uploads`` for the costly ones (an upload, a URL
-creation, a crop, a restore: each decodes a whole image), else ``read`` for GET, HEAD and
-OPTIONS and ``write`` for the rest. A client is its token, its admin login, or its address.
-The counts live in Django's default cache (``CACHE_URL``), so every gunicorn worker, and
-every instance sharing the cache, counts the same requests. Rates are read from settings at
-request time; a scope whose rate is ``None`` is not limited.
+Off unless configured (``IMAGES_THROTTLE_RATE_*``; a scope whose rate is ``None`` is not
+limited). Each request counts against one scope, known from the view and the method before
+the view runs: ``uploads`` for a view's ``costly_methods`` (an upload, a URL creation, a
+restore: each decodes a whole image), else ``read`` for GET, HEAD and OPTIONS and ``write``
+for the rest. A view that learns from its validated input that a request is costly (a PUT
+or PATCH that crops) charges it to ``uploads`` as well with ``charge_costly``, before doing
+the work. A client is its token, its admin login, or its address. The counts live in
+Django's default cache (``CACHE_URL``), so every gunicorn worker, and every instance sharing
+the cache, counts the same requests. Rates are read from settings at request time.
 """
 
 import logging
@@ -29,49 +32,53 @@ def client_address(request) -> str | None:
 
 
 def request_scope(request, view) -> str:
-    """The scope a request counts against; views say which of their requests are costly."""
-    is_costly = getattr(view, "is_costly", None)
-    if is_costly is not None and is_costly(request):
+    """The scope a request counts against, from its view and method alone."""
+    if request.method in getattr(view, "costly_methods", ()):
         return UPLOADS
     return READ if request.method in SAFE_METHODS else WRITE
 
 
-class ImagesRateThrottle(SimpleRateThrottle):
-    def __init__(self) -> None:  # the scope, hence the rate, is known only per request
-        pass
+def charge_costly(request, view) -> None:
+    """Count a request the view found costly against ``uploads``; over the rate, 429."""
+    throttle = ImagesRateThrottle(scope=UPLOADS)
+    if not throttle.allow_request(request, view):
+        view.throttled(request, throttle.wait())
 
-    def get_rate(self) -> str | None:
-        return settings.IMAGES_THROTTLE_RATES.get(self.scope)
+
+class ImagesRateThrottle(SimpleRateThrottle):
+    cache_format = "images-throttle:%(scope)s:%(ident)s"
+
+    def __init__(self, scope: str | None = None) -> None:
+        self.scope = scope  # None: the request's own scope, known in allow_request
 
     def allow_request(self, request, view) -> bool:
-        self.scope = request_scope(request, view)
-        self.rate = self.get_rate()
-        if self.rate is None:
+        self.scope = self.scope or request_scope(request, view)
+        rate = settings.IMAGES_THROTTLE_RATES.get(self.scope)
+        if rate is None:
             return True
-        self.num_requests, self.duration = self.parse_rate(self.rate)
+        self.num_requests, self.duration = self.parse_rate(rate)
         try:
-            return self._count(self.get_cache_key(request, view))
+            return self._count(self.get_cache_key(request, view)) <= self.num_requests
         except Exception:
             # The limits protect the service; they must not take it down with the cache.
             logger.exception("throttle cache unavailable; request let through")
             return True
 
-    def _count(self, key: str) -> bool:
-        """A window opens at a client's first request and counts until it ends.
+    def _count(self, key: str) -> int:
+        """This request's number in the client's window, which opens at its first request
+        and lasts the rate's period: ``key`` holds when it opened, for that long, and the
+        window's own counter is incremented in the cache (one atomic step in Redis or
+        memcached; the file cache reads and rewrites a small file).
 
-        DRF's own throttle keeps every request's time in the cache and rewrites that list
-        on each call (up to 1,200 entries at the default read rate, pickled and written to
-        the file cache every time); a start and a count cost the same for any rate.
+        DRF's own throttle keeps every request's time instead and rewrites that list on
+        each call, a cost that grows with the rate.
         """
         self.now = self.timer()
-        start, count = self.cache.get(key) or (self.now, 0)
-        if start + self.duration <= self.now:
-            start, count = self.now, 0
-        self.window_ends = start + self.duration
-        if count >= self.num_requests:
-            return False
-        self.cache.set(key, (start, count + 1), self.window_ends - self.now)
-        return True
+        opened = self.cache.get_or_set(key, self.now, self.duration)
+        self.window_ends = opened + self.duration
+        counter = f"{key}:{opened!r}"
+        self.cache.add(counter, 0, self.duration)
+        return self.cache.incr(counter)
 
     def get_cache_key(self, request, view) -> str:
         if isinstance(request.auth, ApiToken):

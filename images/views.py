@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access.permissions import ImagesAccess
-from access.throttling import ImagesRateThrottle
+from access.throttling import ImagesRateThrottle, charge_costly
 
 from . import selectors, services, storage
 from .models import Image
@@ -51,16 +51,14 @@ LOCATION = OpenApiParameter(
 )
 
 
-# Every images view: tokens when IMAGES_AUTH=token, rate limits per scope. ``is_costly``
-# tells the throttle which requests decode a whole image (scope ``uploads``). (Comments, not
+# Every images view: tokens when IMAGES_AUTH=token, rate limits per scope. The methods in
+# ``costly_methods`` decode a whole image and count against the ``uploads`` scope; a request
+# found costly by its input (a crop) is charged to it with ``charge_costly``. (Comments, not
 # a docstring: drf-spectacular would make a docstring every operation's description.)
 class Guarded:
     permission_classes = [ImagesAccess]
     throttle_classes = [ImagesRateThrottle]
     costly_methods: frozenset[str] = frozenset()
-
-    def is_costly(self, request) -> bool:
-        return request.method in self.costly_methods
 
 
 class AnyAccept(BaseContentNegotiation):
@@ -176,7 +174,6 @@ class ImageListView(Guarded, GenericAPIView):
         return created(request, image, new=new)
 
 
-CROP_FIELDS = ("width", "height")
 CROP_BOX = ("width", "height", "left", "top")
 # The update fields may also come as query parameters, with the same rules as in the body.
 UPDATE_PARAMETERS = [ImageUpdateSerializer]
@@ -202,13 +199,6 @@ UPDATE_SCHEMA = {
 
 
 class ImageDetailView(Guarded, APIView):
-    def is_costly(self, request) -> bool:
-        """A crop (width or height, in the query or the body) decodes and encodes."""
-        if request.method not in ("PUT", "PATCH"):
-            return False
-        body = request.data if isinstance(request.data, dict) else {}
-        return any(field in request.query_params or field in body for field in CROP_FIELDS)
-
     @extend_schema(responses={200: ImageSerializer, **NOT_FOUND}, summary="An image's metadata")
     def get(self, request, image_id):
         image = selectors.image_get(image_id=image_id)
@@ -232,6 +222,8 @@ class ImageDetailView(Guarded, APIView):
         serializer.is_valid(raise_exception=True)
         edits = dict(serializer.validated_data)
         crop = {field: edits.pop(field) for field in CROP_BOX if field in edits}
+        if crop:
+            charge_costly(request, self)  # a crop decodes and encodes the image
         # A crop alone decodes outside any transaction (see image_crop); with a new name or
         # description too, all apply or none, and the crop decodes inside the transaction.
         with transaction.atomic() if edits else nullcontext():

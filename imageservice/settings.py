@@ -222,9 +222,9 @@ if IMAGES_AUTH not in ("open", "token"):
     raise ImproperlyConfigured(f"IMAGES_AUTH must be open or token, not {IMAGES_AUTH!r}.")
 
 
-def _rate(name: str, default: str) -> str | None:
-    """A DRF rate such as ``60/min``; ``off`` (or empty) means no limit."""
-    value = env.str(name, default=default).strip()
+def _rate(name: str) -> str | None:
+    """A DRF rate such as ``300/min``; unset, ``off`` or empty means no limit."""
+    value = env.str(name, default="").strip()
     if value.lower() in ("", "off", "none"):
         return None
     if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", value):
@@ -232,10 +232,13 @@ def _rate(name: str, default: str) -> str | None:
     return value
 
 
+# Rate limits per client (access/throttling.py), off unless set: the service's own pipeline
+# (an imaging machine uploading a plate series, an archive migrating) must not be held to a
+# rate; a deployment shared by clients it does not control sets them (README, Rate limits).
 IMAGES_THROTTLE_RATES = {
-    "read": _rate("IMAGES_THROTTLE_RATE_READ", "1200/min"),
-    "write": _rate("IMAGES_THROTTLE_RATE_WRITE", "120/min"),
-    "uploads": _rate("IMAGES_THROTTLE_RATE_UPLOAD", "60/min"),
+    "read": _rate("IMAGES_THROTTLE_RATE_READ"),
+    "write": _rate("IMAGES_THROTTLE_RATE_WRITE"),
+    "uploads": _rate("IMAGES_THROTTLE_RATE_UPLOAD"),
 }
 
 # --- Admin login lockout (django-axes) --------------------------------------------------

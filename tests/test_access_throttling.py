@@ -1,13 +1,16 @@
 """Rate limits per client and scope: 429 with Retry-After, shared through the cache."""
 
+import concurrent.futures
 import io
 import logging
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import requests
 from django.core.cache import cache
 
 from access.models import ApiToken
@@ -84,6 +87,21 @@ def test_crops_and_restores_count_as_uploads_renames_as_writes(api, rates):
     assert_throttled(api.patch(url, {"width": 10, "height": 10}, format="json"))
     assert api.patch(url, {"name": "renamed"}, format="json").status_code == 200
     assert api.delete(url).status_code == 204
+
+
+def test_a_crop_is_charged_as_costly_once_valid_and_a_refused_one_changes_nothing(
+    api, rates, files
+):
+    rates(uploads="1/min")
+    image = send_upload(api).json()
+    url = f"/api/v1/images/{image['id']}"
+
+    invalid = api.patch(url, {"width": 10}, format="json")  # no height: told so, not 429
+    assert invalid.status_code == 400
+    assert invalid.json()["code"] == "invalid_crop"
+    assert_throttled(api.patch(url, {"width": 10, "height": 10}, format="json"))
+    assert api.get(url).json()["width"] == image["width"]
+    assert len(files()) == 1
 
 
 def test_each_token_has_its_own_budget(api, rates, settings):
@@ -178,3 +196,31 @@ def test_a_broken_cache_lets_requests_through_and_logs_it(api, rates, settings, 
 
     assert statuses == [200, 200, 200]
     assert "throttle cache unavailable" in caplog.text
+
+
+def test_with_default_settings_300_uploads_from_4_parallel_clients_at_one_address_get_201(
+    live_server, settings, monkeypatch
+):
+    """The service's own pipeline is not held to a rate: none is set unless configured."""
+    for scope in ("READ", "WRITE", "UPLOAD"):
+        monkeypatch.delenv(f"IMAGES_THROTTLE_RATE_{scope}", raising=False)
+    defaults = runpy.run_path(str(REPO / "imageservice" / "settings.py"))
+    settings.IMAGES_THROTTLE_RATES = defaults["IMAGES_THROTTLE_RATES"]
+    url = f"{live_server.url}/api/v1/images/upload"
+
+    def client(number: int) -> list[int]:
+        with requests.Session() as session:  # one client: its own keep-alive connection
+            return [
+                session.post(
+                    url,
+                    files={"file": ("plate.png", image_bytes("PNG", (16 + number, 16 + i)))},
+                    timeout=30,
+                ).status_code
+                for i in range(75)
+            ]
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        statuses = [status for answers in pool.map(client, range(4)) for status in answers]
+
+    assert statuses == [201] * 300
+    assert Image.objects.count() == 300

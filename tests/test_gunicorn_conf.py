@@ -1,8 +1,8 @@
 """The service under the repo's own gunicorn settings, as `make run` starts it.
 
-gunicorn.conf.py runs code in every worker (post_fork, post_worker_init, pre_request,
-post_request: imageservice/memory.py and the warm-ups); an error there would not fail a
-request, only show in the log, so the log is read too.
+gunicorn.conf.py starts gunicorn again with glibc's tunables, and runs code in every worker
+(post_worker_init, pre_request, post_request: the warm-ups and imageservice/memory.py); an
+error there would not fail a request, only show in the log, so the log is read too.
 """
 
 import io

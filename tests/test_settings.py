@@ -78,8 +78,7 @@ FILE_CACHE = "django.core.cache.backends.filebased.FileBasedCache"
 @pytest.mark.parametrize(
     ("path", "env", "expected"),
     [
-        (("IMAGES_THROTTLE_RATES",), {},
-         {"read": "1200/min", "write": "120/min", "uploads": "60/min"}),
+        (("IMAGES_THROTTLE_RATES",), {}, {"read": None, "write": None, "uploads": None}),
         (("IMAGES_THROTTLE_RATES", "uploads"), {"IMAGES_THROTTLE_RATE_UPLOAD": "10/hour"},
          "10/hour"),
         (("IMAGES_THROTTLE_RATES", "read"), {"IMAGES_THROTTLE_RATE_READ": "off"}, None),
