@@ -60,3 +60,18 @@ class StorageUnavailable(ImageServiceError):
 
     code = "storage_unavailable"
     default_detail = "The image storage is unavailable; try again later."
+
+
+class InvalidTags(ImageServiceError):
+    code = "invalid_tags"
+    default_detail = "The tags are not valid."
+
+
+class InvalidMetadata(ImageServiceError):
+    code = "invalid_metadata"
+    default_detail = "The metadata is not valid."
+
+
+class InvalidFilter(ImageServiceError):
+    code = "invalid_filter"
+    default_detail = "The filter or ordering is not valid."

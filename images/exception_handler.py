@@ -28,6 +28,9 @@ DOMAIN_STATUS: dict[type[errors.ImageServiceError], int] = {
     errors.DownloadFailed: status.HTTP_400_BAD_REQUEST,
     errors.DownloadTimeout: status.HTTP_400_BAD_REQUEST,
     errors.StorageUnavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
+    errors.InvalidTags: status.HTTP_400_BAD_REQUEST,
+    errors.InvalidMetadata: status.HTTP_400_BAD_REQUEST,
+    errors.InvalidFilter: status.HTTP_400_BAD_REQUEST,
 }
 
 # What the storage backends raise when the disk or the object store fails: local files
