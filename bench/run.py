@@ -456,8 +456,8 @@ def report(rows: list[Row], bench: Bench, photos: list[Photo], elapsed: float) -
             for name, value, limit in [
                 ("upload x floor", ratios["upload"], 1.2),
                 ("crop x floor", ratios["crop (centre half)"], 1.3),
-                ("get x floor", ratios["get"], 1.5),
-                ("diff x floor", ratios["diff"], 1.5),
+                ("get x floor", ratios["get"], 2.0),
+                ("diff x floor", ratios["diff"], 2.0),
             ]
         )
         + f"; uploads at 4 clients {scaling['upload']:.2f}x 1 client "
