@@ -203,6 +203,7 @@ class Ordering:
     key: str | None = None
 
 
+NO_FILTERS = Filters()
 DEFAULT_ORDERING = Ordering("created_at", descending=True)
 ORDERING_CHOICES = ("created_at", "-created_at", "name", "-name", "metadata.KEY", "-metadata.KEY")
 

@@ -65,6 +65,64 @@ def store_labelled(count: int, *, seed: int = 3) -> list[Row]:
     return rows
 
 
+# Queries over such rows: each filter and ordering, alone and together; most find some of
+# the rows and not all (test_metadata_index checks that).
+QUERIES = [
+    "",
+    "ordering=created_at",
+    "ordering=name",
+    "ordering=-name",
+    "tag=plate",
+    "tag=Plate",
+    "tag=plate&tag=control",
+    "tag=a b&tag=x/y&tag=µm",
+    "tag=absent",
+    "metadata.plate=P1",
+    "metadata.plate=P10&tag=qc:ok",
+    "metadata.plate=p1",
+    "metadata.timepoint=3",
+    "metadata.timepoint=3.0",
+    "metadata.timepoint=3.5",
+    "metadata.timepoint=-1",
+    "metadata.mixed=1",
+    "metadata.mixed=0",
+    "metadata.mixed=true",
+    "metadata.mixed=false",
+    "metadata.mixed=",
+    "metadata.mixed=B7",
+    f"metadata.mixed={LONG}a",
+    f"metadata.mixed={LONG[:256]}",
+    f"metadata.mixed={LONG}",
+    "metadata.ok=true",
+    "metadata.ok=1",
+    "metadata.conc__gt=0",
+    "metadata.conc__gte=-1&metadata.conc__lt=2.5",
+    "metadata.conc__lte=-2",
+    "metadata.mixed__gte=0",
+    "metadata.timepoint__gt=2&metadata.timepoint__lte=10&tag=plate",
+    "metadata.ok__exists=true",
+    "metadata.ok__exists=false",
+    "metadata.ok__exists=false&metadata.plate=P2",
+    "metadata.rare.key:x__exists=true&tag=control",
+    "metadata.nokey__exists=false&metadata.timepoint=0",
+    "metadata.plate=P1&metadata.plate=P2",
+    "ordering=metadata.timepoint",
+    "ordering=-metadata.timepoint",
+    "ordering=metadata.mixed",
+    "ordering=-metadata.mixed",
+    "ordering=metadata.nokey",
+    "ordering=metadata.rare.key:x",
+    "ordering=metadata.mixed&tag=plate",
+    "ordering=-metadata.timepoint&metadata.plate=P3",
+    "ordering=metadata.conc&metadata.conc__gt=-1",
+    "ordering=metadata.ok&metadata.ok__exists=false",
+    "ordering=name&tag=control",
+    "ordering=-name&metadata.mixed=B7",
+    "ordering=created_at&metadata.timepoint__lt=3",
+    "ordering=-metadata.mixed&metadata.ok__exists=true",
+]
+
+
 # --- Brute force ----------------------------------------------------------------------
 
 
