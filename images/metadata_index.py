@@ -7,6 +7,7 @@ value, image) per value type for metadata, so a filter reads the matching entrie
 never the images table as a whole. README, "Tags and metadata", has the measurements.
 """
 
+import functools
 import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -301,22 +302,28 @@ def listing(
         if ordering.field != "metadata":
             return _ordered_images(images, ordering)
         key = ordering.key or ""
-        ids = None if within is None and not clauses else images.values("pk")
+        parts = _by_value(key, descending=ordering.descending)
+        if within is not None or clauses:
+            parts = [part.filter(image_id__in=images.values("pk")) for part in parts]
         missing = images.exclude(_has_key(key)).order_by(f"{sign}created_at", f"{sign}id")
-        parts = [
-            *_by_value(key, ids, descending=ordering.descending),
-            missing.values_list("pk", flat=True),
-        ]
-        return Listing(parts, count=images.count)
+        return Listing([*parts, missing.values_list("pk", flat=True)], count=images.count)
+    count = functools.cache(rows.count)  # asked by the paginator and by InOrderAmong
     if ordering.field == "created_at":
-        parts = [rows.order_by(*ties)]
+        parts = [rows.order_by(*ties).values_list("image_id", flat=True)]
     elif ordering.field == "name":
-        parts = [rows.order_by(_by_name(F("image__name"), ordering.descending), *ties)]
+        by_name = rows.order_by(_by_name(F("image__name"), ordering.descending), *ties)
+        parts = [by_name.values_list("image_id", flat=True)]
     else:
         key = ordering.key or ""
         missing = rows.exclude(_has_key(key, "image_id")).order_by(*ties)
-        parts = [*_by_value(key, rows.values("image_id"), descending=ordering.descending), missing]
-    return Listing([part.values_list("image_id", flat=True) for part in parts], count=rows.count)
+        parts = [
+            *(
+                InOrderAmong(part, rows, count)
+                for part in _by_value(key, descending=ordering.descending)
+            ),
+            missing.values_list("image_id", flat=True),
+        ]
+    return Listing(parts, count=count)
 
 
 def _ordered_images(images: QuerySet[Image], ordering: Ordering) -> QuerySet[Image]:
@@ -334,14 +341,12 @@ def _by_name(name, descending: bool):
     return name.desc() if descending else name.asc()
 
 
-def _by_value(key: str, ids: QuerySet | None, *, descending: bool) -> list[QuerySet]:
-    """The images that have ``key``, by its value: numbers (numerically), then strings,
-    then false and true; all reversed for descending. One part per type, each read in
-    order from its index; ``ids`` restricts them to the matching images."""
+def _by_value(key: str, *, descending: bool) -> list[QuerySet]:
+    """The ids of the images that have ``key``, by its value: numbers (numerically), then
+    strings, then false and true; all reversed for descending. One part per type, each
+    read in order from its index."""
     sign = "-" if descending else ""
     values = ImageMetadataValue.objects.filter(key=key)
-    if ids is not None:
-        values = values.filter(image_id__in=ids)
     ties = (f"{sign}image_created_at", f"{sign}image_id")
     numbers = values.filter(number__isnull=False).order_by(f"{sign}number", *ties)
     # A string's indexed prefix orders it; the whole string, only among long ones.
@@ -349,6 +354,51 @@ def _by_value(key: str, ids: QuerySet | None, *, descending: bool) -> list[Query
     booleans = values.filter(boolean__isnull=False).order_by(f"{sign}boolean", *ties)
     parts = [booleans, texts, numbers] if descending else [numbers, texts, booleans]
     return [part.values_list("image_id", flat=True) for part in parts]
+
+
+# The first window of an ordered index that InOrderAmong checks against the matches.
+FIRST_WINDOW = 4096
+
+
+class InOrderAmong:
+    """The ids of ``ordered`` (index rows in order) that are among ``matching`` (index
+    rows of the images that match), in that order, as a part of a Listing.
+
+    Looking up the value of every match and sorting costs a lookup per match: 10,000 of
+    them, 200 ms and more, for a filter that keeps 1% of a million images. Instead, a
+    window of the ordered index is read (in order, from the index alone) and checked
+    against the matches, in one query; the window grows eightfold until it holds the
+    slice asked for. Once it would be larger than four times the matches are many, the
+    matches are looked up and sorted after all, which then is the cheaper way.
+    """
+
+    def __init__(self, ordered: QuerySet, matching: QuerySet, matches) -> None:
+        self.ordered, self.matching, self.matches = ordered, matching, matches
+        self._count: int | None = None  # known once a window held the whole part
+
+    def _among(self) -> QuerySet:
+        return self.ordered.filter(image_id__in=self.matching.values("image_id"))
+
+    def count(self) -> int:
+        if self._count is None:
+            self._count = self._among().count()
+        return self._count
+
+    def __getitem__(self, index: slice) -> list:
+        start, stop = index.start or 0, index.stop
+        window = FIRST_WINDOW
+        while stop is not None and window < 4 * self.matches():
+            # The matches within the window, in order: the window is read in the database,
+            # from the index alone; only the matches come back, each looked up once.
+            in_window = self.matching.filter(image_id__in=self.ordered[:window])
+            found = list(self.ordered.filter(image_id__in=in_window.values("image_id"))[:stop])
+            if len(found) >= stop:
+                return found[start:stop]
+            if not list(self.ordered[window : window + 1]):  # the window held the whole part
+                self._count = len(found)
+                return found[start:stop]
+            window *= 8
+        return list(self._among()[start:stop])
 
 
 class Listing:
@@ -379,8 +429,8 @@ class Listing:
             found = list(part[start : None if wanted is None else start + wanted])
             ids += found
             # This part is used up: the next one is read from its start, or as far on as
-            # this part fell short of the offset.
-            start = 0 if found else max(0, start - part.count())
+            # this part fell short of the offset (counted only then).
+            start = max(0, start - part.count()) if start and not found else 0
         images = Image.objects.in_bulk(ids)
         return [images[i] for i in ids if i in images]  # one deleted meanwhile: left out
 

@@ -44,6 +44,22 @@ def test_every_page_is_the_brute_force_answer(rows, query):
         assert page == expected[start : start + 20], (query, start)
 
 
+# Ordered by a key and filtered: the case InOrderAmong reads in windows.
+FILTERED_BY_KEY = [
+    q for q in QUERIES if "&" in q and parse(q)[1].field == "metadata" and parse(q)[0]
+]
+
+
+@pytest.mark.parametrize("window", [1, 3, 50])
+@pytest.mark.parametrize("query", FILTERED_BY_KEY)
+def test_filtered_pages_by_a_key_read_in_windows_are_the_brute_force_answer(
+    rows, query, window, monkeypatch
+):
+    monkeypatch.setattr(metadata_index, "FIRST_WINDOW", window)
+
+    test_every_page_is_the_brute_force_answer(rows, query)
+
+
 def test_the_queries_above_find_something_and_not_everything(rows):
     """The table above means something: most of its filters match some rows, not all."""
     found = [len(matching(rows, parse(query)[0])) for query in QUERIES]
