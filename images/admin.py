@@ -1,3 +1,5 @@
+import json
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin
@@ -6,7 +8,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from . import imaging, selectors, services, storage
+from . import imaging, lab_metadata, labels, metadata_index, selectors, services, storage
 from .errors import ImageServiceError
 from .models import Image
 
@@ -48,6 +50,70 @@ class ImageAddForm(forms.ModelForm):
         return self.instance  # already stored by the service
 
 
+class ImageChangeForm(forms.ModelForm):
+    """The change page: tags as comma-separated text, metadata as a JSON object, checked
+    by the API's rules (images/lab_metadata.py)."""
+
+    tags = forms.CharField(
+        required=False,
+        help_text="Comma-separated; letters, digits, spaces and -_.:/ only; at most 32.",
+        widget=forms.TextInput(attrs={"size": 80}),
+    )
+    metadata = forms.CharField(
+        required=False,
+        help_text='A JSON object of keys and values: {"plate": "P-0042", "timepoint": 3}.',
+        widget=forms.Textarea(attrs={"rows": 8, "cols": 80}),
+    )
+
+    class Meta:
+        model = Image
+        fields = ["name", "description", "tags", "metadata"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial["tags"] = ", ".join(self.instance.tags)
+            self.initial["metadata"] = json.dumps(
+                self.instance.metadata, indent=2, sort_keys=True, ensure_ascii=False
+            )
+
+    def clean_tags(self) -> list[str]:
+        text = self.cleaned_data["tags"]
+        if not text.strip():
+            return []
+        return _checked(lambda: lab_metadata.clean_tags(lab_metadata.split_form_tags([text])))
+
+    def clean_metadata(self) -> dict:
+        text = self.cleaned_data["metadata"].strip() or "{}"
+        return _checked(lambda: lab_metadata.clean_metadata(lab_metadata.parse_json_text(text)))
+
+
+def _checked(clean):
+    try:
+        return clean()
+    except ImageServiceError as exc:
+        raise forms.ValidationError(exc.detail, code=exc.code) from None
+
+
+class TagFilter(admin.SimpleListFilter):
+    """The most used tags; choosing one lists the images with it."""
+
+    title = "tag"
+    parameter_name = "tag"
+    shown = 50
+
+    def lookups(self, request, model_admin):
+        return [
+            (facet.value, facet.value)
+            for facet in selectors.image_facets(key=None, limit=self.shown)
+        ]
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        return metadata_index.filtered(queryset, lab_metadata.Filters(tags=(self.value(),)))
+
+
 @admin.register(Image)
 class ImageAdmin(admin.ModelAdmin):
     list_display = [
@@ -60,14 +126,19 @@ class ImageAdmin(admin.ModelAdmin):
         "created_at",
     ]
     list_display_links = ["thumbnail", "name"]
-    list_filter = ["format"]
+    list_filter = ["format", TagFilter]
     search_fields = ["name", "=sha256", "=phash"]
+    search_help_text = (
+        "A name, a sha256 or phash, a tag, a metadata value, or KEY=VALUE for one key's value."
+    )
     list_per_page = 50
     date_hierarchy = "created_at"
     fields = [
         "preview",
         "name",
         "description",
+        "tags",
+        "metadata",
         "id",
         "format",
         "dimensions",
@@ -82,11 +153,10 @@ class ImageAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     ]
-    readonly_fields = [f for f in fields if f not in ("name", "description")]
+    readonly_fields = [f for f in fields if f not in ImageChangeForm.Meta.fields]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
-        if obj is None:
-            kwargs["form"] = ImageAddForm
+        kwargs["form"] = ImageAddForm if obj is None else ImageChangeForm
         return super().get_form(request, obj, change, **kwargs)
 
     def get_fields(self, request, obj=None):
@@ -96,9 +166,23 @@ class ImageAdmin(admin.ModelAdmin):
         return [] if obj is None else self.readonly_fields
 
     def save_model(self, request, obj, form, change):
-        if change:
+        if change:  # the admin runs this in a transaction: all of it is saved, or none
             services.image_rename(image_id=obj.pk, name=obj.name)
             services.image_describe(image_id=obj.pk, description=obj.description)
+            labels.image_retag(image_id=obj.pk, tags=obj.tags)
+            # The form holds the whole object; as a merge patch, the keys it dropped are null.
+            stored = Image.objects.get(pk=obj.pk).metadata
+            patch = {key: None for key in stored if key not in obj.metadata} | obj.metadata
+            labels.image_annotate(image_id=obj.pk, metadata=patch)
+
+    def get_search_results(self, request, queryset, search_term):
+        """Also the images with the term as a tag or a metadata value (``KEY=VALUE``: as
+        that key's value), found through the index."""
+        found, duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        if term:
+            found |= queryset.filter(metadata_index.labelled_with(term))
+        return found, duplicates
 
     def delete_model(self, request, obj):
         services.image_delete(image_id=obj.pk)

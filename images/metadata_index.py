@@ -19,6 +19,8 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Collate
 
+from . import lab_metadata
+from .errors import InvalidFilter
 from .lab_metadata import Condition, Filters, Ordering, Value
 from .models import TEXT_PREFIX, FacetCount, Image, ImageMetadataValue, ImageTag
 
@@ -283,6 +285,42 @@ def matching_ids(filters: Filters, *, within: QuerySet[Image] | None = None) -> 
         if rows is not None
         else _checked_images(clauses, within).values("pk")
     )
+
+
+def labelled_with(term: str) -> Q:
+    """The images with ``term`` as a tag or as a metadata value (the admin's search):
+    ``KEY=VALUE`` is that key's value, as ``?metadata.KEY=VALUE`` finds it; a plain term,
+    the value of any key that has it (the facet counts say which keys do)."""
+    key, equals, value = term.partition("=")
+    try:
+        if equals and lab_metadata.KEY_PATTERN.fullmatch(key):
+            filters = lab_metadata.parse_filters([(f"metadata.{key}", [value])])
+            return Q(pk__in=matching_ids(filters))
+        condition = lab_metadata.parse_filters([("metadata.any", [term])]).conditions[0]
+    except InvalidFilter:  # no stored value can be this
+        return Q(pk__in=[])
+    found = Q(pk__in=ImageTag.objects.filter(tag=term).values("image_id"))
+    facets = FacetCount.objects.filter(_facet_matches(condition), field__startswith="metadata.")
+    keys = sorted(
+        {field.removeprefix("metadata.") for field in facets.values_list("field", flat=True)}
+    )
+    if keys:
+        values = Q()
+        for key in keys:
+            values |= _equals(
+                Condition(key, "eq", condition.text, condition.number, condition.boolean)
+            )
+        found |= Q(pk__in=ImageMetadataValue.objects.filter(values).values("image_id"))
+    return found
+
+
+def _facet_matches(condition: Condition) -> Q:
+    match = Q(text=condition.text)
+    if condition.number is not None:
+        match |= Q(number=condition.number)
+    if condition.boolean is not None:
+        match |= Q(boolean=condition.boolean)
+    return match
 
 
 # --- Ordering --------------------------------------------------------------------------
