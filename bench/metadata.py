@@ -22,7 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -120,26 +120,9 @@ def fill(backend: str, rows: int) -> None:
     from images.models import Image
 
     fields = Image._meta.concrete_fields
-    names = [field.attname for field in fields]
     sqlite = backend == "sqlite"
-    start = datetime.now(UTC).replace(microsecond=1) - timedelta(days=365)
-    if sqlite:  # stored as naive UTC text, as Django's SQLite backend stores it
-        start = start.replace(tzinfo=None)
-    constant = {
-        "name": "plate",
-        "description": "",
-        "source_url": None,
-        "format": "JPEG",
-        "width": 2850,
-        "height": 2850,
-        "file_size": 341404,
-        "original_format": "JPEG",
-        "original_file_size": 341404,
-        "phash": "0" * 16,
-        "phash_value": 0,
-        "revision": 0,
-    }
-    template = [constant.get(name) for name in names]
+    names, template, start = similar.image_row_template(backend)
+    template[names.index("phash")], template[names.index("phash_value")] = "0" * 16, 0
     varying = ["id", "file", "original", "sha256", "original_sha256", "tags", "metadata"]
     at = [names.index(name) for name in [*varying, "created_at", "updated_at"]]
     tag_columns = ("image_id", "tag", "image_created_at")

@@ -160,25 +160,7 @@ def fill(backend: str, rows: int) -> tuple[list[int], list[str]]:
     columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
     hashes, grouped = synthetic_hashes(rows)
     sqlite = backend == "sqlite"
-    start = datetime.now(UTC).replace(microsecond=1) - timedelta(days=365)
-    if sqlite:  # stored as naive UTC text, as Django's SQLite backend stores it
-        start = start.replace(tzinfo=None)
-    constant = {
-        "name": "plate",
-        "description": "",
-        "source_url": None,
-        "format": "JPEG",
-        "width": 2850,
-        "height": 2850,
-        "file_size": 341404,
-        "original_format": "JPEG",
-        "original_file_size": 341404,
-        "revision": 0,  # loaded whole by each worker's first search
-        "tags": "[]",
-        "metadata": "{}",
-    }
-    names = [field.attname for field in fields]
-    template = [constant.get(name) for name in names]
+    names, template, start = image_row_template(backend)
     varying = ["id", "file", "original", "sha256", "original_sha256", "phash", "phash_value"]
     at = [names.index(name) for name in [*varying, "created_at", "updated_at"]]
     ids: list[str] = []
@@ -222,6 +204,32 @@ def fill(backend: str, rows: int) -> tuple[list[int], list[str]]:
     rng = random.Random(11)
     picks = rng.sample(grouped, min(100, len(grouped))) + rng.sample(range(rows), 100)
     return hashes, [str(uuid.UUID(ids[i])) for i in picks]
+
+
+def image_row_template(backend: str) -> tuple[list[str], list, datetime]:
+    """The images table's columns, a row of what every synthetic image shares (None in
+    the columns that vary), and the creation time of the first image, a year ago."""
+    from images.models import Image
+
+    start = datetime.now(UTC).replace(microsecond=1) - timedelta(days=365)
+    if backend == "sqlite":  # stored as naive UTC text, as Django's SQLite backend stores it
+        start = start.replace(tzinfo=None)
+    constant = {
+        "name": "plate",
+        "description": "",
+        "source_url": None,
+        "format": "JPEG",
+        "width": 2850,
+        "height": 2850,
+        "file_size": 341404,
+        "original_format": "JPEG",
+        "original_file_size": 341404,
+        "revision": 0,  # loaded whole by each worker's first search
+        "tags": "[]",
+        "metadata": "{}",
+    }
+    names = [field.attname for field in Image._meta.concrete_fields]
+    return names, [constant.get(name) for name in names], start
 
 
 def drop_indexes(cursor, backend: str, table: str = "images_image") -> list[str]:
