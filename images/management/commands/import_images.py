@@ -117,6 +117,9 @@ class Command(BaseCommand):
             if progress:
                 progress.clear()
 
+        self._summarize(counts, reasons, interrupted=interrupted)
+
+    def _summarize(self, counts: Counter[str], reasons: Counter[str], *, interrupted: bool):
         done = sum(counts.values())
         self.stdout.write(
             f"Imported {counts['imported']}, skipped {counts['skipped']} (already stored), "
