@@ -1,14 +1,17 @@
-import json
+"""The admin: images with thumbnails, their current file and original, near-duplicates,
+tags and metadata; adding, editing and restoring through the same services as the API."""
 
-from django import forms
 from django.conf import settings
-from django.contrib import admin
-from django.http import HttpResponse
+from django.contrib import admin, messages
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.urls import path, reverse
+from django.template.defaultfilters import filesizeformat
+from django.urls import path, reverse, reverse_lazy
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_POST
 
 from . import imaging, lab_metadata, labels, metadata_index, selectors, services, storage
+from .admin_forms import ImageAddForm, ImageChangeForm
 from .errors import ImageServiceError
 from .models import Image
 
@@ -17,82 +20,24 @@ PREVIEW_SIZE = 480
 NEAR_DUPLICATE_DISTANCE = 10  # phash bits, the API's default
 NEAR_DUPLICATES_SHOWN = 12
 
-
-class ImageAddForm(forms.ModelForm):
-    """Adding an image in the admin goes through the same service as the API."""
-
-    upload = forms.FileField(label="Image file", help_text="A JPEG or PNG image.")
-    name = forms.CharField(max_length=255, required=False, help_text="Defaults to the file name.")
-
-    class Meta:
-        model = Image
-        fields = ["upload", "name", "description"]
-
-    def clean(self):
-        cleaned = super().clean()
-        upload = cleaned.get("upload")
-        if upload is not None and not self.errors:
-            try:
-                self.instance = services.image_create(
-                    file=upload,
-                    name=cleaned.get("name") or services.image_default_name(upload.name or ""),
-                    description=cleaned.get("description", ""),
-                )
-            except ImageServiceError as exc:
-                self.add_error("upload", forms.ValidationError(exc.detail, code=exc.code))
-            else:  # what the model form copies onto the instance must be what was stored
-                cleaned["name"] = self.instance.name
-                cleaned["description"] = self.instance.description
-        return cleaned
-
-    def save(self, commit=True):
-        self.save_m2m = lambda: None
-        return self.instance  # already stored by the service
+# The admin is the service's, not Django's; "View site" leads to the API's docs.
+admin.site.site_header = "Image service"
+admin.site.site_title = "Image service admin"
+admin.site.index_title = "Images and API tokens"
+admin.site.site_url = reverse_lazy("swagger-ui")
 
 
-class ImageChangeForm(forms.ModelForm):
-    """The change page: tags as comma-separated text, metadata as a JSON object, checked
-    by the API's rules (images/lab_metadata.py)."""
+class FormatFilter(admin.SimpleListFilter):
+    """By format, named as the API names them (JPEG, PNG), not by the choices' labels."""
 
-    tags = forms.CharField(
-        required=False,
-        help_text="Comma-separated; letters, digits, spaces and -_.:/ only; at most 32.",
-        widget=forms.TextInput(attrs={"size": 80}),
-    )
-    metadata = forms.CharField(
-        required=False,
-        help_text='A JSON object of keys and values: {"plate": "P-0042", "timepoint": 3}.',
-        widget=forms.Textarea(attrs={"rows": 8, "cols": 80}),
-    )
+    title = "format"
+    parameter_name = "format__exact"
 
-    class Meta:
-        model = Image
-        fields = ["name", "description", "tags", "metadata"]
+    def lookups(self, request, model_admin):
+        return [(value, value) for value in Image.Format.values]
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if not self.is_bound:
-            self.initial["tags"] = ", ".join(self.instance.tags)
-            self.initial["metadata"] = json.dumps(
-                self.instance.metadata, indent=2, sort_keys=True, ensure_ascii=False
-            )
-
-    def clean_tags(self) -> list[str]:
-        text = self.cleaned_data["tags"]
-        if not text.strip():
-            return []
-        return _checked(lambda: lab_metadata.clean_tags(lab_metadata.split_form_tags([text])))
-
-    def clean_metadata(self) -> dict:
-        text = self.cleaned_data["metadata"].strip() or "{}"
-        return _checked(lambda: lab_metadata.clean_metadata(lab_metadata.parse_json_text(text)))
-
-
-def _checked(clean):
-    try:
-        return clean()
-    except ImageServiceError as exc:
-        raise forms.ValidationError(exc.detail, code=exc.code) from None
+    def queryset(self, request, queryset):
+        return queryset.filter(format=self.value()) if self.value() else queryset
 
 
 class TagFilter(admin.SimpleListFilter):
@@ -103,10 +48,8 @@ class TagFilter(admin.SimpleListFilter):
     shown = 50
 
     def lookups(self, request, model_admin):
-        return [
-            (facet.value, facet.value)
-            for facet in selectors.image_facets(key=None, limit=self.shown)
-        ]
+        facets = selectors.image_facets(key=None, limit=self.shown)
+        return [(facet.value, facet.value) for facet in facets]
 
     def queryset(self, request, queryset):
         if self.value() is None:
@@ -119,48 +62,45 @@ class ImageAdmin(admin.ModelAdmin):
     list_display = [
         "thumbnail",
         "name",
-        "format",
+        "format_name",
         "dimensions",
-        "file_size",
+        "size",
         "phash",
         "created_at",
     ]
     list_display_links = ["thumbnail", "name"]
-    list_filter = ["format", TagFilter]
+    list_filter = [FormatFilter, TagFilter]
     search_fields = ["name", "=sha256", "=phash"]
     search_help_text = (
         "A name, a sha256 or phash, a tag, a metadata value, or KEY=VALUE for one key's value."
     )
     list_per_page = 50
     date_hierarchy = "created_at"
-    fields = [
-        "preview",
-        "name",
-        "description",
-        "tags",
-        "metadata",
-        "id",
-        "format",
-        "dimensions",
-        "file_size",
-        "sha256",
-        "phash",
-        "near_duplicates",
-        "source_url",
-        "original_format",
-        "original_file_size",
-        "original_sha256",
-        "created_at",
-        "updated_at",
+    fieldsets = [
+        (None, {"fields": ["preview", "name", "description"]}),
+        ("Tags and metadata", {"fields": ["tags", "metadata"]}),
+        (
+            "Current file",
+            {"fields": ["current_file", "format_name", "dimensions", "size", "sha256", "phash"]},
+        ),
+        ("Original", {"fields": ["original_file", "original_preview", "original_sha256"]}),
+        ("Similar images", {"fields": ["near_duplicates"]}),
+        ("Record", {"fields": ["id", "source_url", "created_at", "updated_at"]}),
     ]
-    readonly_fields = [f for f in fields if f not in ImageChangeForm.Meta.fields]
+    readonly_fields = [
+        field
+        for _, options in fieldsets
+        for field in options["fields"]
+        if field not in ImageChangeForm.Meta.fields
+    ]
+    add_fieldsets = [(None, {"fields": ["upload", "name", "description", "store_anyway"]})]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = ImageAddForm if obj is None else ImageChangeForm
         return super().get_form(request, obj, change, **kwargs)
 
-    def get_fields(self, request, obj=None):
-        return ["upload", "name", "description"] if obj is None else self.fields
+    def get_fieldsets(self, request, obj=None):
+        return self.add_fieldsets if obj is None else self.fieldsets
 
     def get_readonly_fields(self, request, obj=None):
         return [] if obj is None else self.readonly_fields
@@ -193,17 +133,54 @@ class ImageAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         thumbnail = self.admin_site.admin_view(self.thumbnail_view)
+        restore = self.admin_site.admin_view(require_POST(self.restore_view))
         return [
             path("<uuid:image_id>/thumbnail/<int:size>/", thumbnail, name="images_thumbnail"),
+            path(
+                "<uuid:image_id>/original/thumbnail/<int:size>/",
+                thumbnail,
+                {"original": True},
+                name="images_original_thumbnail",
+            ),
+            path("<uuid:image_id>/restore/", restore, name="images_restore"),
             *super().get_urls(),
         ]
 
-    def thumbnail_view(self, request, image_id, size):
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        image = self.get_object(request, object_id)
+        context = {
+            "cropped": image is not None and _cropped(image),
+            "restore_url": image and reverse("admin:images_restore", args=[image.pk]),
+            **(extra_context or {}),
+        }
+        return super().change_view(request, object_id, form_url, context)
+
+    def restore_view(self, request, image_id):
+        """Make the original current again, as POST /api/v1/images/{id}/restore does."""
+        image = get_object_or_404(Image, pk=image_id)
+        if not self.has_change_permission(request, image):
+            raise Http404  # as the admin answers for objects a user may not change
+        try:
+            image = services.image_restore(image_id=image.pk)
+        except Image.DoesNotExist as exc:
+            raise Http404 from exc
+        except (ImageServiceError, *storage.ERRORS) as exc:
+            messages.error(request, f"The original could not be restored: {exc}")
+        else:
+            messages.success(
+                request,
+                f"The original of “{image.name}” is the current image again "
+                f"({image.format}, {image.width} x {image.height}).",
+            )
+        return HttpResponseRedirect(reverse("admin:images_image_change", args=[image_id]))
+
+    def thumbnail_view(self, request, image_id, size, original=False):
         """A small preview, decoded on demand and cached by the browser by its sha256."""
         image = get_object_or_404(Image, pk=image_id)
         size = min(size, PREVIEW_SIZE)
+        name = image.original.name if original else image.file.name
         try:
-            with storage.open_file(image.file.name) as file:
+            with storage.open_file(name) as file:
                 body, content_type = imaging.thumbnail(
                     file, size=size, max_pixels=settings.IMAGES_MAX_PIXELS
                 )
@@ -213,12 +190,13 @@ class ImageAdmin(admin.ModelAdmin):
         response["Cache-Control"] = "private, max-age=86400"
         return response
 
-    def _thumbnail_tag(self, image: Image, size: int) -> str:
-        url = reverse("admin:images_thumbnail", args=[image.pk, size])
+    def _thumbnail_tag(self, image: Image, size: int, *, original: bool = False) -> str:
+        view = "admin:images_original_thumbnail" if original else "admin:images_thumbnail"
+        url = reverse(view, args=[image.pk, size])
         return format_html(
             '<img src="{}?v={}" alt="" style="max-width:{}px;max-height:{}px" loading="lazy">',
             url,
-            image.sha256[:16],
+            (image.original_sha256 if original else image.sha256)[:16],
             size,
             size,
         )
@@ -264,3 +242,60 @@ class ImageAdmin(admin.ModelAdmin):
     @admin.display(description="Dimensions")
     def dimensions(self, image: Image) -> str:
         return f"{image.width} x {image.height}"
+
+    @admin.display(description="Format", ordering="format")
+    def format_name(self, image: Image) -> str:
+        return image.format  # as the API writes it: "JPEG", not the choice's label "Jpeg"
+
+    @admin.display(description="Size", ordering="file_size")
+    def size(self, image: Image) -> str:
+        return filesizeformat(image.file_size)
+
+    @admin.display(description="Current file")
+    def current_file(self, image: Image) -> str:
+        return format_html(
+            '<a href="{}">{}.{}</a> (full size, as the API serves it)',
+            reverse("image-file", args=[image.pk]),
+            image.pk,
+            imaging.EXTENSIONS[image.format],
+        )
+
+    @admin.display(description="Original")
+    def original_file(self, image: Image) -> str:
+        """The bytes as first received: a link, what they are, and whether that is still
+        the current image."""
+        if _cropped(image):
+            width, height = _original_dimensions(image)
+            shape = f"{width} x {height}" if width else "dimensions unknown (unreadable)"
+            state = "cropped since; “Restore original” (top right) makes it current again"
+        else:
+            shape, state = f"{image.width} x {image.height}", "the current file is the original"
+        return format_html(
+            '<a href="{}">{}.{}</a> ({}, {}, {}): {}',
+            reverse("image-original", args=[image.pk]),
+            image.pk,
+            imaging.EXTENSIONS[image.original_format],
+            image.original_format,
+            shape,
+            filesizeformat(image.original_file_size),
+            state,
+        )
+
+    @admin.display(description="Original preview")
+    def original_preview(self, image: Image) -> str:
+        if not _cropped(image):
+            return "The same as the current file."
+        return self._thumbnail_tag(image, PREVIEW_SIZE, original=True)
+
+
+def _cropped(image: Image) -> bool:
+    return image.file.name != image.original.name
+
+
+def _original_dimensions(image: Image) -> tuple[int | None, int | None]:
+    """Read from the original's header: the row keeps only the current file's."""
+    try:
+        with storage.open_file(image.original.name) as file:
+            return imaging.dimensions(file)
+    except (ImageServiceError, *storage.ERRORS):
+        return None, None  # the page says so; images_check tells why

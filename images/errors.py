@@ -1,7 +1,8 @@
 """Domain errors of the image service.
 
 Each error declares what a client sees: a stable snake_case ``code`` to switch on, a human
-``detail`` and the HTTP ``status_code``. ``images.exception_handler`` renders whatever an
+``detail``, the HTTP ``status_code`` and, for a fault the client may retry, ``retry_after``
+(seconds, sent as Retry-After). ``images.exception_handler`` renders whatever an
 ``ImageServiceError`` declares, so a new error needs no change there.
 """
 
@@ -12,6 +13,7 @@ class ImageServiceError(Exception):
     status_code: int = HTTPStatus.BAD_REQUEST
     code = "image_error"
     default_detail = "The image could not be processed."
+    retry_after: int | None = None
 
     def __init__(self, detail: str | None = None) -> None:
         self.detail = detail or self.default_detail
@@ -66,12 +68,28 @@ class DownloadTimeout(ImageServiceError):
     default_detail = "The download did not finish in time."
 
 
+# How long a client is asked to wait after an outage: about a connect timeout, so a retry
+# does not find the same refused connection.
+OUTAGE_RETRY_AFTER = 5
+
+
 class StorageUnavailable(ImageServiceError):
-    """The file storage (disk or object store) failed: not the client's fault, retry later."""
+    """The file storage (disk or object store) failed, timed out or is full: not the
+    client's fault, retry later."""
 
     status_code = HTTPStatus.SERVICE_UNAVAILABLE
     code = "storage_unavailable"
     default_detail = "The image storage is unavailable; try again later."
+    retry_after = OUTAGE_RETRY_AFTER
+
+
+class DatabaseUnavailable(ImageServiceError):
+    """The database cannot be reached or used right now (images/database.py)."""
+
+    status_code = HTTPStatus.SERVICE_UNAVAILABLE
+    code = "database_unavailable"
+    default_detail = "The database is unavailable; try again later."
+    retry_after = OUTAGE_RETRY_AFTER
 
 
 class InvalidTags(ImageServiceError):

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from django.conf import settings
+from django.core.files import File
+from django.db import transaction
 from django.db.models import QuerySet
 
 from . import imaging, incoming, metadata_index, similarity, storage, visual_diff
@@ -28,6 +30,39 @@ class ImageDiff:
 
 def image_get(*, image_id: uuid.UUID) -> Image:
     return Image.objects.get(pk=image_id)
+
+
+# Opens that found the file gone because a write committed meanwhile, before one under the
+# row lock.
+_UNLOCKED_OPEN_TRIES = 3
+
+
+def image_open(
+    *, image_id: uuid.UUID, original: bool = False, seen: Image | None = None
+) -> tuple[Image, File]:
+    """The image's row and the file it names (the current file, or the original), opened
+    for reading: the two agree. ``seen`` is the row if the caller has just read it.
+
+    A crop, restore or delete that commits between reading the row and opening its file
+    removes the file the row named: the row is read again and its new file opened (or
+    ``Image.DoesNotExist``: the image is gone, 404). A row that still names a missing file
+    is a fault of ours (``FileNotFoundError``: a 500; ``images_check`` finds it). After a
+    few such lost races the file is opened with the row locked, when no write can remove
+    it (a file is removed only after the write that stops naming it commits).
+    """
+    field = "original" if original else "file"
+    image = seen or Image.objects.get(pk=image_id)
+    for _ in range(_UNLOCKED_OPEN_TRIES):
+        name = getattr(image, field).name
+        try:
+            return image, storage.open_file(name)
+        except FileNotFoundError:
+            image = Image.objects.get(pk=image_id)
+            if getattr(image, field).name == name:
+                raise
+    with transaction.atomic():
+        image = Image.objects.select_for_update().get(pk=image_id)
+        return image, storage.open_file(getattr(image, field).name)
 
 
 def image_list(
@@ -102,19 +137,20 @@ def image_diff(*, source_id: uuid.UUID, target_id: uuid.UUID) -> ImageDiff:
 
 def image_diff_picture(*, source_id: uuid.UUID, target_id: uuid.UUID) -> bytes:
     """A PNG of the two current images side by side with a heatmap of where they differ."""
-    source = Image.objects.get(pk=source_id)
-    target = source if target_id == source_id else Image.objects.get(pk=target_id)
-    distance = imaging.hamming(source.phash_value, target.phash_value)
-    with storage.open_file(source.file.name) as fp_a, storage.open_file(target.file.name) as fp_b:
-        return visual_diff.render(
-            fp_a,
-            fp_b,
-            size_a=(source.width, source.height),
-            size_b=(target.width, target.height),
-            max_pixels=settings.IMAGES_MAX_PIXELS,
-            labels=(_label(source), _label(target)),
-            caption=f"phash distance {distance} of 64 bits",
-        )
+    source, fp_a = image_open(image_id=source_id)
+    with fp_a:
+        target, fp_b = image_open(image_id=target_id)
+        with fp_b:
+            distance = imaging.hamming(source.phash_value, target.phash_value)
+            return visual_diff.render(
+                fp_a,
+                fp_b,
+                size_a=(source.width, source.height),
+                size_b=(target.width, target.height),
+                max_pixels=settings.IMAGES_MAX_PIXELS,
+                labels=(_label(source), _label(target)),
+                caption=f"phash distance {distance} of 64 bits",
+            )
 
 
 def image_similar(

@@ -40,6 +40,9 @@ IMAGE_FIELDS = [
 
 
 _DATETIME = serializers.DateTimeField()
+# What a malformed hash is told, instead of "does not match the required pattern".
+SHA256_EXPECTED = "Must be 64 hexadecimal digits (0-9, a-f)."
+PHASH_EXPECTED = "Must be 16 hexadecimal digits (0-9, a-f)."
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -346,8 +349,18 @@ class ImageFilterSerializer(serializers.Serializer):
     name = serializers.CharField(
         required=False, allow_blank=True, help_text="Name contains (case-insensitive)."
     )
-    sha256 = serializers.RegexField(r"^[0-9a-fA-F]{64}$", required=False)
-    phash = serializers.RegexField(r"^[0-9a-fA-F]{16}$", required=False)
+    sha256 = serializers.RegexField(
+        r"^[0-9a-fA-F]{64}$",
+        required=False,
+        error_messages={"invalid": SHA256_EXPECTED},
+        help_text="Current file's sha256: 64 hexadecimal digits.",
+    )
+    phash = serializers.RegexField(
+        r"^[0-9a-fA-F]{16}$",
+        required=False,
+        error_messages={"invalid": PHASH_EXPECTED},
+        help_text="phash: 16 hexadecimal digits.",
+    )
     format = serializers.ChoiceField(
         choices=["JPEG", "PNG", "jpeg", "png"], required=False, help_text="JPEG or PNG."
     )
@@ -475,7 +488,10 @@ class ImageSearchSerializer(SimilarQuerySerializer):
         max_length=2048, required=False, allow_blank=True, help_text="An image to fetch."
     )
     phash = serializers.RegexField(
-        r"^[0-9a-fA-F]{16}$", required=False, help_text="A phash: 16 hex digits."
+        r"^[0-9a-fA-F]{16}$",
+        required=False,
+        error_messages={"invalid": PHASH_EXPECTED},
+        help_text="A phash: 16 hexadecimal digits.",
     )
 
     def validate(self, attrs):

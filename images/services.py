@@ -3,7 +3,9 @@
 Every write follows one rule: the database row is the truth. Bytes are stored under a new
 generated name first (images/storage.py), the row is switched to them in a transaction, and
 only once that transaction has committed are the files it no longer names removed. A
-failure removes whatever the operation wrote, so nothing is left behind.
+failure removes whatever the operation wrote, so nothing is left behind; a failure before
+the commit (the database lost half-way) removes it without asking the database. A create
+checks that the database answers before it decodes and stores anything.
 
 Every write that gives an image a phash saves it through ``_save_with_revision``, which
 stamps the row for the similarity index's change feed (images/similarity.py). Every write
@@ -21,8 +23,7 @@ from typing import BinaryIO
 from django.conf import settings
 from django.db import transaction
 
-from . import imaging, incoming, labels, similarity, storage
-from .errors import ImageServiceError
+from . import database, imaging, incoming, labels, selectors, similarity, storage
 from .models import Image
 
 
@@ -118,6 +119,7 @@ def _create_from_url(
     metadata: dict | None,
     dedupe: bool = False,
 ) -> tuple[Image, bool]:
+    database.check_reachable()  # before the download: its result could not be recorded
     download = incoming.download(url)
     with download.file:
         return _create(
@@ -148,6 +150,7 @@ def _create(
     incoming.check_size(size)
     if dedupe and (existing := _oldest_with_bytes(digest)):
         return existing, False  # nothing decoded, nothing written
+    database.check_reachable()  # no decode and no file for a row that cannot be written
     info = incoming.analyze(file)
     with storage.cleanup_on_failure() as written:
         stored = storage.save(file, info.format, written=written)
@@ -163,7 +166,7 @@ def _create(
             metadata=metadata,
         )
         _set_current(image, name=stored, info=info, size=size, sha256=digest)
-        with transaction.atomic():
+        with written.atomic():
             _save_with_revision(image, force_insert=True)
             labels.index_new(image)
             # Writers queue on the revision counter's lock, so a twin upload that won the
@@ -243,13 +246,12 @@ def _crop_once(image_id: uuid.UUID, *, box: dict, locked: bool) -> Image:
             seen = Image.objects.get(pk=image_id)
             try:
                 cropped = _crop(seen, box=box, written=written)
-            except ImageServiceError:
-                raise
-            except Exception as exc:
+            except FileNotFoundError as exc:
                 # Most likely the file was replaced and removed meanwhile (another crop won
                 # the race). Start again; the last try, under the lock, shows a real fault.
+                # An outage is no race: it fails the crop at once (503).
                 raise _StaleCrop() from exc
-        with transaction.atomic():
+        with written.atomic():
             image = Image.objects.select_for_update().get(pk=image_id)
             if cropped is None:
                 cropped = _crop(image, box=box, written=written)
@@ -296,7 +298,9 @@ def image_restore(*, image_id: uuid.UUID) -> Image:
     image = Image.objects.get(pk=image_id)
     if image.file.name == image.original.name:
         return image
-    with storage.open_file(image.original.name) as original:
+    # A delete committing meanwhile removes the original: then the image is gone (404).
+    image, original = selectors.image_open(image_id=image_id, original=True, seen=image)
+    with original:
         info = incoming.analyze(original)
     with transaction.atomic():
         image = Image.objects.select_for_update().get(pk=image_id)

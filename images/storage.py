@@ -4,6 +4,11 @@ Files are written under generated names (``images/<2 hex>/<32 hex>.<ext>``) and 
 overwritten; the database row is the truth about which of them are in use. A failed
 operation removes what it wrote (``cleanup_on_failure``); a file a row stops naming is
 removed only once that row's transaction has committed (``delete_on_commit``).
+
+A file can therefore vanish between reading a row and opening the file it named (a crop,
+restore or delete committed in between): ``open_file`` raises ``FileNotFoundError`` for it
+on every backend, and callers read the row again (``selectors.image_open``). A missing file
+is never an outage.
 """
 
 import logging
@@ -11,6 +16,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -36,11 +42,22 @@ STORAGE_DIR = "images"
 ERRORS = (OSError, BotoCoreError, ClientError)
 
 
+# What the object store answers for a key that is not there (GetObject, HeadObject).
+_NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+
+
+def is_not_found(exc: BaseException) -> bool:
+    """A missing file or object: never an outage."""
+    if isinstance(exc, ClientError):
+        return exc.response.get("Error", {}).get("Code") in _NOT_FOUND_CODES
+    return isinstance(exc, FileNotFoundError)
+
+
 def is_outage(exc: BaseException) -> bool:
     """A storage failure (the client may retry: 503), but not a missing file: a row naming a
     file that is gone is a fault of ours (a 500 with its traceback; ``images_check`` finds
     such rows)."""
-    return isinstance(exc, ERRORS) and not isinstance(exc, FileNotFoundError)
+    return isinstance(exc, ERRORS) and not is_not_found(exc)
 
 
 def backend() -> Storage:
@@ -49,7 +66,40 @@ def backend() -> Storage:
 
 
 def open_file(name: str) -> File:
-    return default_storage.open(name, "rb")
+    """The stored file opened for reading, its bytes in hand: a local file is open (it reads
+    whole even if removed a moment later); an S3 object is fetched now, into memory or a
+    temporary file, as django-storages would on the first read anyway. So a missing file
+    raises ``FileNotFoundError`` here, on every backend, never half-way through a response."""
+    try:
+        file = default_storage.open(name, "rb")
+        file.file  # noqa: B018 (S3File fetches the object when its file is first used)
+    except ClientError as exc:
+        if is_not_found(exc):
+            raise FileNotFoundError(f"No stored file {name}") from exc
+        raise
+    return file
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """One stored file as its database row describes it: a download's headers come from
+    here, not from reading the file."""
+
+    name: str
+    format: str
+    size: int
+    sha256: str
+
+    @classmethod
+    def of(cls, image: Image, *, original: bool = False) -> "StoredFile":
+        if original:
+            return cls(
+                image.original.name,
+                image.original_format,
+                image.original_file_size,
+                image.original_sha256,
+            )
+        return cls(image.file.name, image.format, image.file_size, image.sha256)
 
 
 def save(file: BinaryIO, fmt: str, *, written: Callable[[str], str]) -> str:
@@ -82,19 +132,44 @@ def delete_on_commit(names: Iterable[str]) -> None:
     transaction.on_commit(lambda: delete(names), robust=True)
 
 
-@contextmanager
-def cleanup_on_failure() -> Iterator[Callable[[str], str]]:
-    """Yield a recorder of stored names (pass it to ``save``); remove them all if the block
-    fails, except those a committed row names."""
-    names: list[str] = []
+class Written:
+    """The names an operation stored (call it with each name ``save`` stores), and whether
+    a row naming them may have been committed."""
 
-    def written(name: str) -> str:
-        names.append(name)
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.may_be_committed = False
+
+    def __call__(self, name: str) -> str:
+        self.names.append(name)
         return name
 
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """``transaction.atomic()`` for the write that makes a row name these files. A failure
+        inside it rolls the row back, so the files are surely nobody's; once its body is
+        done the commit may have happened (a commit can fail after the server applied it),
+        and a failure from then on keeps whatever a row names."""
+        with transaction.atomic():
+            yield
+            self.may_be_committed = True
+
+
+@contextmanager
+def cleanup_on_failure() -> Iterator[Written]:
+    """Yield a ``Written`` recorder of stored names (pass it to ``save``); if the block fails,
+    remove them all, except those a committed row names."""
+    written = Written()
     try:
         yield written
     except BaseException:
+        _remove_unowned(written)
+        raise
+
+
+def _remove_unowned(written: Written) -> None:
+    names = written.names
+    if written.may_be_committed:
         # An interrupt can land after the row committed: never remove what a row names.
         # If the database cannot say, keep the files: images_check finds orphans later.
         try:
@@ -102,11 +177,11 @@ def cleanup_on_failure() -> Iterator[Callable[[str], str]]:
             kept = {name for pair in owned.values_list("file", "original") for name in pair}
         except Exception:
             kept = set(names)
-        try:
-            delete(name for name in names if name not in kept)
-        except Exception as exc:  # storage down too: keep the first error; images_check
-            logger.warning("could not remove %s after a failed operation: %s", names, exc)
-        raise
+        names = [name for name in names if name not in kept]
+    try:
+        delete(names)
+    except Exception as exc:  # storage down too: keep the first error; images_check
+        logger.warning("could not remove %s after a failed operation: %s", names, exc)
 
 
 def check_available() -> None:
@@ -121,11 +196,21 @@ def check_available() -> None:
         storage.connection.meta.client.head_bucket(Bucket=storage.bucket_name)
 
 
-def download(request, name: str, *, fmt: str, size: int, sha256: str, stem) -> HttpResponse:
+def local_folder() -> str | None:
+    """The folder files are stored in, when they are on a local disk (not on S3)."""
+    storage = default_storage
+    return storage.location if isinstance(storage, FileSystemStorage) else None
+
+
+def download(
+    request, stored: StoredFile, *, stem, reopen: Callable[[], tuple[StoredFile, File]]
+) -> HttpResponse:
     """The stored file as a response, with headers taken from the row, not from reading the
     file: 304 when the client's ETag matches; with IMAGES_S3_PRESIGNED_DOWNLOADS a redirect
-    to a short-lived presigned URL; else the bytes, streamed."""
-    etag = f'"{sha256}"'
+    to a short-lived presigned URL; else the bytes, streamed. Only then is the file opened,
+    by ``reopen``, which reads the row again if the file is gone by now: the answer
+    describes the row it opened, which may be newer than ``stored``."""
+    etag = f'"{stored.sha256}"'
     wanted = {
         tag.removeprefix("W/") for tag in parse_etags(request.headers.get("If-None-Match", ""))
     }
@@ -133,15 +218,13 @@ def download(request, name: str, *, fmt: str, size: int, sha256: str, stem) -> H
         response = HttpResponseNotModified()
         response["ETag"] = etag
         return response
-    content_type = imaging.CONTENT_TYPES[fmt]
-    filename = f"{stem}.{imaging.EXTENSIONS[fmt]}"
     if settings.IMAGES_S3_PRESIGNED_DOWNLOADS:
         # The object store answers with the type and name the row gives, as a stream would.
         url = default_storage.url(
-            name,
+            stored.name,
             parameters={
-                "ResponseContentType": content_type,
-                "ResponseContentDisposition": f'inline; filename="{filename}"',
+                "ResponseContentType": imaging.CONTENT_TYPES[stored.format],
+                "ResponseContentDisposition": f'inline; filename="{_filename(stored, stem)}"',
             },
             expire=settings.IMAGES_S3_PRESIGNED_TTL,
         )
@@ -149,9 +232,16 @@ def download(request, name: str, *, fmt: str, size: int, sha256: str, stem) -> H
         response["ETag"] = etag
         response["Cache-Control"] = "no-store"  # the URL expires; never reuse the redirect
         return response
-    response = FileResponse(open_file(name), content_type=content_type, filename=filename)
-    response["Content-Length"] = str(size)
-    response["ETag"] = etag
+    stored, file = reopen()
+    response = FileResponse(
+        file, content_type=imaging.CONTENT_TYPES[stored.format], filename=_filename(stored, stem)
+    )
+    response["Content-Length"] = str(stored.size)
+    response["ETag"] = f'"{stored.sha256}"'
     response["Cache-Control"] = "no-cache"
     response["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+def _filename(stored: StoredFile, stem) -> str:
+    return f"{stem}.{imaging.EXTENSIONS[stored.format]}"

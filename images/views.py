@@ -2,6 +2,7 @@
 
 from contextlib import nullcontext
 
+from django.core.files import File
 from django.db import transaction
 from django.http import HttpResponse, QueryDict
 from django.urls import reverse
@@ -483,14 +484,15 @@ class ImageFileView(Guarded, APIView):
     )
     def get(self, request, image_id):
         image = selectors.image_get(image_id=image_id)
-        if self.original:
-            stored, fmt = image.original, image.original_format
-            size, sha256 = image.original_file_size, image.original_sha256
-        else:
-            stored, fmt, size, sha256 = image.file, image.format, image.file_size, image.sha256
-        return storage.download(
-            request, stored.name, fmt=fmt, size=size, sha256=sha256, stem=image.pk
-        )
+
+        def reopen() -> tuple[storage.StoredFile, File]:
+            opened, file = selectors.image_open(
+                image_id=image_id, original=self.original, seen=image
+            )
+            return storage.StoredFile.of(opened, original=self.original), file
+
+        stored = storage.StoredFile.of(image, original=self.original)
+        return storage.download(request, stored, stem=image.pk, reopen=reopen)
 
 
 class ImageOriginalView(ImageFileView):

@@ -1,21 +1,26 @@
 """Health endpoints for load balancers and orchestrators.
 
 ``GET /healthz``: the process answers (no I/O). ``GET /readyz``: the database and the file
-storage answer too; 503 names the part that does not. Both are answered by a middleware
-placed before host validation, because probes come with whatever Host the prober uses (a
-pod's IP address, say), which ALLOWED_HOSTS would refuse; they need no authentication and
-are not part of the API.
+storage answer too, and each local disk they write to (the media folder, SQLite's folder)
+has at least ``IMAGES_MIN_FREE_BYTES`` free; 503 names the part that does not:
+``unavailable``, or ``low_space`` (writes would soon fail with a full disk).
+
+Both are answered by a middleware placed before host validation, because probes come with
+whatever Host the prober uses (a pod's IP address, say), which ALLOWED_HOSTS would refuse;
+they need no authentication and are not part of the API.
 """
 
 import concurrent.futures
 import contextvars
 import logging
+import shutil
 from collections.abc import Callable
 
+from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from images import storage
+from images import database, storage
 
 logger = logging.getLogger(__name__)
 
@@ -23,26 +28,45 @@ logger = logging.getLogger(__name__)
 READY_TIMEOUT = 5.0
 
 
+class LowSpace(Exception):
+    """A disk the service writes to has less than IMAGES_MIN_FREE_BYTES free."""
+
+
+def require_free_space(folder: str | None) -> None:
+    if folder is None:  # not on a local disk: the server's own business
+        return
+    free = shutil.disk_usage(folder).free
+    if free < settings.IMAGES_MIN_FREE_BYTES:
+        raise LowSpace(f"{free} bytes free in {folder}, under IMAGES_MIN_FREE_BYTES")
+
+
 def check_database() -> None:
     """A round trip on a new connection, as a new worker would open one (bounded by the
-    connect timeout), closed again so a probe holds no connection."""
+    connect timeout), closed again so a probe holds no connection; on SQLite, free space
+    beside the database file."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
+        require_free_space(database.local_folder())
     finally:
         connection.close()
 
 
+def check_storage() -> None:
+    storage.check_available()
+    require_free_space(storage.local_folder())
+
+
 CHECKS: dict[str, Callable[[], None]] = {
     "database": check_database,
-    "storage": storage.check_available,
+    "storage": check_storage,
 }
 
 
 def readiness() -> dict[str, str]:
-    """Each part's status, "ok" or "unavailable"; the checks run side by side in threads of
-    their own (a database connection is per thread), all within READY_TIMEOUT."""
+    """Each part's status, "ok", "low_space" or "unavailable"; the checks run side by side
+    in threads of their own (a database connection is per thread), within READY_TIMEOUT."""
     executor = concurrent.futures.ThreadPoolExecutor(max_workers=len(CHECKS))
     futures = {  # each in a copy of this context, so its log lines carry the request id
         name: executor.submit(contextvars.copy_context().run, check)
@@ -56,8 +80,16 @@ def readiness() -> dict[str, str]:
             logger.warning("readiness: %s did not answer within %ss", name, READY_TIMEOUT)
         elif future.exception() is not None:
             logger.warning("readiness: %s failed: %s", name, future.exception())
-        statuses[name] = "ok" if future.done() and future.exception() is None else "unavailable"
+        statuses[name] = _status(future)
     return statuses
+
+
+def _status(check: concurrent.futures.Future) -> str:
+    if not check.done():
+        return "unavailable"
+    if isinstance(check.exception(), LowSpace):
+        return "low_space"
+    return "ok" if check.exception() is None else "unavailable"
 
 
 class HealthMiddleware:

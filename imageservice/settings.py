@@ -5,6 +5,7 @@ runs on PostgreSQL and S3-compatible storage when the environment says so (READM
 """
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from uuid import UUID
 
@@ -32,12 +33,15 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from here: no CDN, works offline
     "images",
     "access",
+    "axes",
 ]
 
 MIDDLEWARE = [
     "imageservice.requestlog.RequestLogMiddleware",  # first: sees every request and answer
+    "imageservice.metrics.MetricsMiddleware",  # times the rest; /metrics, before host checks
     "imageservice.health.HealthMiddleware",  # before host validation: probes use any Host
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -47,6 +51,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: answers a locked-out login with 429
 ]
 
 ROOT_URLCONF = "imageservice.urls"
@@ -55,7 +60,7 @@ WSGI_APPLICATION = "imageservice.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "imageservice" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -134,6 +139,15 @@ IMAGES_S3_PRESIGNED_DOWNLOADS = IMAGES_STORAGE == "s3" and env.bool(
 IMAGES_S3_PRESIGNED_TTL = env.int("IMAGES_S3_PRESIGNED_TTL", default=300)
 if not 1 <= IMAGES_S3_PRESIGNED_TTL <= 7 * 24 * 3600:  # what S3 signatures allow
     raise ImproperlyConfigured("IMAGES_S3_PRESIGNED_TTL must be 1 to 604800 seconds.")
+# An object store that accepts connections and answers nothing fails each request to it
+# within this many seconds, its one retry included: two attempts, each waiting at most a
+# quarter of what is left after the retry's back-off (1 s at most) to connect, and as long
+# for each read. The request then answers 503 storage_unavailable instead of hanging.
+IMAGES_STORAGE_TIMEOUT = env.float("IMAGES_STORAGE_TIMEOUT", default=10.0)
+if IMAGES_STORAGE_TIMEOUT < 2:
+    raise ImproperlyConfigured("IMAGES_STORAGE_TIMEOUT must be at least 2 seconds.")
+_S3_ATTEMPTS, _S3_MAX_BACKOFF = 2, 1.0
+_S3_WAIT = (IMAGES_STORAGE_TIMEOUT - _S3_MAX_BACKOFF) / (2 * _S3_ATTEMPTS)
 if IMAGES_STORAGE == "s3":
     from botocore.config import Config as S3ClientConfig
 
@@ -156,13 +170,14 @@ if IMAGES_STORAGE == "s3":
             "querystring_expire": IMAGES_S3_PRESIGNED_TTL,
             # Reads past this size spill to a temporary file instead of memory.
             "max_memory_size": FILE_UPLOAD_MAX_MEMORY_SIZE,
-            # Bounded waits and few retries: an outage answers 503 in seconds, not minutes.
+            # Bounded waits and one retry (IMAGES_STORAGE_TIMEOUT): an outage answers 503
+            # in seconds, not minutes.
             "client_config": S3ClientConfig(
                 s3={"addressing_style": env.str("AWS_S3_ADDRESSING_STYLE", default="auto")},
                 signature_version="s3v4",
-                connect_timeout=5,
-                read_timeout=30,
-                retries={"mode": "standard", "max_attempts": 3},
+                connect_timeout=_S3_WAIT,
+                read_timeout=_S3_WAIT,
+                retries={"mode": "standard", "max_attempts": _S3_ATTEMPTS},
             ),
         },
     }
@@ -173,12 +188,27 @@ FILE_UPLOAD_PERMISSIONS = 0o640
 # --- Images ---------------------------------------------------------------------------
 IMAGES_MAX_UPLOAD_BYTES = env.int("IMAGES_MAX_UPLOAD_BYTES", default=25 * 1024 * 1024)
 IMAGES_MAX_PIXELS = env.int("IMAGES_MAX_PIXELS", default=64_000_000)
+# /readyz answers 503 ("low_space") when a local disk the service writes to (the media
+# folder, SQLite's folder) has less free: room for an upload being stored as it is recorded.
+IMAGES_MIN_FREE_BYTES = env.int("IMAGES_MIN_FREE_BYTES", default=2 * IMAGES_MAX_UPLOAD_BYTES)
+if IMAGES_MIN_FREE_BYTES < 0:
+    raise ImproperlyConfigured("IMAGES_MIN_FREE_BYTES must be 0 or more.")
 # Creating an image from a URL (images/fetch.py): a total deadline per download, public
 # addresses only unless a lab's images live on its private network, optional host allow-list.
 IMAGES_URL_TIMEOUT = env.float("IMAGES_URL_TIMEOUT", default=15.0)
 IMAGES_URL_CONNECT_TIMEOUT = env.float("IMAGES_URL_CONNECT_TIMEOUT", default=5.0)
 IMAGES_ALLOW_PRIVATE_URLS = env.bool("IMAGES_ALLOW_PRIVATE_URLS", default=False)
 IMAGES_URL_ALLOWED_HOSTS = env.list("IMAGES_URL_ALLOWED_HOSTS", default=[])
+
+# --- Slow clients ----------------------------------------------------------------------
+# gunicorn's worker (imageservice/gunicorn_worker.py) reads each request whole before a
+# thread takes it: the headers within this many seconds, the body within its own timeout
+# plus a second per MIN_RATE bytes received (Apache mod_reqtimeout's rule); then 408.
+REQUEST_HEADER_TIMEOUT = env.float("REQUEST_HEADER_TIMEOUT", default=10.0)
+REQUEST_BODY_TIMEOUT = env.float("REQUEST_BODY_TIMEOUT", default=10.0)
+REQUEST_BODY_MIN_RATE = env.float("REQUEST_BODY_MIN_RATE", default=1024.0)
+if min(REQUEST_HEADER_TIMEOUT, REQUEST_BODY_TIMEOUT, REQUEST_BODY_MIN_RATE) <= 0:
+    raise ImproperlyConfigured("REQUEST_*_TIMEOUT and REQUEST_BODY_MIN_RATE must be positive.")
 
 # --- Cache ----------------------------------------------------------------------------
 # Holds the throttles' counts, so it must be shared by every gunicorn worker: the default is
@@ -208,6 +238,27 @@ IMAGES_THROTTLE_RATES = {
     "uploads": _rate("IMAGES_THROTTLE_RATE_UPLOAD", "60/min"),
 }
 
+# --- Admin login lockout (django-axes) --------------------------------------------------
+# An address that failed to log in ADMIN_LOGIN_FAILURE_LIMIT times is refused (429), even
+# with the right password, until ADMIN_LOGIN_COOLOFF_MINUTES pass without another try.
+# Failures are rows in the database (the default file cache evicts, and is per machine);
+# the address is the rate limits' (REMOTE_ADDR, or per NUM_PROXIES).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("ADMIN_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_CLIENT_IP_CALLABLE = "access.throttling.client_address"
+AXES_RESET_ON_SUCCESS = True  # a good login (not locked out) forgets earlier failures
+AXES_VERBOSE = False  # no line at every start; lockouts are still logged
+
+# --- Metrics --------------------------------------------------------------------------
+# GET /metrics (imageservice/metrics.py) answers this machine, or a full token; true: anyone.
+METRICS_PUBLIC = env.bool("METRICS_PUBLIC", default=False)
+
 # --- API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -233,6 +284,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "images.exception_handler.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+SYSTEM_FONTS = 'system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", sans-serif'
+MONOSPACE_FONTS = 'ui-monospace, "SFMono-Regular", Menlo, Consolas, "DejaVu Sans Mono", monospace'
 SPECTACULAR_SETTINGS = {
     "TITLE": "Image service API",
     "DESCRIPTION": (
@@ -246,8 +299,26 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "access.schema.document_access",
+        "images.exception_handler.document_outages",
     ],
     "PATH_CONVERTER_OVERRIDES": {"image_id": UUID},
+    # The docs load nothing from another host, so they render on a lab network without
+    # internet: the UIs' files come with drf-spectacular-sidecar (static files, served by
+    # whitenoise); no online validator badge; ReDoc in the system's fonts, not Google's
+    # (imageservice/templates/imageservice/redoc.html).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    "REDOC_UI_SETTINGS": {
+        "theme": {
+            "typography": {
+                "fontFamily": SYSTEM_FONTS,
+                "headings": {"fontFamily": SYSTEM_FONTS},
+                "code": {"fontFamily": MONOSPACE_FONTS},
+            }
+        }
+    },
 }
 
 # --- Internationalisation -------------------------------------------------------------

@@ -165,7 +165,12 @@ def use_s3(s3_server, settings, monkeypatch):
         for key, value in environment.items():
             monkeypatch.setenv(key, value)
         loaded = runpy.run_path(imageservice.settings.__file__)
-        for name in ("IMAGES_STORAGE", "IMAGES_S3_PRESIGNED_DOWNLOADS", "IMAGES_S3_PRESIGNED_TTL"):
+        for name in (
+            "IMAGES_STORAGE",
+            "IMAGES_S3_PRESIGNED_DOWNLOADS",
+            "IMAGES_S3_PRESIGNED_TTL",
+            "IMAGES_STORAGE_TIMEOUT",
+        ):
             setattr(settings, name, loaded[name])
         settings.STORAGES = loaded["STORAGES"]  # resets default_storage
         return bucket
@@ -177,3 +182,30 @@ def use_s3(s3_server, settings, monkeypatch):
 @pytest.fixture
 def s3(use_s3) -> S3Bucket:
     return use_s3()
+
+
+@pytest.fixture
+def database_outage(transactional_db, tmp_path):
+    """The database, ready to be taken away for real (tests/faults.py)."""
+    from tests.faults import DatabaseOutage
+
+    outage = DatabaseOutage(tmp_path / "database")
+    yield outage
+    outage.close()
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """Mount a filesystem of ``size`` bytes to fill up for real (tests/faults.py)."""
+    from tests.faults import TinyDisk
+
+    mounted = []
+
+    def tiny_disk(size: int) -> TinyDisk:
+        disk = TinyDisk(tmp_path / f"disk-{len(mounted)}", size)
+        mounted.append(disk)
+        return disk
+
+    yield tiny_disk
+    for disk in mounted:
+        disk.unmount()

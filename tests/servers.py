@@ -71,7 +71,11 @@ class S3Server:
 class TcpProxy:
     """Forwards connections on 127.0.0.1:``port`` to ``target``; ``stop`` closes the
     listener and every forwarded connection, ``start`` again listens on the same port:
-    for the peer behind it, that is the server going away and coming back."""
+    for the peer behind it, that is the server going away and coming back.
+
+    ``pause`` keeps accepting connections but forwards nothing either way, as a server that
+    hangs (or a network that drops packets) does; ``resume`` lets the held bytes through.
+    """
 
     def __init__(self, target: tuple[str, int], port: int = 0) -> None:
         self.target = target
@@ -80,6 +84,18 @@ class TcpProxy:
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._flowing = threading.Event()
+        self._flowing.set()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def pause(self) -> None:
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        self._flowing.set()
 
     def start(self) -> "TcpProxy":
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -136,7 +152,9 @@ class TcpProxy:
                     sock.setblocking(True)
                     selector.register(sock, selectors.EVENT_READ)
                 while client.fileno() != -1 and upstream.fileno() != -1:
-                    for key, _ in selector.select(timeout=0.5):
+                    if not self._flowing.wait(timeout=0.1):
+                        continue  # paused: leave the bytes where they are
+                    for key, _ in selector.select(timeout=0.1):
                         data = key.fileobj.recv(65536)
                         if not data:
                             return

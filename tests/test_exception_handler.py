@@ -1,7 +1,7 @@
 """What each error becomes as an HTTP answer (images/exception_handler.py)."""
 
 import pytest
-from botocore.exceptions import EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError
 from django.http import Http404
 
 from images import errors
@@ -71,9 +71,19 @@ def test_a_model_that_has_no_such_row_answers_404(missing):
     assert response.data == {"detail": "Not found.", "code": "not_found"}
 
 
+def s3_error(code: str, operation: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": "Not Found"}}, operation)
+
+
 @pytest.mark.parametrize(
     "fault",
-    [FileNotFoundError("a row names a file that is gone"), KeyError("image"), LookupError()],
+    [
+        FileNotFoundError("a row names a file that is gone"),
+        s3_error("NoSuchKey", "GetObject"),  # the object of a row is gone: not an outage
+        s3_error("404", "HeadObject"),
+        KeyError("image"),
+        LookupError(),
+    ],
 )
 def test_faults_of_ours_are_left_to_the_500_handler(fault):
     assert api_exception_handler(fault, {}) is None

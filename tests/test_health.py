@@ -4,10 +4,8 @@ import socket
 import time
 
 import pytest
-from django.db import connection
 
 from imageservice import health
-from tests.servers import TcpProxy
 
 READY = {"status": "ok", "checks": {"database": "ok", "storage": "ok"}}
 
@@ -78,54 +76,6 @@ def test_readyz_gives_up_on_a_storage_that_never_answers(client, use_s3, monkeyp
     assert response.json()["checks"]["storage"] == "unavailable"
 
 
-class DatabaseOutage:
-    """Takes the database away from new connections and brings it back, for real.
-
-    PostgreSQL is shared, so it is not stopped: connections go through a TCP proxy on
-    127.0.0.1, which is stopped (refused connections, cut sessions) and started again.
-    SQLite is a file: its folder is moved away and back.
-    """
-
-    def __init__(self, settings_dict: dict, tmp_path) -> None:
-        self.settings_dict = settings_dict
-        self.saved = dict(settings_dict)
-        if settings_dict["ENGINE"].endswith("postgresql"):
-            target = (settings_dict["HOST"] or "127.0.0.1", int(settings_dict["PORT"] or 5432))
-            self.proxy = TcpProxy(target).start()
-            settings_dict.update(HOST="127.0.0.1", PORT=str(self.proxy.port))
-        else:
-            self.proxy = None
-            self.folder = tmp_path / "database"
-            self.folder.mkdir()
-            settings_dict["NAME"] = str(self.folder / "db.sqlite3")
-
-    def cut(self) -> None:
-        if self.proxy:
-            self.proxy.stop()
-        else:
-            self.folder.rename(self.folder.with_name("moved-away"))
-
-    def restore(self) -> None:
-        if self.proxy:
-            self.proxy.start()
-        else:
-            self.folder.with_name("moved-away").rename(self.folder)
-
-    def close(self) -> None:
-        self.settings_dict.clear()
-        self.settings_dict.update(self.saved)
-        if self.proxy:
-            self.proxy.stop()
-
-
-@pytest.fixture
-def database_outage(transactional_db, tmp_path):
-    # The readiness check connects from a thread of its own, with these settings.
-    outage = DatabaseOutage(connection.settings_dict, tmp_path)
-    yield outage
-    outage.close()
-
-
 def test_readyz_turns_503_when_the_database_goes_away_and_200_when_it_returns(
     client, database_outage
 ):
@@ -145,3 +95,21 @@ def test_readyz_turns_503_when_the_database_goes_away_and_200_when_it_returns(
 
     assert response.status_code == 200
     assert response.json() == READY
+
+
+@pytest.mark.django_db(transaction=True)
+def test_readyz_names_the_media_disk_when_its_free_space_is_under_the_threshold(
+    client, tiny_disk, settings
+):
+    disk = tiny_disk(size=2 * 1024 * 1024)
+    settings.MEDIA_ROOT = str(disk.path / "media")
+    settings.IMAGES_MIN_FREE_BYTES = 512 * 1024
+    assert client.get("/readyz").json() == READY
+
+    disk.fill(room=256 * 1024)  # writes still fit, but not an upload of the threshold's size
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json()["checks"] == {"database": "ok", "storage": "low_space"}
+    disk.empty()
+    assert client.get("/readyz").json() == READY

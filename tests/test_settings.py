@@ -114,6 +114,9 @@ FILE_CACHE = "django.core.cache.backends.filebased.FileBasedCache"
          {"IMAGES_STORAGE": "s3", "AWS_STORAGE_BUCKET_NAME": "lab"}, False),
         (("IMAGES_S3_PRESIGNED_DOWNLOADS",), {"IMAGES_S3_PRESIGNED_DOWNLOADS": "true"},
          False),  # only with S3
+        (("IMAGES_MIN_FREE_BYTES",), {}, 2 * 25 * 1024 * 1024),  # twice the upload limit
+        (("IMAGES_MIN_FREE_BYTES",), {"IMAGES_MAX_UPLOAD_BYTES": "1000"}, 2000),
+        (("IMAGES_MIN_FREE_BYTES",), {"IMAGES_MIN_FREE_BYTES": "0"}, 0),  # no check
         (("LOGGING", "handlers", "console", "formatter"), {}, "plain"),
         (("LOGGING", "handlers", "console", "formatter"), {"LOG_FORMAT": "json"}, "json"),
     ],
@@ -131,6 +134,21 @@ def test_settings_read_from_the_environment(monkeypatch, path, env, expected):
     assert value == expected
 
 
+@pytest.mark.parametrize(("timeout", "wait"), [("", 2.25), ("3", 0.5)])
+def test_s3_attempts_fit_twice_with_a_back_off_in_the_storage_timeout(monkeypatch, timeout, wait):
+    loaded = load_settings(
+        monkeypatch,
+        IMAGES_STORAGE="s3",
+        AWS_STORAGE_BUCKET_NAME="lab",
+        IMAGES_STORAGE_TIMEOUT=timeout,
+    )
+    config = loaded["STORAGES"]["default"]["OPTIONS"]["client_config"]
+
+    assert (config.connect_timeout, config.read_timeout) == (wait, wait)
+    assert config.retries == {"mode": "standard", "max_attempts": 2}
+    assert 2 * (2 * wait) + 1 == loaded["IMAGES_STORAGE_TIMEOUT"]
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -143,6 +161,8 @@ def test_settings_read_from_the_environment(monkeypatch, path, env, expected):
         ({"IMAGES_S3_PRESIGNED_TTL": "0"}, "IMAGES_S3_PRESIGNED_TTL must be 1 to 604800"),
         ({"IMAGES_S3_PRESIGNED_TTL": "604801"}, "IMAGES_S3_PRESIGNED_TTL must be 1 to 604800"),
         ({"LOG_FORMAT": "xml"}, "LOG_FORMAT must be plain or json"),
+        ({"IMAGES_MIN_FREE_BYTES": "-1"}, "IMAGES_MIN_FREE_BYTES must be 0 or more"),
+        ({"IMAGES_STORAGE_TIMEOUT": "1"}, "IMAGES_STORAGE_TIMEOUT must be at least 2"),
     ],
 )
 def test_bad_settings_stop_the_service_at_start(monkeypatch, env, message):

@@ -3,6 +3,7 @@
 import hashlib
 import io
 import socket
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -13,6 +14,7 @@ from PIL import Image as PILImage
 
 from images.models import Image
 from tests.factories import image_bytes
+from tests.servers import TcpProxy
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -159,3 +161,41 @@ def test_saving_under_a_taken_name_never_replaces_the_stored_object(s3):
     assert second != first
     assert s3.read(s3.prefix + first) == b"first"
     assert s3.read(s3.prefix + second) == b"second"
+
+
+@pytest.fixture
+def paused_store(s3_server, use_s3):
+    """The service's S3 traffic through a proxy that can pause: accept, and pass nothing."""
+    proxy = TcpProxy(("127.0.0.1", int(s3_server.url.rsplit(":", 1)[1]))).start()
+    yield proxy, use_s3(AWS_S3_ENDPOINT_URL=proxy.url, IMAGES_STORAGE_TIMEOUT="4")
+    proxy.stop()
+
+
+def test_a_paused_object_store_answers_503_within_the_storage_timeout(
+    live_server, paused_store, settings
+):
+    proxy, bucket = paused_store
+    base = f"{live_server.url}/api/v1/images"
+    data = image_bytes("PNG", (30, 30))
+    image = requests.post(f"{base}/upload", files={"file": ("a.png", data)}, timeout=30).json()
+    keys = bucket.stored_keys()
+
+    proxy.pause()
+    for method, url, files in [
+        ("GET", f"{base}/{image['id']}/file", None),
+        ("PUT", f"{base}/{image['id']}?width=10&height=10", None),
+        ("POST", f"{base}/upload", {"file": ("b.png", image_bytes("PNG"))}),
+    ]:
+        started = time.monotonic()
+        response = requests.request(method, url, files=files, timeout=60)
+        # One storage operation, or two for an upload: its write, then removing what it
+        # may have written. The old settings held a request for about 90 s.
+        assert time.monotonic() - started < 2 * settings.IMAGES_STORAGE_TIMEOUT + 2
+        assert response.status_code == 503, response.text
+        assert response.json()["code"] == "storage_unavailable"
+        assert int(response.headers["Retry-After"]) > 0
+    assert requests.get(f"{base}/{image['id']}", timeout=30).json() == image  # metadata
+
+    proxy.resume()
+    assert requests.get(f"{base}/{image['id']}/file", timeout=30).content == data
+    assert bucket.stored_keys() == keys  # nothing stored by the requests that failed
