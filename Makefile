@@ -8,7 +8,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 DATA_DIR ?= data
 
-.PHONY: run test test-browser fuzz lint format migrate superuser bench bench-similar bench-slow clean
+.PHONY: run test test-browser fuzz lint format migrate superuser bench bench-similar bench-metadata bench-slow clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,11 @@ fuzz: $(VENV)/.dev
 # Similar-image search at 1,000,000 rows on SQLite and PostgreSQL (127.0.0.1:5432), over HTTP.
 bench-similar: $(VENV)/.runtime
 	$(BIN)/python bench/similar.py $(BENCH_ARGS)
+
+# Tag and metadata filters, ordering and facets at 1,000,000 images on SQLite and
+# PostgreSQL (127.0.0.1:5432), over HTTP (README, "Tags and metadata"); about 20 min.
+bench-metadata: $(VENV)/.runtime
+	$(BIN)/python bench/metadata.py $(BENCH_ARGS)
 
 # 64 connections trickling a byte a second, and normal GETs beside them (README, "Slow
 # clients"); about 2 minutes. BENCH_ARGS="--worker-class gthread": gunicorn's own worker.

@@ -69,18 +69,19 @@ def main() -> None:
 
 
 @contextmanager
-def database(backend: str):
-    data = Path(tempfile.mkdtemp(prefix="bench-similar-"))
+def database(backend: str, name: str = PG_DATABASE):
+    """A database URL and data folder, both removed afterwards (``name`` on PostgreSQL)."""
+    data = Path(tempfile.mkdtemp(prefix="bench-"))
     try:
         if backend == "sqlite":
             yield f"sqlite:///{data / 'db.sqlite3'}", data
         elif backend == "postgres":
-            psql(f"DROP DATABASE IF EXISTS {PG_DATABASE}")
-            psql(f"CREATE DATABASE {PG_DATABASE}")
+            psql(f"DROP DATABASE IF EXISTS {name}")
+            psql(f"CREATE DATABASE {name}")
             try:
-                yield f"{PG_SERVER}/{PG_DATABASE}", data
+                yield f"{PG_SERVER}/{name}", data
             finally:
-                psql(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
+                psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         else:
             raise SystemExit(f"unknown backend {backend!r}")
     finally:
@@ -159,23 +160,7 @@ def fill(backend: str, rows: int) -> tuple[list[int], list[str]]:
     columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
     hashes, grouped = synthetic_hashes(rows)
     sqlite = backend == "sqlite"
-    start = datetime.now(UTC).replace(microsecond=1) - timedelta(days=365)
-    if sqlite:  # stored as naive UTC text, as Django's SQLite backend stores it
-        start = start.replace(tzinfo=None)
-    constant = {
-        "name": "plate",
-        "description": "",
-        "source_url": None,
-        "format": "JPEG",
-        "width": 2850,
-        "height": 2850,
-        "file_size": 341404,
-        "original_format": "JPEG",
-        "original_file_size": 341404,
-        "revision": 0,  # loaded whole by each worker's first search
-    }
-    names = [field.attname for field in fields]
-    template = [constant.get(name) for name in names]
+    names, template, start = image_row_template(backend)
     varying = ["id", "file", "original", "sha256", "original_sha256", "phash", "phash_value"]
     at = [names.index(name) for name in [*varying, "created_at", "updated_at"]]
     ids: list[str] = []
@@ -221,17 +206,45 @@ def fill(backend: str, rows: int) -> tuple[list[int], list[str]]:
     return hashes, [str(uuid.UUID(ids[i])) for i in picks]
 
 
-def drop_indexes(cursor, backend: str) -> list[str]:
-    """Drop the images table's secondary indexes; return the statements that make them."""
+def image_row_template(backend: str) -> tuple[list[str], list, datetime]:
+    """The images table's columns, a row of what every synthetic image shares (None in
+    the columns that vary), and the creation time of the first image, a year ago."""
+    from images.models import Image
+
+    start = datetime.now(UTC).replace(microsecond=1) - timedelta(days=365)
+    if backend == "sqlite":  # stored as naive UTC text, as Django's SQLite backend stores it
+        start = start.replace(tzinfo=None)
+    constant = {
+        "name": "plate",
+        "description": "",
+        "source_url": None,
+        "format": "JPEG",
+        "width": 2850,
+        "height": 2850,
+        "file_size": 341404,
+        "original_format": "JPEG",
+        "original_file_size": 341404,
+        "revision": 0,  # loaded whole by each worker's first search
+        "tags": "[]",
+        "metadata": "{}",
+    }
+    names = [field.attname for field in Image._meta.concrete_fields]
+    return names, [constant.get(name) for name in names], start
+
+
+def drop_indexes(cursor, backend: str, table: str = "images_image") -> list[str]:
+    """Drop a table's secondary indexes; return the statements that make them again."""
     if backend == "sqlite":
         cursor.execute(
             "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
-            "AND tbl_name = 'images_image' AND sql IS NOT NULL"
+            "AND tbl_name = %s AND sql IS NOT NULL",
+            [table],
         )
     else:
         cursor.execute(
-            "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.tablename = 'images_image' "
-            "AND i.indexname NOT IN (SELECT conname FROM pg_constraint)"
+            "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.tablename = %s "
+            "AND i.indexname NOT IN (SELECT conname FROM pg_constraint)",
+            [table],
         )
     found = cursor.fetchall()
     for name, _ in found:
@@ -282,7 +295,9 @@ def timed(work, repeat: int = 20) -> float:
     return statistics.median(times)
 
 
-def over_http(queries: list[str], requests: int) -> dict:
+@contextmanager
+def serving():
+    """The service under gunicorn as `make run` starts it, on a free port: (port, pid)."""
     port = free_port()
     env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port)}
     gunicorn = Path(sys.executable).with_name("gunicorn")
@@ -290,7 +305,15 @@ def over_http(queries: list[str], requests: int) -> dict:
     server = subprocess.Popen(command, cwd=REPO, env=env, start_new_session=True)
     try:
         wait_until_up(port)
-        workers = worker_pids(server.pid)
+        yield port, server.pid
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
+
+
+def over_http(queries: list[str], requests: int) -> dict:
+    with serving() as (port, master):
+        workers = worker_pids(master)
         rss_before = {pid: rss_mb(pid) for pid in workers}  # index loading has begun
         up = time.monotonic()
         cold = [get(port, f"/api/v1/images/{queries[i]}/similar")[0] for i in range(8)]
@@ -320,9 +343,6 @@ def over_http(queries: list[str], requests: int) -> dict:
         report["rss_after_mb"] = sorted(rss_mb(pid) for pid in workers)
         report["after_write"] = after_writes(port, queries)
         return report
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(30)
 
 
 def after_writes(port: int, queries: list[str], rounds: int = 20) -> dict:

@@ -1,5 +1,5 @@
-"""The admin: images with thumbnails, their current file and original, near-duplicates;
-adding and restoring through the same services as the API."""
+"""The admin: images with thumbnails, their current file and original, near-duplicates,
+tags and metadata; adding, editing and restoring through the same services as the API."""
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -10,8 +10,8 @@ from django.urls import path, reverse, reverse_lazy
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
-from . import imaging, selectors, services, storage
-from .admin_forms import ImageAddForm
+from . import imaging, lab_metadata, labels, metadata_index, selectors, services, storage
+from .admin_forms import ImageAddForm, ImageChangeForm
 from .errors import ImageServiceError
 from .models import Image
 
@@ -40,6 +40,23 @@ class FormatFilter(admin.SimpleListFilter):
         return queryset.filter(format=self.value()) if self.value() else queryset
 
 
+class TagFilter(admin.SimpleListFilter):
+    """The most used tags; choosing one lists the images with it."""
+
+    title = "tag"
+    parameter_name = "tag"
+    shown = 50
+
+    def lookups(self, request, model_admin):
+        facets = selectors.image_facets(key=None, limit=self.shown)
+        return [(facet.value, facet.value) for facet in facets]
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        return metadata_index.filtered(queryset, lab_metadata.Filters(tags=(self.value(),)))
+
+
 @admin.register(Image)
 class ImageAdmin(admin.ModelAdmin):
     list_display = [
@@ -52,12 +69,16 @@ class ImageAdmin(admin.ModelAdmin):
         "created_at",
     ]
     list_display_links = ["thumbnail", "name"]
-    list_filter = [FormatFilter]
+    list_filter = [FormatFilter, TagFilter]
     search_fields = ["name", "=sha256", "=phash"]
+    search_help_text = (
+        "A name, a sha256 or phash, a tag, a metadata value, or KEY=VALUE for one key's value."
+    )
     list_per_page = 50
     date_hierarchy = "created_at"
     fieldsets = [
         (None, {"fields": ["preview", "name", "description"]}),
+        ("Tags and metadata", {"fields": ["tags", "metadata"]}),
         (
             "Current file",
             {"fields": ["current_file", "format_name", "dimensions", "size", "sha256", "phash"]},
@@ -70,13 +91,12 @@ class ImageAdmin(admin.ModelAdmin):
         field
         for _, options in fieldsets
         for field in options["fields"]
-        if field not in ("name", "description")
+        if field not in ImageChangeForm.Meta.fields
     ]
     add_fieldsets = [(None, {"fields": ["upload", "name", "description", "store_anyway"]})]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
-        if obj is None:
-            kwargs["form"] = ImageAddForm
+        kwargs["form"] = ImageAddForm if obj is None else ImageChangeForm
         return super().get_form(request, obj, change, **kwargs)
 
     def get_fieldsets(self, request, obj=None):
@@ -86,9 +106,23 @@ class ImageAdmin(admin.ModelAdmin):
         return [] if obj is None else self.readonly_fields
 
     def save_model(self, request, obj, form, change):
-        if change:
+        if change:  # the admin runs this in a transaction: all of it is saved, or none
             services.image_rename(image_id=obj.pk, name=obj.name)
             services.image_describe(image_id=obj.pk, description=obj.description)
+            labels.image_retag(image_id=obj.pk, tags=obj.tags)
+            # The form holds the whole object; as a merge patch, the keys it dropped are null.
+            stored = Image.objects.get(pk=obj.pk).metadata
+            patch = {key: None for key in stored if key not in obj.metadata} | obj.metadata
+            labels.image_annotate(image_id=obj.pk, metadata=patch)
+
+    def get_search_results(self, request, queryset, search_term):
+        """Also the images with the term as a tag or a metadata value (``KEY=VALUE``: as
+        that key's value), found through the index."""
+        found, duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        if term:
+            found |= queryset.filter(metadata_index.labelled_with(term))
+        return found, duplicates
 
     def delete_model(self, request, obj):
         services.image_delete(image_id=obj.pk)

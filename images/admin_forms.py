@@ -1,12 +1,14 @@
-"""The admin's form for adding an image: through the same service as the API, and never a
-second copy of bytes already stored unless asked."""
+"""The admin's forms: adding an image through the same service as the API, and never a
+second copy of bytes already stored unless asked; editing its tags and metadata by the
+API's rules."""
 
 import hashlib
+import json
 
 from django import forms
 from django.db.models import Q
 
-from . import services
+from . import lab_metadata, services
 from .errors import ImageServiceError
 from .models import Image
 
@@ -95,3 +97,48 @@ def _stored_with(sha256: str) -> list[Image]:
     for twin in twins:
         twin.holds_as = "current file" if twin.sha256 == sha256 else "original"
     return twins
+
+
+class ImageChangeForm(forms.ModelForm):
+    """The change page: tags as comma-separated text, metadata as a JSON object, checked
+    by the API's rules (images/lab_metadata.py)."""
+
+    tags = forms.CharField(
+        required=False,
+        help_text="Comma-separated; letters, digits, spaces and -_.:/ only; at most 32.",
+        widget=forms.TextInput(attrs={"size": 80}),
+    )
+    metadata = forms.CharField(
+        required=False,
+        help_text='A JSON object of keys and values: {"plate": "P-0042", "timepoint": 3}.',
+        widget=forms.Textarea(attrs={"rows": 8, "cols": 80}),
+    )
+
+    class Meta:
+        model = Image
+        fields = ["name", "description", "tags", "metadata"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial["tags"] = ", ".join(self.instance.tags)
+            self.initial["metadata"] = json.dumps(
+                self.instance.metadata, indent=2, sort_keys=True, ensure_ascii=False
+            )
+
+    def clean_tags(self) -> list[str]:
+        text = self.cleaned_data["tags"]
+        if not text.strip():
+            return []
+        return _checked(lambda: lab_metadata.clean_tags(lab_metadata.split_form_tags([text])))
+
+    def clean_metadata(self) -> dict:
+        text = self.cleaned_data["metadata"].strip() or "{}"
+        return _checked(lambda: lab_metadata.clean_metadata(lab_metadata.parse_json_text(text)))
+
+
+def _checked(clean):
+    try:
+        return clean()
+    except ImageServiceError as exc:
+        raise forms.ValidationError(exc.detail, code=exc.code) from None

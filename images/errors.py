@@ -90,3 +90,21 @@ class DatabaseUnavailable(ImageServiceError):
     code = "database_unavailable"
     default_detail = "The database is unavailable; try again later."
     retry_after = OUTAGE_RETRY_AFTER
+
+
+class InvalidTags(ImageServiceError):
+    status_code = HTTPStatus.BAD_REQUEST
+    code = "invalid_tags"
+    default_detail = "The tags are not valid."
+
+
+class InvalidMetadata(ImageServiceError):
+    status_code = HTTPStatus.BAD_REQUEST
+    code = "invalid_metadata"
+    default_detail = "The metadata is not valid."
+
+
+class InvalidFilter(ImageServiceError):
+    status_code = HTTPStatus.BAD_REQUEST
+    code = "invalid_filter"
+    default_detail = "The filter or ordering is not valid."

@@ -13,7 +13,8 @@ from django.core.files import File
 from django.db import transaction
 from django.db.models import QuerySet
 
-from . import imaging, incoming, similarity, storage, visual_diff
+from . import imaging, incoming, metadata_index, similarity, storage, visual_diff
+from .lab_metadata import DEFAULT_ORDERING, NO_FILTERS, Filters, Ordering
 from .models import Image
 
 
@@ -70,7 +71,36 @@ def image_list(
     sha256: str | None = None,
     phash: str | None = None,
     format: str | None = None,
-) -> QuerySet[Image]:
+    filters: Filters = NO_FILTERS,
+    ordering: Ordering = DEFAULT_ORDERING,
+) -> "QuerySet[Image] | metadata_index.Listing":
+    """The images that match, in order: something a paginator counts and slices."""
+    within = _matching(name=name, sha256=sha256, phash=phash, format=format)
+    return metadata_index.listing(filters, ordering, within=within)
+
+
+def image_facets(
+    *,
+    key: str | None,
+    limit: int = 100,
+    name: str | None = None,
+    sha256: str | None = None,
+    phash: str | None = None,
+    format: str | None = None,
+    filters: Filters = NO_FILTERS,
+) -> list[metadata_index.Facet]:
+    """The most frequent tags (``key`` None) or values of a metadata key among the images
+    that match, most frequent first, then by value."""
+    within = _matching(name=name, sha256=sha256, phash=phash, format=format)
+    return metadata_index.facets(filters, within=within, key=key, limit=limit)
+
+
+def _matching(
+    *, name: str | None, sha256: str | None, phash: str | None, format: str | None
+) -> QuerySet[Image] | None:
+    """The images matching the filters on their own columns; None when there are none."""
+    if not (name or sha256 or phash or format):
+        return None
     images = Image.objects.all()
     if name:
         images = images.filter(name__icontains=name)
@@ -124,12 +154,17 @@ def image_diff_picture(*, source_id: uuid.UUID, target_id: uuid.UUID) -> bytes:
 
 
 def image_similar(
-    *, image_id: uuid.UUID, max_distance: int = 10, limit: int = 20
+    *, image_id: uuid.UUID, max_distance: int = 10, limit: int = 20, filters: Filters = NO_FILTERS
 ) -> similarity.Matches:
-    """The other stored images whose phash is within ``max_distance`` bits of this one's."""
+    """The other stored images whose phash is within ``max_distance`` bits of this one's,
+    among those that match ``filters``."""
     phash_value = Image.objects.values_list("phash_value", flat=True).get(pk=image_id)
     return similarity.search(
-        phash_value=phash_value, max_distance=max_distance, limit=limit, exclude_id=image_id
+        phash_value=phash_value,
+        max_distance=max_distance,
+        limit=limit,
+        exclude_id=image_id,
+        within=_labelled(filters),
     )
 
 
@@ -140,10 +175,12 @@ def image_search(
     file: BinaryIO | None = None,
     url: str | None = None,
     phash: str | None = None,
+    filters: Filters = NO_FILTERS,
 ) -> similarity.Matches:
-    """The stored images near an image that is not stored: a file (decoded exactly as an
-    upload, with the same limits), a URL (fetched exactly as a create from URL fetches) or
-    a phash (16 hex digits). Nothing is stored."""
+    """The stored images near an image that is not stored, among those that match
+    ``filters``: a file (decoded exactly as an upload, with the same limits), a URL
+    (fetched exactly as a create from URL fetches) or a phash (16 hex digits). Nothing is
+    stored."""
     if url is not None:
         download = incoming.download(url)
         with download.file:
@@ -153,8 +190,15 @@ def image_search(
     if phash is None:
         raise ValueError("image_search needs a file, a URL or a phash.")
     return similarity.search(
-        phash_value=imaging.phash_to_int(phash), max_distance=max_distance, limit=limit
+        phash_value=imaging.phash_to_int(phash),
+        max_distance=max_distance,
+        limit=limit,
+        within=_labelled(filters),
     )
+
+
+def _labelled(filters: Filters) -> QuerySet[Image] | None:
+    return metadata_index.filtered(Image.objects.all(), filters) if filters else None
 
 
 def _label(image: Image) -> str:

@@ -6,7 +6,12 @@ from django.urls import get_script_prefix, get_urlconf, reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import empty
+from rest_framework.utils import html
 
+from . import lab_metadata
+from .errors import ImageServiceError, InvalidMetadata, InvalidTags
+from .labels import MAX_BULK
 from .models import Image
 from .similarity import MAX_DISTANCE
 
@@ -17,6 +22,8 @@ IMAGE_FIELDS = [
     "id",
     "name",
     "description",
+    "tags",
+    "metadata",
     "format",
     "content_type",
     "width",
@@ -138,8 +145,109 @@ def _path_template(
     return reverse(view_name, kwargs={name: f"{name}-slot" for name in ids})
 
 
+def _refused(exc: ImageServiceError) -> serializers.ValidationError:
+    return serializers.ValidationError(exc.detail, code=exc.code)
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "string", "minLength": 1, "maxLength": lab_metadata.MAX_TAG_LENGTH},
+        "maxItems": lab_metadata.MAX_TAGS,
+        "description": (
+            "Tags: 1-64 letters, digits, spaces and -_.:/ each, trimmed, repeats collapse, "
+            "compared exactly; at most 32. A form repeats the field, and each value may "
+            "also be comma-separated."
+        ),
+    }
+)
+class TagsField(serializers.Field):
+    """A list of tags (``invalid_tags``). In a form, the field repeated and each value
+    comma-separated; in JSON, a list of strings."""
+
+    def get_value(self, dictionary):
+        if html.is_html_input(dictionary):
+            if self.field_name not in dictionary:
+                return empty
+            return lab_metadata.split_form_tags(dictionary.getlist(self.field_name))
+        return dictionary.get(self.field_name, empty)
+
+    def run_validation(self, data=empty):
+        if data is None:  # not "no tags": a client that sends null meant something else
+            raise _refused(InvalidTags("tags must be a list, not null."))
+        return super().run_validation(data)
+
+    def to_internal_value(self, data) -> list[str]:
+        try:
+            return lab_metadata.clean_tags(data)
+        except ImageServiceError as exc:
+            raise _refused(exc) from None
+
+    def to_representation(self, value) -> list[str]:
+        return value
+
+
+class _FormText(str):
+    """A form field's text, to be read as JSON (a JSON body's strings are not)."""
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {
+            "oneOf": [
+                {"type": "string", "maxLength": lab_metadata.MAX_TEXT_LENGTH},
+                {"type": "number"},
+                {"type": "boolean"},
+            ]
+        },
+        "maxProperties": lab_metadata.MAX_KEYS,
+        "description": (
+            "Key-value metadata: keys of 1-64 characters [A-Za-z0-9][A-Za-z0-9_.:-]*, values "
+            "a string (at most 1024 characters), a finite number or a boolean; at most 64 "
+            "keys. In a form, a JSON object as text."
+        ),
+    }
+)
+class MetadataField(serializers.Field):
+    """A flat metadata object (``invalid_metadata``), or with ``patch`` a JSON Merge
+    Patch of one (a key set to null is removed). In a form, the object as JSON text."""
+
+    def __init__(self, *, patch: bool = False, **kwargs) -> None:
+        self.patch = patch
+        super().__init__(**kwargs)
+
+    def get_value(self, dictionary):
+        value = super().get_value(dictionary)
+        if html.is_html_input(dictionary) and isinstance(value, str):
+            return _FormText(value)
+        return value
+
+    def run_validation(self, data=empty):
+        if data is None:
+            raise _refused(InvalidMetadata("metadata must be an object, not null."))
+        return super().run_validation(data)
+
+    def to_internal_value(self, data) -> dict:
+        try:
+            if isinstance(data, _FormText):
+                data = lab_metadata.parse_json_text(data)
+            if self.patch:
+                return lab_metadata.check_patch(data)
+            return lab_metadata.clean_metadata(data)
+        except ImageServiceError as exc:
+            raise _refused(exc) from None
+
+    def to_representation(self, value) -> dict:
+        # In key order: PostgreSQL's jsonb keeps keys in an order of its own.
+        return dict(sorted(value.items()))
+
+
 class ImageSerializer(RenderedFast, serializers.ModelSerializer):
     """An image's metadata, as every endpoint returns it. Never a filesystem path."""
+
+    tags = TagsField(read_only=True)
+    metadata = MetadataField(read_only=True)
 
     class Meta:
         model = Image
@@ -162,6 +270,8 @@ class ImageUploadSerializer(serializers.Serializer):
         help_text="Defaults to the file's name (also when empty).",
     )
     description = serializers.CharField(required=False, allow_blank=True, default="")
+    tags = TagsField(required=False, default=list)
+    metadata = MetadataField(required=False, default=dict)
 
 
 class ImageFromUrlSerializer(serializers.Serializer):
@@ -173,6 +283,8 @@ class ImageFromUrlSerializer(serializers.Serializer):
         max_length=255, required=False, help_text="Defaults to the URL's last path segment."
     )
     description = serializers.CharField(required=False, allow_blank=True, default="")
+    tags = TagsField(required=False, default=list)
+    metadata = MetadataField(required=False, default=dict)
     dedupe = serializers.BooleanField(
         default=False,
         help_text="Return the stored image with the same sha256, if any, instead of a copy.",
@@ -193,7 +305,9 @@ class CropField(serializers.IntegerField):
             raise serializers.ValidationError(messages, code="invalid_crop") from exc
 
 
-class ImageUpdateSerializer(serializers.Serializer):
+class ImageEditSerializer(serializers.Serializer):
+    """The edits that may also come as query parameters."""
+
     name = serializers.CharField(max_length=255, required=False)
     description = serializers.CharField(required=False, allow_blank=True)
     width = CropField(min_value=1, help_text="Crop width; centre crop unless left/top given.")
@@ -217,6 +331,20 @@ class ImageUpdateSerializer(serializers.Serializer):
         return attrs
 
 
+class ImageUpdateSerializer(ImageEditSerializer):
+    """The edits, with the tags and metadata a JSON body may carry."""
+
+    tags = TagsField(required=False, help_text="Replaces the image's tags.")
+    metadata = MetadataField(
+        patch=True,
+        required=False,
+        help_text=(
+            "A JSON Merge Patch (RFC 7396) of the metadata: a key set to null is removed, "
+            "the others are set, keys not named stay."
+        ),
+    )
+
+
 class ImageFilterSerializer(serializers.Serializer):
     name = serializers.CharField(
         required=False, allow_blank=True, help_text="Name contains (case-insensitive)."
@@ -236,6 +364,87 @@ class ImageFilterSerializer(serializers.Serializer):
     format = serializers.ChoiceField(
         choices=["JPEG", "PNG", "jpeg", "png"], required=False, help_text="JPEG or PNG."
     )
+
+
+class LabelFilterSerializer(serializers.Serializer):
+    """The tag and metadata filters of a query (``invalid_filter``). Only ``tag`` is a
+    declared field; ``metadata.KEY[__op]`` parameters are read from the query itself
+    (views.LABEL_FILTERS documents them), into ``filters``."""
+
+    tag = serializers.ListField(
+        child=serializers.CharField(allow_blank=True, trim_whitespace=False),
+        required=False,
+        help_text="Only images with this tag; repeat for images with every tag named.",
+    )
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        params = self.initial_data.lists() if hasattr(self.initial_data, "lists") else []
+        try:
+            attrs["filters"] = lab_metadata.parse_filters(params)
+        except ImageServiceError as exc:
+            raise _refused(exc) from None
+        attrs.pop("tag", None)
+        return attrs
+
+
+class ImageListQuerySerializer(LabelFilterSerializer, ImageFilterSerializer):
+    ordering = serializers.CharField(
+        required=False,
+        help_text=(
+            "created_at, -created_at (the default), name, -name, metadata.KEY or "
+            "-metadata.KEY (numbers numerically, then strings, then false and true; images "
+            "without the key last). Ties by creation time, in the same direction."
+        ),
+    )
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        try:
+            attrs["ordering"] = lab_metadata.parse_ordering(attrs.get("ordering"))
+        except ImageServiceError as exc:
+            raise _refused(exc) from None
+        return attrs
+
+
+class FacetQuerySerializer(LabelFilterSerializer, ImageFilterSerializer):
+    field = serializers.CharField(help_text="tags, or metadata.KEY.")
+    limit = serializers.IntegerField(
+        min_value=1, max_value=1000, default=100, help_text="Most values returned (≤ 1000)."
+    )
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        try:
+            attrs["key"] = lab_metadata.parse_facet_field(attrs["field"])
+        except ImageServiceError as exc:
+            raise _refused(exc) from None
+        return attrs
+
+
+class FacetValueSerializer(serializers.Serializer):
+    value = serializers.JSONField(help_text="A tag, or a metadata value (string, number, boolean).")
+    count = serializers.IntegerField(help_text="Images with this value.")
+
+
+class FacetsSerializer(serializers.Serializer):
+    field = serializers.CharField()
+    values = FacetValueSerializer(many=True, help_text="Most frequent first, then by value.")
+
+
+class BulkEditSerializer(serializers.Serializer):
+    ids = serializers.ListField(
+        child=serializers.UUIDField(), min_length=1, max_length=MAX_BULK, help_text="Up to 1000."
+    )
+    add_tags = TagsField(required=False, default=list)
+    remove_tags = TagsField(required=False, default=list)
+    metadata = MetadataField(
+        patch=True, required=False, default=dict, help_text="A JSON Merge Patch for each image."
+    )
+
+
+class BulkEditedSerializer(serializers.Serializer):
+    updated = serializers.IntegerField(help_text="How many images were edited.")
 
 
 class ImageDiffSerializer(RenderedFast, serializers.Serializer):

@@ -8,7 +8,9 @@ the commit (the database lost half-way) removes it without asking the database. 
 checks that the database answers before it decodes and stores anything.
 
 Every write that gives an image a phash saves it through ``_save_with_revision``, which
-stamps the row for the similarity index's change feed (images/similarity.py).
+stamps the row for the similarity index's change feed (images/similarity.py). Every write
+of an image's tags and metadata changes the index rows of them in the same transaction
+(images/metadata_index.py); edits of tags and metadata alone are in images/labels.py.
 """
 
 import tempfile
@@ -21,7 +23,7 @@ from typing import BinaryIO
 from django.conf import settings
 from django.db import transaction
 
-from . import database, imaging, incoming, selectors, similarity, storage
+from . import database, imaging, incoming, labels, selectors, similarity, storage
 from .models import Image
 
 
@@ -32,6 +34,8 @@ def image_create(
     description: str = "",
     source_url: str | None = None,
     sha256: str | None = None,
+    tags: list[str] | None = None,
+    metadata: dict | None = None,
 ) -> Image:
     """Validate, hash and store an image; ``sha256`` may be given if already computed."""
     image, _ = _create(
@@ -40,6 +44,8 @@ def image_create(
         description=description,
         source_url=source_url,
         sha256=sha256,
+        tags=tags,
+        metadata=metadata,
         dedupe=False,
     )
     return image
@@ -52,30 +58,51 @@ def image_get_or_create(
     description: str = "",
     source_url: str | None = None,
     sha256: str | None = None,
+    tags: list[str] | None = None,
+    metadata: dict | None = None,
 ) -> tuple[Image, bool]:
-    """The stored image with exactly these bytes (the oldest, if several), else a new one
-    as ``image_create`` makes it; the flag says whether it was created."""
+    """The stored image with exactly these bytes (the oldest, if several, as it is: the
+    tags and metadata given are not applied to it), else a new one as ``image_create``
+    makes it; the flag says whether it was created."""
     return _create(
         file=file,
         name=name,
         description=description,
         source_url=source_url,
         sha256=sha256,
+        tags=tags,
+        metadata=metadata,
         dedupe=True,
     )
 
 
-def image_create_from_url(*, url: str, name: str | None = None, description: str = "") -> Image:
+def image_create_from_url(
+    *,
+    url: str,
+    name: str | None = None,
+    description: str = "",
+    tags: list[str] | None = None,
+    metadata: dict | None = None,
+) -> Image:
     """Download ``url`` safely (images/fetch.py), then store it exactly as an upload."""
-    image, _ = _create_from_url(url=url, name=name, description=description, dedupe=False)
+    image, _ = _create_from_url(
+        url=url, name=name, description=description, tags=tags, metadata=metadata
+    )
     return image
 
 
 def image_get_or_create_from_url(
-    *, url: str, name: str | None = None, description: str = ""
+    *,
+    url: str,
+    name: str | None = None,
+    description: str = "",
+    tags: list[str] | None = None,
+    metadata: dict | None = None,
 ) -> tuple[Image, bool]:
     """Download ``url``; the stored image with exactly those bytes, else a new one."""
-    return _create_from_url(url=url, name=name, description=description, dedupe=True)
+    return _create_from_url(
+        url=url, name=name, description=description, tags=tags, metadata=metadata, dedupe=True
+    )
 
 
 def image_default_name(filename: str) -> str:
@@ -84,7 +111,13 @@ def image_default_name(filename: str) -> str:
 
 
 def _create_from_url(
-    *, url: str, name: str | None, description: str, dedupe: bool
+    *,
+    url: str,
+    name: str | None,
+    description: str,
+    tags: list[str] | None,
+    metadata: dict | None,
+    dedupe: bool = False,
 ) -> tuple[Image, bool]:
     database.check_reachable()  # before the download: its result could not be recorded
     download = incoming.download(url)
@@ -95,6 +128,8 @@ def _create_from_url(
             description=description,
             source_url=url,
             sha256=download.sha256,
+            tags=tags,
+            metadata=metadata,
             dedupe=dedupe,
         )
 
@@ -106,8 +141,11 @@ def _create(
     description: str,
     source_url: str | None,
     sha256: str | None,
+    tags: list[str] | None,
+    metadata: dict | None,
     dedupe: bool,
 ) -> tuple[Image, bool]:
+    tags, metadata = labels.checked(tags, metadata)
     size, digest = incoming.measure(file, sha256=sha256)
     incoming.check_size(size)
     if dedupe and (existing := _oldest_with_bytes(digest)):
@@ -124,10 +162,13 @@ def _create(
             original_format=info.format,
             original_file_size=size,
             original_sha256=digest,
+            tags=tags,
+            metadata=metadata,
         )
         _set_current(image, name=stored, info=info, size=size, sha256=digest)
         with written.atomic():
             _save_with_revision(image, force_insert=True)
+            labels.index_new(image)
             # Writers queue on the revision counter's lock, so a twin upload that won the
             # race is committed and visible here: it is returned, and our row undone.
             twin = _oldest_with_bytes(digest, other_than=image.pk) if dedupe else None

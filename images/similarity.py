@@ -24,7 +24,7 @@ from uuid import UUID
 
 import numpy as np
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Max
+from django.db.models import Count, F, Max, QuerySet
 
 from .imaging import int_to_phash
 from .models import Image, RevisionCounter
@@ -200,13 +200,23 @@ def warm_up() -> None:
 
 
 def search(
-    *, phash_value: int, max_distance: int, limit: int, exclude_id: UUID | None = None
+    *,
+    phash_value: int,
+    max_distance: int,
+    limit: int,
+    exclude_id: UUID | None = None,
+    within: QuerySet[Image] | None = None,
 ) -> Matches:
-    """The stored images within ``max_distance`` bits, nearest first, ties newest first."""
+    """The stored images within ``max_distance`` bits, nearest first, ties newest first;
+    only among ``within``, if given."""
     found, revision = index.candidates(phash_value, max_distance)
     distances = {int_to_phash(value): distance for value, distance in found.items()}
-    stored = Image.objects.exclude(pk=exclude_id) if exclude_id else Image.objects.all()
+    stored = Image.objects.all() if within is None else within
+    if exclude_id:
+        stored = stored.exclude(pk=exclude_id)
     own = int_to_phash(phash_value) if exclude_id else None
+    if within is not None:
+        revision = None  # a value missing among some images proves nothing: forget none
     if len(distances) <= _LOOKUP_CHUNK:
         # The usual case, in one query: every image holding a candidate, when not too many.
         images = list(stored.filter(phash__in=list(distances)).order_by()[: _FETCH_ALL + 1])

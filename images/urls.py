@@ -37,6 +37,8 @@ def hide_slash_variants(endpoints):
 urlpatterns = [
     *both("images/upload", views.ImageUploadView, "image-upload"),
     *both("images/", views.ImageListView, "image-list"),
+    *both("images/facets", views.ImageFacetsView, "image-facets"),
+    *both("images/bulk", views.ImageBulkView, "image-bulk"),
     *both("images/<image_id:image_id>", views.ImageDetailView, "image-detail"),
     *both("images/<image_id:image_id>/file", views.ImageFileView, "image-file"),
     *both(

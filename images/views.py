@@ -19,18 +19,24 @@ from rest_framework.views import APIView
 from access.permissions import ImagesAccess
 from access.throttling import ImagesRateThrottle, charge_costly
 
-from . import selectors, services, storage
+from . import labels, selectors, services, storage
 from .models import Image
 from .pagination import ImagePagination
 from .serializers import (
+    BulkEditedSerializer,
+    BulkEditSerializer,
     ErrorSerializer,
+    FacetQuerySerializer,
+    FacetsSerializer,
     ImageDiffSerializer,
-    ImageFilterSerializer,
+    ImageEditSerializer,
     ImageFromUrlSerializer,
+    ImageListQuerySerializer,
     ImageSearchSerializer,
     ImageSerializer,
     ImageUpdateSerializer,
     ImageUploadSerializer,
+    LabelFilterSerializer,
     SimilarImagesSerializer,
     SimilarQuerySerializer,
     UploadOptionsSerializer,
@@ -41,6 +47,29 @@ from .uploads import ImageMultiPartParser
 NOT_FOUND = {404: ErrorSerializer}
 # Refused bytes or request, or the object store unavailable (503).
 IMAGE_ERRORS = {code: ErrorSerializer for code in (400, 413, 415, 503)}
+# The metadata filters: parameters named after the key, so each is documented once with
+# KEY standing for it. (``tag`` is a field of the filter serializers.)
+LABEL_FILTERS = [
+    OpenApiParameter(
+        f"metadata.KEY{suffix}",
+        str,
+        OpenApiParameter.QUERY,
+        description=f"{what} KEY is a metadata key, e.g. `metadata.plate=P-0042`; repeatable.",
+    )
+    for suffix, what in [
+        (
+            "",
+            "Images whose value of KEY equals this: the string, and also the number it reads "
+            "as (`3` matches 3 and 3.0), or the boolean (`true`, `false`).",
+        ),
+        ("__gt", "Images whose value of KEY is a number greater than this."),
+        ("__gte", "Images whose value of KEY is a number greater than or equal to this."),
+        ("__lt", "Images whose value of KEY is a number less than this."),
+        ("__lte", "Images whose value of KEY is a number less than or equal to this."),
+        ("__exists", "`true`: images that have KEY; `false`: images that do not."),
+    ]
+]
+FILTERED = " A malformed `tag`, `metadata.KEY` or `ordering` parameter is 400 `invalid_filter`."
 LOCATION = OpenApiParameter(
     "Location",
     OpenApiTypes.URI,
@@ -105,7 +134,9 @@ class ImageUploadView(Guarded, APIView):
         summary="Upload a JPEG or PNG image",
         description=(
             "With `?dedupe=true`, an upload whose bytes are already stored (same sha256) "
-            "answers 200 with that image and stores nothing."
+            "answers 200 with that image and stores nothing (the tags and metadata sent "
+            "included). `tags` may repeat, and each value may be comma-separated; "
+            "`metadata` is a JSON object as text."
         ),
     )
     def post(self, request):
@@ -120,6 +151,8 @@ class ImageUploadView(Guarded, APIView):
             or services.image_default_name(upload.name or ""),
             "description": serializer.validated_data["description"],
             "sha256": getattr(upload, "sha256", None) or None,
+            "tags": serializer.validated_data["tags"],
+            "metadata": serializer.validated_data["metadata"],
         }
         if options.validated_data["dedupe"]:
             image, new = services.image_get_or_create(**fields)
@@ -134,15 +167,16 @@ class ImageListView(Guarded, GenericAPIView):
     costly_methods = frozenset({"POST"})  # creating an image from a URL
 
     @extend_schema(
-        parameters=[ImageFilterSerializer],
+        parameters=[ImageListQuerySerializer, *LABEL_FILTERS],
         responses={200: ImageSerializer(many=True), 400: ErrorSerializer, **NOT_FOUND},
         summary="List images, newest first",
+        description="Every filter given must hold." + FILTERED,
         request=None,
     )
     def get(self, request):
-        filters = ImageFilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        images = selectors.image_list(**filters.validated_data)
+        query = ImageListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        images = selectors.image_list(**query.validated_data)
         page = self.paginate_queryset(images)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
@@ -175,16 +209,22 @@ class ImageListView(Guarded, GenericAPIView):
 
 
 CROP_BOX = ("width", "height", "left", "top")
-# The update fields may also come as query parameters, with the same rules as in the body.
-UPDATE_PARAMETERS = [ImageUpdateSerializer]
+# The edits but tags and metadata may also come as query parameters, with the same rules.
+UPDATE_PARAMETERS = [ImageEditSerializer]
 UPDATE_DESCRIPTION = (
     "Fields come as JSON or as query parameters. `width` and `height` crop the "
-    "centre of the current image; with `left` and `top` they crop that box."
+    "centre of the current image; with `left` and `top` they crop that box. `tags` "
+    "replaces the tags; `metadata` is a JSON Merge Patch (RFC 7396) of the metadata. "
+    "All the changes of one request apply, or none."
 )
 UPDATE_EXAMPLES = [
     OpenApiExample("Rename", value={"name": "plate 7", "description": "re-imaged"}),
     OpenApiExample("Centre crop", value={"width": 20, "height": 10}),
     OpenApiExample("Box crop", value={"width": 20, "height": 10, "left": 4, "top": 2}),
+    OpenApiExample(
+        "Tags and metadata",
+        value={"tags": ["plate", "re-imaged"], "metadata": {"well": "B7", "timepoint": None}},
+    ),
 ]
 
 
@@ -232,6 +272,10 @@ class ImageDetailView(Guarded, APIView):
                 image = services.image_rename(image_id=image_id, name=edits["name"])
             if "description" in edits:
                 image = services.image_describe(image_id=image_id, description=edits["description"])
+            if "tags" in edits:
+                image = labels.image_retag(image_id=image_id, tags=edits["tags"])
+            if "metadata" in edits:
+                image = labels.image_annotate(image_id=image_id, metadata=edits["metadata"])
         if image is None:  # nothing to change
             image = selectors.image_get(image_id=image_id)
         return Response(ImageSerializer(image, context={"request": request}).data)
@@ -262,18 +306,23 @@ class ImageDiffView(Guarded, APIView):
 
 class ImageSimilarView(Guarded, APIView):
     @extend_schema(
-        parameters=[SimilarQuerySerializer],
+        parameters=[SimilarQuerySerializer, LabelFilterSerializer, *LABEL_FILTERS],
         responses={200: SimilarImagesSerializer, 400: ErrorSerializer, **NOT_FOUND},
         summary="Stored images that look like this one",
         description=(
             "Every other stored image whose phash is within `max_distance` bits of this "
-            "image's (exact, over all images), nearest first, ties newest first."
+            "image's (exact, over all images), nearest first, ties newest first. With tag "
+            "or metadata filters, only among the images that match them." + FILTERED
         ),
     )
     def get(self, request, image_id):
         query = SimilarQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        matches = selectors.image_similar(image_id=image_id, **query.validated_data)
+        labelled = LabelFilterSerializer(data=request.query_params)
+        labelled.is_valid(raise_exception=True)
+        matches = selectors.image_similar(
+            image_id=image_id, **query.validated_data, **labelled.validated_data
+        )
         return Response(SimilarImagesSerializer(matches, context={"request": request}).data)
 
 
@@ -282,7 +331,7 @@ class ImageSearchView(Guarded, APIView):
     costly_methods = frozenset({"POST"})  # decodes a file, or fetches and decodes a URL
 
     @extend_schema(
-        parameters=[SimilarQuerySerializer],
+        parameters=[SimilarQuerySerializer, LabelFilterSerializer, *LABEL_FILTERS],
         request={
             "multipart/form-data": ImageSearchSerializer,
             "application/json": ImageSearchSerializer,
@@ -293,12 +342,15 @@ class ImageSearchView(Guarded, APIView):
             "Send one of: a multipart `file` (decoded as an upload is, with the same limits "
             'and errors), JSON `{"url"}` (fetched as `POST /images/` fetches), or JSON '
             '`{"phash"}` (16 hex digits). Nothing is stored. `max_distance` and `limit` '
-            "come as query parameters or body fields."
+            "come as query parameters or body fields; tag and metadata filters as query "
+            "parameters, and then only the images that match them are searched." + FILTERED
         ),
     )
     def post(self, request):
         serializer = ImageSearchSerializer(data=merged_input(request))
         serializer.is_valid(raise_exception=True)
+        labelled = LabelFilterSerializer(data=request.query_params)
+        labelled.is_valid(raise_exception=True)
         data = serializer.validated_data
         upload = data.get("file")
         matches = selectors.image_search(
@@ -307,8 +359,56 @@ class ImageSearchView(Guarded, APIView):
             file=upload,
             url=data.get("url"),
             phash=data.get("phash"),
+            **labelled.validated_data,
         )
         return Response(SimilarImagesSerializer(matches, context={"request": request}).data)
+
+
+class ImageFacetsView(Guarded, APIView):
+    @extend_schema(
+        parameters=[FacetQuerySerializer, *LABEL_FILTERS],
+        responses={200: FacetsSerializer, 400: ErrorSerializer},
+        summary="How many images have each tag, or each value of a metadata key",
+        description=(
+            "Among the images that match the filters (the list's), the most frequent values "
+            "first, then by value (numbers, strings, false, true)." + FILTERED
+        ),
+    )
+    def get(self, request):
+        query = FacetQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        options = dict(query.validated_data)
+        field = options.pop("field")
+        values = selectors.image_facets(**options)
+        body = {"field": field, "values": values}
+        return Response(FacetsSerializer(body).data)
+
+
+class ImageBulkView(Guarded, APIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        request=BulkEditSerializer,
+        responses={200: BulkEditedSerializer, 400: ErrorSerializer, **NOT_FOUND},
+        summary="Tag and annotate many images at once",
+        description=(
+            "Adds `add_tags`, removes `remove_tags` and applies the merge patch `metadata` to "
+            "every image in `ids` (up to 1000), all or none: an unknown id is 404 and "
+            "changes nothing, and so does an image that would get too many tags or keys "
+            "(400)."
+        ),
+    )
+    def post(self, request):
+        serializer = BulkEditSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        updated = labels.image_bulk_edit(
+            image_ids=data["ids"],
+            add_tags=data["add_tags"],
+            remove_tags=data["remove_tags"],
+            metadata=data["metadata"],
+        )
+        return Response(BulkEditedSerializer({"updated": updated}).data)
 
 
 class ImageDiffPictureView(Guarded, APIView):

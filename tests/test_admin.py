@@ -291,3 +291,76 @@ def test_restore_with_the_store_unreachable_says_so_and_changes_nothing(staff, u
     assert "dimensions unknown" in response.content.decode()  # its header is unreadable too
     image.refresh_from_db()
     assert (image.width, image.height) == (30, 20)
+
+
+def change(staff, image: Image, **fields):
+    data = {"name": image.name, "description": image.description, "tags": "", "metadata": "{}"}
+    return staff.post(f"/admin/images/image/{image.pk}/change/", {**data, **fields})
+
+
+def test_admin_change_page_shows_and_edits_tags_and_metadata(staff, api):
+    add(staff, image_bytes("PNG"), "alpha.png")
+    image = Image.objects.get()
+
+    response = change(
+        staff, image, tags="plate, re-imaged", metadata='{"well": "B7", "timepoint": 3}'
+    )
+
+    assert response.status_code == 302
+    image.refresh_from_db()
+    assert (image.tags, image.metadata) == (["plate", "re-imaged"], {"well": "B7", "timepoint": 3})
+    page = staff.get(f"/admin/images/image/{image.pk}/change/").content.decode()
+    assert 'value="plate, re-imaged"' in page
+    assert "&quot;timepoint&quot;: 3" in page
+    assert api.get("/api/v1/images/", {"metadata.well": "B7"}).json()["count"] == 1
+
+    change(staff, image, tags="plate", metadata='{"well": "C1"}')  # timepoint dropped
+
+    image.refresh_from_db()
+    assert (image.tags, image.metadata) == (["plate"], {"well": "C1"})
+    assert api.get("/api/v1/images/", {"metadata.timepoint__exists": "true"}).json()["count"] == 0
+    assert api.get("/api/v1/images/", {"tag": "re-imaged"}).json()["count"] == 0
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"tags": "ok, not#ok"}, "letters, digits, spaces"),
+        ({"metadata": "{not json"}, "not valid JSON"),
+        ({"metadata": '{"a": {"b": 1}}'}, "a string, a number or a boolean"),
+        ({"metadata": '["a"]'}, "JSON object"),
+    ],
+)
+def test_admin_change_refuses_bad_tags_or_metadata_and_changes_nothing(staff, fields, message):
+    add(staff, image_bytes("PNG"), "alpha.png")
+    image = Image.objects.get()
+
+    response = change(staff, image, name="renamed", **fields)
+
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    image.refresh_from_db()
+    assert (image.name, image.tags, image.metadata) == ("alpha", [], {})
+
+
+def test_admin_lists_by_tag_and_search_finds_tags_and_metadata_values(staff):
+    for name in ("alpha", "beta", "gamma"):
+        add(staff, encode(pattern((40 + len(name), 30)), "PNG"), f"{name}.png")
+    alpha, beta, gamma = (Image.objects.get(name=name) for name in ("alpha", "beta", "gamma"))
+    change(staff, alpha, tags="contaminated", metadata='{"well": "B7"}')
+    change(staff, beta, tags="clean", metadata='{"well": "C1", "plate": "B7", "t": 3}')
+
+    def listed(query: str) -> set[str]:
+        page = staff.get(f"/admin/images/image/?{query}").content.decode()
+        results = page[page.index('id="result_list"') :].split("</table>")[0]  # no messages
+        return {name for name in ("alpha", "beta", "gamma") if f">{name}<" in results}
+
+    assert listed("tag=contaminated") == {"alpha"}
+    assert "contaminated" in staff.get("/admin/images/image/").content.decode()  # the filter
+    assert listed("q=B7") == {"alpha", "beta"}  # a value of any key
+    assert listed("q=well%3DB7") == {"alpha"}  # one key's value
+    assert listed("q=clean") == {"beta"}  # a tag
+    assert listed("q=t%3D3") == {"beta"}
+    assert listed("q=3") == {"beta"}  # a number
+    assert listed("q=gamma") == {"gamma"}  # names still
+    assert gamma.tags == []

@@ -69,6 +69,21 @@ def test_search_by_phash_is_exactly_the_brute_force_answer(api, rows, distance):
         assert_matches_brute_force(body, row.phash_value, distance, 50)
 
 
+@pytest.mark.parametrize("filtered", ["tag=absent", "metadata.plate=none"])
+def test_a_search_among_no_image_forgets_no_stored_hash(api, rows, filtered):
+    """Hashes missing among the images a filter keeps are still stored: the index, which
+    drops the values no stored image holds, must not drop these."""
+    centre = rows[0]
+    assert (
+        similar(api, centre.pk, max_distance=32, limit=1, **dict([filtered.split("=")]))["count"]
+        == 0
+    )
+
+    body = similar(api, centre.pk, max_distance=32, limit=100)
+
+    assert_matches_brute_force(body, centre.phash_value, 32, 100, exclude=centre.pk)
+
+
 def test_similar_defaults_to_distance_10_and_20_results_and_never_lists_the_image(api, rows):
     centre = rows[0]
     body = similar(api, centre.pk)

@@ -46,10 +46,11 @@ def test_upload_stores_the_image_and_returns_its_metadata(upload, fmt, filename,
     assert body["original_url"] == f"http://testserver/api/v1/images/{body['id']}/original"
     assert response["Location"] == f"http://testserver/api/v1/images/{body['id']}"
     assert set(body) == {
-        "id", "name", "description", "format", "content_type", "width", "height",
-        "file_size", "sha256", "phash", "file_url", "original_url", "source_url",
+        "id", "name", "description", "tags", "metadata", "format", "content_type", "width",
+        "height", "file_size", "sha256", "phash", "file_url", "original_url", "source_url",
         "created_at", "updated_at",
     }  # fmt: skip
+    assert (body["tags"], body["metadata"]) == ([], {})  # what an image without them shows
 
 
 def test_upload_sha256_is_of_the_bytes_sent(upload):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from rest_framework.test import APIClient
 
 from images import services
 from images.models import Image
@@ -261,3 +262,83 @@ def test_no_progress_line_when_stderr_is_not_a_terminal(lab):
     run(str(lab), stderr=stderr)
 
     assert stderr.getvalue() == ""
+
+
+def labels() -> dict[str, tuple[list, dict]]:
+    return {image.name: (image.tags, image.metadata) for image in Image.objects.all()}
+
+
+def test_tags_and_metadata_options_label_every_imported_image(lab):
+    code, _ = run(
+        str(lab), "--tag", "plate", "--tag", "run 2", "--metadata", "exp=E12", "--metadata", "t=3"
+    )
+
+    assert code == 1  # the same three files refused as ever
+    assert list(labels().values()) == [(["plate", "run 2"], {"exp": "E12", "t": 3})] * 4
+    found = APIClient().get("/api/v1/images/", {"tag": "run 2", "metadata.t": "3"}).json()
+    assert found["count"] == 4
+
+
+def test_a_csv_gives_each_file_its_own_metadata_and_wins_over_the_options(lab, tmp_path):
+    sheet = tmp_path / "plates.csv"
+    sheet.write_text(
+        "\ufefffile,well,timepoint,dose,label,note\n"  # Excel's BOM and all
+        "plate-1.jpg,B7,3,2.5,007,\n"
+        f"{lab}/run-2/plate-2.png,C1,-1,1e3,x,washed\n"
+        "run-2/deep/plate-3.JPG,,0,,,\n"
+        "\n"
+        "run-9/absent.jpg,A1,1,1,1,\n",
+        encoding="utf-8",
+    )
+
+    code, lines = run(str(lab), "--metadata-csv", str(sheet), "--metadata", "well=none")
+
+    assert code == 1
+    assert labels()["plate-1"] == ([], {"well": "B7", "timepoint": 3, "dose": 2.5, "label": "007"})
+    assert labels()["plate-2"][1] == {
+        "well": "C1", "timepoint": -1, "dose": 1000.0, "label": "x", "note": "washed"
+    }  # fmt: skip
+    assert labels()["plate-3"][1] == {"well": "none", "timepoint": 0}  # empty cells: no value
+    assert labels()["really-a-png"][1] == {"well": "none"}  # in no row: the options only
+    assert lines[-1] == f"Lines of {sheet} that named no file: 6."
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--tag", "a,b"], "invalid_tags"),
+        (["--metadata", "novalue"], "write KEY=VALUE"),
+        (["--metadata", "bad key=1"], "invalid_metadata"),
+        (["--metadata-csv", "{sheet}"], "line 2: a path first"),
+        (["--metadata-csv", "{absent}"], "No such file"),
+    ],
+)
+def test_bad_labels_stop_the_import_before_any_file(lab, tmp_path, args, message):
+    sheet = tmp_path / "bad.csv"
+    sheet.write_text("path,well\n,B7\n")
+    args = [arg.format(sheet=sheet, absent=tmp_path / "absent.csv") for arg in args]
+
+    with pytest.raises(CommandError, match=message):
+        call_command("import_images", str(lab), *args, stdout=io.StringIO())
+
+    assert not Image.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("sheet", "message"),
+    [
+        ("path,bad key\nplate-1.jpg,1\n", "line 2: invalid_metadata"),
+        ("path,a\nplate-1.jpg,1,2\n", "line 2: a path first"),
+        ("path,a\nplate-1.jpg,1\n./plate-1.jpg,2\n", "line 3: plate-1.jpg is on line 2 too"),
+        ("path,a\nplate-1.jpg," + "x" * 1025 + "\n", "line 2: invalid_metadata"),
+        ("", "empty"),
+    ],
+)
+def test_a_bad_csv_names_its_line_and_stops_the_import(lab, tmp_path, sheet, message):
+    path = tmp_path / "sheet.csv"
+    path.write_text(sheet)
+
+    with pytest.raises(CommandError, match=message):
+        call_command("import_images", str(lab), "--metadata-csv", str(path), stdout=io.StringIO())
+
+    assert not Image.objects.exists()

@@ -49,3 +49,45 @@ def test_schema_and_docs_are_served(client, path):
 @pytest.mark.django_db
 def test_migrations_are_committed():
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+
+
+def openapi() -> dict:
+    from drf_spectacular.generators import SchemaGenerator
+
+    return SchemaGenerator().get_schema(request=None, public=True)
+
+
+def parameters(schema: dict, path: str, method: str = "get") -> set[str]:
+    return {p["name"] for p in schema["paths"][path][method].get("parameters", [])}
+
+
+LABEL_FILTERS = {
+    "tag",
+    "metadata.KEY",
+    "metadata.KEY__gt",
+    "metadata.KEY__gte",
+    "metadata.KEY__lt",
+    "metadata.KEY__lte",
+    "metadata.KEY__exists",
+}
+
+
+def test_the_schema_documents_tags_metadata_and_every_filter_parameter():
+    schema = openapi()
+    image = schema["components"]["schemas"]["Image"]["properties"]
+
+    assert image["tags"]["type"] == "array"
+    assert image["tags"]["items"]["type"] == "string"
+    assert image["metadata"]["type"] == "object"
+    assert {"string", "number", "boolean"} == {
+        kind["type"] for kind in image["metadata"]["additionalProperties"]["oneOf"]
+    }
+    assert parameters(schema, "/api/v1/images/") >= LABEL_FILTERS | {"ordering"}
+    assert parameters(schema, "/api/v1/images/facets") >= LABEL_FILTERS | {"field", "limit"}
+    assert parameters(schema, "/api/v1/images/{image_id}/similar") >= LABEL_FILTERS
+    assert parameters(schema, "/api/v1/images/search", "post") >= LABEL_FILTERS
+    bulk = schema["components"]["schemas"]["BulkEditRequest"]["properties"]
+    assert set(bulk) == {"ids", "add_tags", "remove_tags", "metadata"}
+    assert "post" in schema["paths"]["/api/v1/images/bulk"]
+    for body in ("ImageUploadRequest", "ImageFromUrlRequest", "PatchedImageUpdateRequest"):
+        assert {"tags", "metadata"} <= set(schema["components"]["schemas"][body]["properties"])

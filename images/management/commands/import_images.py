@@ -16,6 +16,7 @@ from django.db.models import Q
 
 from images import services
 from images.errors import ImageServiceError
+from images.management.import_labels import ImportLabels
 from images.models import Image
 
 _READ_CHUNK = 1024 * 1024
@@ -34,8 +35,9 @@ class Command(BaseCommand):
         "same code as uploads. Files whose bytes are already stored are skipped, so an "
         "interrupted import continues where it stopped when run again. Every regular file "
         "that is not hidden is tried and decided by decoding, not by its name; --pattern "
-        "narrows the choice by name. Exits 1 when some files were refused, 130 when "
-        "interrupted."
+        "narrows the choice by name. --tag, --metadata and --metadata-csv label the "
+        "imported images (files skipped as already stored keep their labels). Exits 1 "
+        "when some files were refused, 130 when interrupted."
     )
 
     def add_arguments(self, parser):
@@ -50,11 +52,43 @@ class Command(BaseCommand):
                 "--pattern '*.png' (repeatable). Files named as PATH are always tried."
             ),
         )
+        parser.add_argument(
+            "--tag",
+            action="append",
+            default=[],
+            metavar="TAG",
+            help="A tag for every imported image (repeatable).",
+        )
+        parser.add_argument(
+            "--metadata",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help=(
+                "A metadata value for every imported image (repeatable); a VALUE that is a "
+                "JSON number (3, -2.5, 1e3, not 007) becomes that number."
+            ),
+        )
+        parser.add_argument(
+            "--metadata-csv",
+            metavar="FILE",
+            help=(
+                "A CSV file: a header row of keys, then one row per file, its path first "
+                "(relative to a PATH folder, or absolute), then its values (numbers become "
+                "numbers; an empty cell gives no value). A row's values win over --metadata."
+            ),
+        )
 
     def handle(self, *, paths: list[str], pattern: list[str], verbosity: int, **options):
         roots = [Path(path) for path in paths]
         if absent := [str(root) for root in roots if not root.exists()]:
             raise CommandError(f"No such file or folder: {', '.join(absent)}")
+        self.labels = ImportLabels.read(
+            tags=options.get("tag") or [],
+            metadata=options.get("metadata") or [],
+            csv_file=options.get("metadata_csv"),
+            roots=roots,
+        )
         patterns = [glob.lower() for glob in pattern]
         counts: Counter[str] = Counter()
         reasons: Counter[str] = Counter()
@@ -83,6 +117,9 @@ class Command(BaseCommand):
             if progress:
                 progress.clear()
 
+        self._summarize(counts, reasons, interrupted=interrupted)
+
+    def _summarize(self, counts: Counter[str], reasons: Counter[str], *, interrupted: bool):
         done = sum(counts.values())
         self.stdout.write(
             f"Imported {counts['imported']}, skipped {counts['skipped']} (already stored), "
@@ -91,6 +128,9 @@ class Command(BaseCommand):
         if counts["refused"]:
             by_reason = ", ".join(f"{n} {code}" for code, n in sorted(reasons.items()))
             self.stdout.write(f"Refused: {by_reason}.")
+        if (unused := self.labels.unused_lines()) and not interrupted:
+            lines = ", ".join(str(line) for line in unused)
+            self.stdout.write(f"Lines of {self.labels.csv_name} that named no file: {lines}.")
         if interrupted:
             raise CommandError(
                 f"Interrupted after {done} files; run the same command again to import the rest.",
@@ -113,11 +153,16 @@ class Command(BaseCommand):
                 digest = _sha256(file)
             except OSError as exc:
                 return _unreadable(exc)
+            tags, metadata = self.labels.of(item)
             try:
                 if stored := _stored_as(digest):
                     return Outcome("skipped", f"already stored as {stored}")
                 image = services.image_create(
-                    file=file, name=services.image_default_name(item.name), sha256=digest
+                    file=file,
+                    name=services.image_default_name(item.name),
+                    sha256=digest,
+                    tags=tags,
+                    metadata=metadata,
                 )
             except ImageServiceError as exc:
                 return Outcome("refused", f"{exc.code}: {exc.detail}", exc.code)
