@@ -35,6 +35,11 @@ class InvalidCrop(ImageServiceError):
     default_detail = "The crop box is not inside the image."
 
 
+class InvalidRendition(ImageServiceError):
+    code = "invalid_rendition"
+    default_detail = "The rendition spec is not valid."
+
+
 class InvalidUrl(ImageServiceError):
     code = "invalid_url"
     default_detail = "The URL is not a valid http or https URL."

@@ -17,7 +17,7 @@ import io
 import re
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -67,11 +67,16 @@ class ImageInfo:
 
 @contextmanager
 def open_image(
-    fp: BinaryIO, *, max_pixels: int, draft_size: tuple[int, int] | None = None
+    fp: BinaryIO,
+    *,
+    max_pixels: int,
+    shrink: Callable[[Image.Image], tuple[int, int] | None] | None = None,
 ) -> Iterator[Image.Image]:
     """Open, check and fully decode a JPEG or PNG; yield the loaded image.
 
-    ``draft_size`` lets the JPEG decoder scale down while decoding (for previews only).
+    ``shrink``, for resized copies only, is told the checked image before it is decoded and
+    may answer the least size it needs: a JPEG then decodes at the smallest DCT scale
+    (1/2, 1/4, 1/8) at least that large.
     """
     fp.seek(0)
     head = fp.read(len(PNG_SIGNATURE))
@@ -101,8 +106,8 @@ def open_image(
         if getattr(image, "n_frames", 1) > 1 or image.format not in ALLOWED_FORMATS:
             raise ImageTooLarge("Images with more than one frame are not accepted.")
         try:
-            if draft_size and image.format == "JPEG":
-                image.draft(image.mode, draft_size)
+            if shrink and (size := shrink(image)) and image.format == "JPEG":
+                image.draft(image.mode, size)
             image.load()
         except Image.DecompressionBombError as exc:
             raise ImageTooLarge(str(exc)) from exc
@@ -176,7 +181,7 @@ def crop(
 
 def thumbnail(fp: BinaryIO, *, size: int, max_pixels: int) -> tuple[bytes, str]:
     """A small preview for people (the admin); returns bytes and content type."""
-    with open_image(fp, max_pixels=max_pixels, draft_size=(size, size)) as image:
+    with open_image(fp, max_pixels=max_pixels, shrink=lambda _: (size, size)) as image:
         preview = image.copy()
     buffer = io.BytesIO()
     try:
