@@ -205,15 +205,20 @@ class _ShrinkOnLoad:
             return None
         turned = _orientation(image) in (5, 6, 7, 8)
         upright = self.size[::-1] if turned else self.size
-        plan = layout(self.spec, upright)
-        if not plan.scaled:
-            return None
-        box_w, box_h = plan.box[2] - plan.box[0], plan.box[3] - plan.box[1]
-        need = (
-            math.ceil(upright[0] * plan.size[0] / box_w),
-            math.ceil(upright[1] * plan.size[1] / box_h),
-        )
-        return need[::-1] if turned else need
+        need = least_decode_size(layout(self.spec, upright), upright)
+        return need[::-1] if turned and need else need
+
+
+def least_decode_size(plan: Layout, source: tuple[int, int]) -> tuple[int, int] | None:
+    """The least size the whole source may be decoded at for ``plan`` to lose nothing:
+    the source at the rendition's scale (None: at its full size)."""
+    if not plan.scaled:
+        return None
+    box_w, box_h = plan.box[2] - plan.box[0], plan.box[3] - plan.box[1]
+    return (
+        math.ceil(source[0] * plan.size[0] / box_w),
+        math.ceil(source[1] * plan.size[1] / box_h),
+    )
 
 
 def _resized(image: Image.Image, *, spec: Spec, source: tuple[int, int]) -> Image.Image:
