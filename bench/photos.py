@@ -1,5 +1,6 @@
-"""The photos the benchmark sends: the real ones in ``shared/samples`` beside the repo when
-that folder exists, and generated photo-like images for what it lacks.
+"""The photos the benchmark sends: the real ones in ``shared/samples`` beside the repo (or
+in BENCH_SAMPLES) when that folder exists, and generated photo-like images for what it
+lacks.
 
 A generated photo has what makes real ones cost what they cost: smooth regions, detail at
 several scales and sensor-like noise, so it compresses like a photo (a flat test pattern
@@ -7,6 +8,7 @@ decodes and compresses far faster than a photo of the same size).
 """
 
 import io
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +16,8 @@ import numpy as np
 from PIL import Image, ImageChops
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLES = REPO.parent / "shared" / "samples"
+# A worktree beside others has no shared/ beside it: BENCH_SAMPLES names the folder then.
+SAMPLES = Path(os.environ.get("BENCH_SAMPLES") or REPO.parent / "shared" / "samples")
 MIN_PHOTO_PIXELS = 1_000_000  # logos and icons in the samples are not photos
 BIG = (6000, 4000)  # a 24-megapixel camera frame
 
