@@ -70,13 +70,13 @@ def open_image(
     fp: BinaryIO,
     *,
     max_pixels: int,
-    shrink: Callable[[Image.Image], tuple[int, int] | None] | None = None,
+    draft_size: tuple[int, int] | Callable[[Image.Image], tuple[int, int] | None] | None = None,
 ) -> Iterator[Image.Image]:
     """Open, check and fully decode a JPEG or PNG; yield the loaded image.
 
-    ``shrink``, for resized copies only, is told the checked image before it is decoded and
-    may answer the least size it needs: a JPEG then decodes at the smallest DCT scale
-    (1/2, 1/4, 1/8) at least that large.
+    ``draft_size`` (for previews and resized copies only) lets a JPEG decode at the smallest
+    DCT scale (1/2, 1/4, 1/8) at least that large; a function of the checked but undecoded
+    image may say it, for sizes that depend on the image.
     """
     fp.seek(0)
     head = fp.read(len(PNG_SIGNATURE))
@@ -106,7 +106,8 @@ def open_image(
         if getattr(image, "n_frames", 1) > 1 or image.format not in ALLOWED_FORMATS:
             raise ImageTooLarge("Images with more than one frame are not accepted.")
         try:
-            if shrink and (size := shrink(image)) and image.format == "JPEG":
+            size = draft_size(image) if callable(draft_size) else draft_size
+            if size and image.format == "JPEG":
                 image.draft(image.mode, size)
             image.load()
         except Image.DecompressionBombError as exc:
@@ -181,7 +182,7 @@ def crop(
 
 def thumbnail(fp: BinaryIO, *, size: int, max_pixels: int) -> tuple[bytes, str]:
     """A small preview for people (the admin); returns bytes and content type."""
-    with open_image(fp, max_pixels=max_pixels, shrink=lambda _: (size, size)) as image:
+    with open_image(fp, max_pixels=max_pixels, draft_size=(size, size)) as image:
         preview = image.copy()
     buffer = io.BytesIO()
     try:

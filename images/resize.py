@@ -179,7 +179,7 @@ def layout(spec: Spec, source: tuple[int, int]) -> Layout:
 def render(fp: BinaryIO, *, spec: Spec, format: str, max_pixels: int) -> Rendered:
     """Make the rendition of the image in ``fp`` in ``format`` (see ``output_format``)."""
     decode = _ShrinkOnLoad(spec)
-    with imaging.open_image(fp, max_pixels=max_pixels, shrink=decode) as image:
+    with imaging.open_image(fp, max_pixels=max_pixels, draft_size=decode) as image:
         try:
             picture = _resized(image, spec=spec, source=decode.size)
             picture = _for_format(_to_srgb(picture, image.info.get("icc_profile")), format)
