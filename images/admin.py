@@ -1,15 +1,13 @@
 from django import forms
 from django.conf import settings
 from django.contrib import admin
-from django.core.files.storage import default_storage
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from . import imaging, services
+from . import imaging, selectors, services, storage
 from .errors import ImageServiceError
-from .exception_handler import STORAGE_ERRORS
 from .models import Image
 
 THUMBNAIL_SIZE = 96
@@ -99,7 +97,8 @@ class ImageAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            services.image_update(image_id=obj.pk, name=obj.name, description=obj.description)
+            services.image_rename(image_id=obj.pk, name=obj.name)
+            services.image_describe(image_id=obj.pk, description=obj.description)
 
     def delete_model(self, request, obj):
         services.image_delete(image_id=obj.pk)
@@ -120,11 +119,11 @@ class ImageAdmin(admin.ModelAdmin):
         image = get_object_or_404(Image, pk=image_id)
         size = min(size, PREVIEW_SIZE)
         try:
-            with default_storage.open(image.file.name, "rb") as file:
+            with storage.open_file(image.file.name) as file:
                 body, content_type = imaging.thumbnail(
                     file, size=size, max_pixels=settings.IMAGES_MAX_PIXELS
                 )
-        except (ImageServiceError, *STORAGE_ERRORS):
+        except (ImageServiceError, *storage.ERRORS):
             return HttpResponse(status=404)  # the page shows no preview; images_check tells why
         response = HttpResponse(body, content_type=content_type)
         response["Cache-Control"] = "private, max-age=86400"
@@ -151,7 +150,7 @@ class ImageAdmin(admin.ModelAdmin):
     @admin.display(description="Near-duplicates")
     def near_duplicates(self, image: Image) -> str:
         """The nearest stored images by phash, with thumbnails, distances and a diff link."""
-        matches = services.image_similar(
+        matches = selectors.image_similar(
             image_id=image.pk, max_distance=NEAR_DUPLICATE_DISTANCE, limit=NEAR_DUPLICATES_SHOWN
         )
         if not matches.count:

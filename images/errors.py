@@ -1,12 +1,15 @@
 """Domain errors of the image service.
 
-Each error carries a stable snake_case ``code`` that clients can switch on and a
-human ``detail``. They know nothing of HTTP: ``images.exception_handler`` maps
-them to status codes in one place.
+Each error declares what a client sees: a stable snake_case ``code`` to switch on, a human
+``detail`` and the HTTP ``status_code``. ``images.exception_handler`` renders whatever an
+``ImageServiceError`` declares, so a new error needs no change there.
 """
+
+from http import HTTPStatus
 
 
 class ImageServiceError(Exception):
+    status_code: int = HTTPStatus.BAD_REQUEST
     code = "image_error"
     default_detail = "The image could not be processed."
 
@@ -16,21 +19,25 @@ class ImageServiceError(Exception):
 
 
 class InvalidImage(ImageServiceError):
+    status_code = HTTPStatus.BAD_REQUEST
     code = "invalid_image"
     default_detail = "The file is not a valid JPEG or PNG image."
 
 
 class UnsupportedImageFormat(ImageServiceError):
+    status_code = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
     code = "unsupported_image_format"
     default_detail = "Only JPEG and PNG images are accepted."
 
 
 class ImageTooLarge(ImageServiceError):
+    status_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
     code = "image_too_large"
     default_detail = "The image is too large."
 
 
 class InvalidCrop(ImageServiceError):
+    status_code = HTTPStatus.BAD_REQUEST
     code = "invalid_crop"
     default_detail = "The crop box is not inside the image."
 
@@ -41,21 +48,25 @@ class InvalidRendition(ImageServiceError):
 
 
 class InvalidUrl(ImageServiceError):
+    status_code = HTTPStatus.BAD_REQUEST
     code = "invalid_url"
     default_detail = "The URL is not a valid http or https URL."
 
 
 class UrlNotAllowed(ImageServiceError):
+    status_code = HTTPStatus.BAD_REQUEST
     code = "url_not_allowed"
     default_detail = "The service does not fetch from this address."
 
 
 class DownloadFailed(ImageServiceError):
+    status_code = HTTPStatus.BAD_REQUEST
     code = "download_failed"
     default_detail = "The image could not be downloaded."
 
 
 class DownloadTimeout(ImageServiceError):
+    status_code = HTTPStatus.BAD_REQUEST
     code = "download_timeout"
     default_detail = "The download did not finish in time."
 
@@ -63,5 +74,6 @@ class DownloadTimeout(ImageServiceError):
 class StorageUnavailable(ImageServiceError):
     """The file storage (disk or object store) failed: not the client's fault, retry later."""
 
+    status_code = HTTPStatus.SERVICE_UNAVAILABLE
     code = "storage_unavailable"
     default_detail = "The image storage is unavailable; try again later."

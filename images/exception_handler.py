@@ -6,7 +6,6 @@ validation errors add ``errors``, the messages per field.
 
 import logging
 
-from botocore.exceptions import BotoCoreError, ClientError
 from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, JsonResponse
 from django.views import defaults
@@ -14,26 +13,9 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from . import errors
+from . import errors, storage
 
 logger = logging.getLogger("images.errors")
-
-DOMAIN_STATUS: dict[type[errors.ImageServiceError], int] = {
-    errors.InvalidImage: status.HTTP_400_BAD_REQUEST,
-    errors.UnsupportedImageFormat: status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-    errors.ImageTooLarge: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-    errors.InvalidCrop: status.HTTP_400_BAD_REQUEST,
-    errors.InvalidUrl: status.HTTP_400_BAD_REQUEST,
-    errors.UrlNotAllowed: status.HTTP_400_BAD_REQUEST,
-    errors.DownloadFailed: status.HTTP_400_BAD_REQUEST,
-    errors.DownloadTimeout: status.HTTP_400_BAD_REQUEST,
-    errors.StorageUnavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
-}
-
-# What the storage backends raise when the disk or the object store fails: local files
-# (OSError), S3 (botocore: connection errors, timeouts, error answers such as a missing
-# bucket or refused credentials).
-STORAGE_ERRORS = (OSError, BotoCoreError, ClientError)
 
 
 def error_body(detail: str, code: str, **extra) -> dict:
@@ -41,13 +23,15 @@ def error_body(detail: str, code: str, **extra) -> dict:
 
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
-    if is_storage_outage(exc):
+    if storage.is_outage(exc):
         logger.error("storage failed: %s", exc, exc_info=exc)
-        error = errors.StorageUnavailable()
-        return Response(error_body(error.detail, error.code), status=DOMAIN_STATUS[type(error)])
-    if isinstance(exc, errors.ImageServiceError):
+        exc = errors.StorageUnavailable()
+    elif isinstance(exc, errors.ImageServiceError):
         logger.warning("refused: %s: %s", exc.code, exc.detail)
-        return Response(error_body(exc.detail, exc.code), status=DOMAIN_STATUS[type(exc)])
+    if isinstance(exc, errors.ImageServiceError):  # each error says its own status and code
+        return Response(error_body(exc.detail, exc.code), status=int(exc.status_code))
+    # A model's own DoesNotExist (Image.DoesNotExist from a lookup by id) and Http404 are
+    # the only errors that answer 404.
     if isinstance(exc, ObjectDoesNotExist | Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, RequestDataTooBig):
@@ -64,12 +48,6 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     else:
         response.data = error_body(str(exc.detail), _single_code(exc.get_codes()))
     return response
-
-
-def is_storage_outage(exc: Exception) -> bool:
-    """A storage failure, but not a missing file: a row naming a file that is gone is a
-    fault of ours (a 500 with its traceback; ``images_check`` finds such rows)."""
-    return isinstance(exc, STORAGE_ERRORS) and not isinstance(exc, FileNotFoundError)
 
 
 def _validation_body(exc: exceptions.ValidationError) -> dict:

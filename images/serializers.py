@@ -1,93 +1,122 @@
 import functools
+from collections.abc import Callable
 
 from django.conf import settings
 from django.urls import get_script_prefix, get_urlconf, reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .models import Image
 from .similarity import MAX_DISTANCE
 
-_ID_SLOT = "image_id-slot"  # stands for the id in a cached path (matches the id converter)
+# An image's metadata, as every endpoint returns it, in this order: the model's fields and
+# properties by name, and `<view>_url`, the absolute URL of the image's view `image-<view>`.
+# The serializer, its schema and its fast rendering all follow this list.
+IMAGE_FIELDS = [
+    "id",
+    "name",
+    "description",
+    "format",
+    "content_type",
+    "width",
+    "height",
+    "file_size",
+    "sha256",
+    "phash",
+    "file_url",
+    "original_url",
+    "source_url",
+    "created_at",
+    "updated_at",
+]
+
+
 _DATETIME = serializers.DateTimeField()
 
 
-class ImageSerializer(serializers.ModelSerializer):
-    """An image's metadata, as every endpoint returns it. Never a filesystem path."""
+@extend_schema_field(OpenApiTypes.STR)
+class Link(serializers.Field):
+    """The absolute URL (a path without a request) of ``view_name`` for the object; ``ids``
+    maps each URL argument to the object's attribute that fills it (a uuid: it needs no
+    escaping, which the fast rendering relies on)."""
 
-    content_type = serializers.CharField(read_only=True)
-    file_url = serializers.SerializerMethodField()
-    original_url = serializers.SerializerMethodField()
+    def __init__(self, view_name: str, ids: dict[str, str], **kwargs) -> None:
+        self.view_name, self.ids = view_name, ids
+        kwargs.setdefault("read_only", True)
+        super().__init__(source="*", **kwargs)
 
-    class Meta:
-        model = Image
-        fields = [
-            "id",
-            "name",
-            "description",
-            "format",
-            "content_type",
-            "width",
-            "height",
-            "file_size",
-            "sha256",
-            "phash",
-            "file_url",
-            "original_url",
-            "source_url",
-            "created_at",
-            "updated_at",
-        ]
-        read_only_fields = fields
+    def to_representation(self, obj) -> str:
+        kwargs = {arg: str(getattr(obj, attr)) for arg, attr in self.ids.items()}
+        path = reverse(self.view_name, kwargs=kwargs)
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
 
-    def to_representation(self, image: Image) -> dict:
-        """The same dict as ModelSerializer's generic path (a test compares the two), built
-        directly: the generic path builds every field by model introspection for each
-        serializer, which cost more than the database query of a lookup. What depends on
-        the request (absolute URLs, time zone) is looked up once per serializer: a list
-        serializes all its rows with one child."""
-        urls, when = self._per_request()
-        image_id = str(image.id)
-        return {
-            "id": image_id,
-            "name": image.name,
-            "description": image.description,
-            "format": image.format,
-            "content_type": image.content_type,
-            "width": image.width,
-            "height": image.height,
-            "file_size": image.file_size,
-            "sha256": image.sha256,
-            "phash": image.phash,
-            "file_url": urls["image-file"].replace(_ID_SLOT, image_id),
-            "original_url": urls["image-original"].replace(_ID_SLOT, image_id),
-            "source_url": image.source_url,
-            "created_at": when.to_representation(image.created_at),
-            "updated_at": when.to_representation(image.updated_at),
-        }
 
-    def get_file_url(self, image: Image) -> str:
-        return self._per_request()[0]["image-file"].replace(_ID_SLOT, str(image.pk))
+# Renders exactly what DRF's generic to_representation does (a test compares the two, field
+# by field and in order), from fields built once per class instead of once per serializer:
+# building them costs more than the database query of a lookup. What depends on the request
+# (absolute URLs, the time zone) is looked up once per serializer, which a list shares among
+# its rows. The fields must not depend on the request otherwise: no nested serializers.
+# (A comment, not a docstring: drf-spectacular would make it every schema's description.)
+class RenderedFast:
+    def to_representation(self, instance) -> dict:
+        renderers = self.__dict__.get("_renderers")
+        if renderers is None:
+            renderers = self.__dict__["_renderers"] = _renderers(self)
+        return {name: render(instance) for name, render in renderers}
 
-    def get_original_url(self, image: Image) -> str:
-        return self._per_request()[0]["image-original"].replace(_ID_SLOT, str(image.pk))
 
-    def _per_request(self) -> tuple[dict[str, str], serializers.DateTimeField]:
-        """The absolute URLs, with a slot for the id (an id needs no escaping), and the
-        datetime field with the current time zone; looking each up (context-local state)
-        cost more per row than the rest of it."""
-        cached = self.__dict__.get("_per_request_cache")
-        if cached is None:
-            prefix, urlconf = get_script_prefix(), get_urlconf()
-            request = self.context.get("request")
-            urls = {}
-            for view_name in ("image-file", "image-original"):
-                path = _path_template(
-                    view_name, ("image_id",), prefix, urlconf, settings.ROOT_URLCONF
-                )
-                urls[view_name] = request.build_absolute_uri(path) if request else path
-            when = _datetime_field(_DATETIME.default_timezone())
-            cached = self.__dict__["_per_request_cache"] = (urls, when)
-        return cached
+def _renderers(serializer) -> list[tuple[str, Callable[[object], object]]]:
+    """Each field's name and what renders it, for this serializer's request."""
+    prefix, urlconf = get_script_prefix(), get_urlconf()
+    request = serializer.context.get("request")
+    in_zone = _datetime_field(_DATETIME.default_timezone()).to_representation
+    renderers = []
+    for name, render in _plan(type(serializer)):
+        if isinstance(render, Link):
+            ids = tuple(render.ids)
+            path = _path_template(render.view_name, ids, prefix, urlconf, settings.ROOT_URLCONF)
+            render = _link(request.build_absolute_uri(path) if request else path, render.ids)
+        elif isinstance(render, serializers.DateTimeField):
+            render = _value(render.source, in_zone)
+        renderers.append((name, render))
+    return renderers
+
+
+@functools.cache
+def _plan(serializer_class) -> tuple[tuple[str, object], ...]:
+    """Each field's name and its renderer; a link or a datetime field itself, as what
+    renders those depends on the request."""
+    plan = []
+    for name, field in serializer_class().fields.items():
+        if isinstance(field, serializers.BaseSerializer) or "." in (field.source or ""):
+            raise TypeError(f"{serializer_class.__name__}.{name} cannot be rendered fast.")
+        if isinstance(field, Link | serializers.DateTimeField):
+            plan.append((name, field))
+        else:
+            plan.append((name, _value(field.source, field.to_representation)))
+    return tuple(plan)
+
+
+def _value(source: str, to_representation: Callable) -> Callable[[object], object]:
+    def render(instance):
+        value = getattr(instance, source)
+        return None if value is None else to_representation(value)
+
+    return render
+
+
+def _link(url: str, ids: dict[str, str]) -> Callable[[object], str]:
+    slots = [(f"{arg}-slot", attr) for arg, attr in ids.items()]
+
+    def render(instance) -> str:
+        filled = url
+        for slot, attr in slots:
+            filled = filled.replace(slot, str(getattr(instance, attr)), 1)
+        return filled
+
+    return render
 
 
 @functools.lru_cache(maxsize=64)
@@ -101,9 +130,24 @@ def _datetime_field(zone) -> serializers.DateTimeField:
 def _path_template(
     view_name: str, ids: tuple[str, ...], script_prefix: str, urlconf, root_urlconf
 ) -> str:
-    """reverse() once per view, prefix and URLconf (it cost more than the rest of a row),
-    with ``<id>-slot`` where each id goes."""
+    """The view's path with ``<id>-slot`` where each id goes, reversed once per view,
+    script prefix and URLconf."""
     return reverse(view_name, kwargs={name: f"{name}-slot" for name in ids})
+
+
+class ImageSerializer(RenderedFast, serializers.ModelSerializer):
+    """An image's metadata, as every endpoint returns it. Never a filesystem path."""
+
+    class Meta:
+        model = Image
+        fields = IMAGE_FIELDS
+        read_only_fields = IMAGE_FIELDS
+
+    def build_unknown_field(self, field_name, model_class):
+        if field_name.endswith("_url"):
+            view_name = f"image-{field_name.removesuffix('_url')}"
+            return Link, {"view_name": view_name, "ids": {"image_id": "id"}}
+        return super().build_unknown_field(field_name, model_class)
 
 
 class ImageUploadSerializer(serializers.Serializer):
@@ -181,40 +225,18 @@ class ImageFilterSerializer(serializers.Serializer):
     )
 
 
-class ImageDiffSerializer(serializers.Serializer):
+class ImageDiffSerializer(RenderedFast, serializers.Serializer):
     source_image_id = serializers.UUIDField()
     target_image_id = serializers.UUIDField()
     diff = serializers.IntegerField(min_value=0, max_value=64, help_text="Hamming distance.")
     similarity = serializers.FloatField(help_text="1 - diff / 64")
     algorithm = serializers.CharField()
     identical = serializers.BooleanField(help_text="Whether the sha256s are equal.")
-    image_url = serializers.SerializerMethodField(
-        help_text="A PNG for people: both images side by side and where they differ."
+    image_url = Link(
+        "image-diff-image",
+        ids={"source_id": "source_image_id", "target_id": "target_image_id"},
+        help_text="A PNG for people: both images side by side and where they differ.",
     )
-
-    def to_representation(self, diff) -> dict:
-        """What the generic path renders (a test compares the two), built directly: the
-        generic path copies every declared field for each serializer, and with reverse()
-        that cost more than the diff's query (py-spy on the bench)."""
-        return {
-            "source_image_id": str(diff.source_image_id),
-            "target_image_id": str(diff.target_image_id),
-            "diff": int(diff.diff),
-            "similarity": float(diff.similarity),
-            "algorithm": str(diff.algorithm),
-            "identical": bool(diff.identical),
-            "image_url": self.get_image_url(diff),
-        }
-
-    def get_image_url(self, diff) -> str:
-        ids = ("source_id", "target_id")
-        path = _path_template(
-            "image-diff-image", ids, get_script_prefix(), get_urlconf(), settings.ROOT_URLCONF
-        )
-        path = path.replace("source_id-slot", str(diff.source_image_id), 1)
-        path = path.replace("target_id-slot", str(diff.target_image_id), 1)
-        request = self.context.get("request")
-        return request.build_absolute_uri(path) if request else path
 
 
 class UploadOptionsSerializer(serializers.Serializer):

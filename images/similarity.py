@@ -1,20 +1,20 @@
 """Exact near-duplicate search by phash over every stored image, fast at a million.
 
 Each worker process keeps the phash values of the stored images in a numpy array and scans
-it with XOR + popcount (about 2 ms per million values). The array is a *superset* of the
-values stored right now: it may still hold the value of an image deleted or cropped since,
-but it never lacks one that is stored. The values it finds are then looked up in the
-database, which is the truth, so the answer is exact although deletes never reach the array.
+it with XOR + popcount (README, "Similar images", has the timings). The array is a
+*superset* of the values stored right now: it may still hold the value of an image deleted
+or cropped since, but it never lacks one that is stored. The values it finds are then
+looked up in the database, which is the truth, so the answer is exact although deletes never
+reach the array.
 
 The array stays a superset through a change feed. Every write that gives an image a phash
-(create, crop, restore) stamps the row with the next revision from ``RevisionCounter``
-inside its own transaction; the counter row stays locked until that transaction ends, so
-revisions follow the order of commits. Before each search, a worker reads the counter (one
-query by primary key); when it moved, it reads the rows stamped after the revision it had
-seen (one indexed query) and appends their values. A write committed by any process before
-a search starts is therefore seen by that search, in every worker.
-
-README, "Similar images", has the measurements behind this design.
+(create, crop, restore, all through ``services._save_with_revision``) stamps the row with
+the next revision from ``RevisionCounter`` inside its own transaction; the counter row stays
+locked until that transaction ends, so revisions follow the order of commits. Before each
+search, a worker reads the counter (one query by primary key); when it moved, it reads the
+rows stamped after the revision it had seen (one indexed query) and appends their values.
+A write committed by any process before a search starts is therefore seen by that search,
+in every worker.
 """
 
 import logging
@@ -24,7 +24,7 @@ from uuid import UUID
 
 import numpy as np
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Max
+from django.db.models import Count, F, Max
 
 from .imaging import int_to_phash
 from .models import Image, RevisionCounter
@@ -70,35 +70,18 @@ def next_revision() -> int:
 
 
 def _increment() -> int | None:
-    """Add one to the counter and return it (None if the row is missing): one statement
-    where the database can return what it updated (PostgreSQL, SQLite 3.35 and later), a
-    plain SQL round trip fewer than the ORM's update and read (measured on every write)."""
-    table = connection.ops.quote_name(RevisionCounter._meta.db_table)
-    update = f"UPDATE {table} SET value = value + 1 WHERE id = %s"
-    with connection.cursor() as cursor:
-        if updates_return_rows():
-            cursor.execute(f"{update} RETURNING value", [_COUNTER_ID])
-            row = cursor.fetchone()
-            return row[0] if row else None
-        cursor.execute(update, [_COUNTER_ID])
-        if cursor.rowcount == 0:
-            return None
-        cursor.execute(f"SELECT value FROM {table} WHERE id = %s", [_COUNTER_ID])
-        return cursor.fetchone()[0]
-
-
-def updates_return_rows() -> bool:
-    """UPDATE ... RETURNING: PostgreSQL; SQLite from 3.35 (when INSERT ... RETURNING came)."""
-    return connection.features.can_return_columns_from_insert
+    """Add one to the counter and return it (None if the row is missing). The UPDATE takes
+    the row lock that orders the writers."""
+    counter = RevisionCounter.objects.filter(pk=_COUNTER_ID)
+    if not counter.update(value=F("value") + 1):
+        return None
+    return counter.values_list("value", flat=True).get()
 
 
 def current_revision() -> int:
-    """The last revision handed out (0 if none). Asked before every search: plain SQL."""
-    table = connection.ops.quote_name(RevisionCounter._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT value FROM {table} WHERE id = %s", [_COUNTER_ID])
-        row = cursor.fetchone()
-    return row[0] if row else 0
+    """The last revision handed out (0 if none); asked before every search."""
+    values = RevisionCounter.objects.filter(pk=_COUNTER_ID).values_list("value", flat=True)
+    return next(iter(values), 0)  # one row by primary key: no ordering, no limit to build
 
 
 class PhashIndex:
@@ -179,15 +162,10 @@ class PhashIndex:
 def _read_values() -> np.ndarray:
     """Every stored value, once. Read after the counter: a row written in between comes
     again with the next catch-up, harmless (a value may be held twice)."""
-    batches = []
-    # A server-side cursor on PostgreSQL: the rows stream in, never all held at once.
-    with connection.chunked_cursor() as cursor:
-        table = connection.ops.quote_name(Image._meta.db_table)
-        cursor.execute(f"SELECT phash_value FROM {table}")
-        while rows := cursor.fetchmany(_LOAD_BATCH):
-            batches.append(np.fromiter((row[0] for row in rows), np.int64, count=len(rows)))
-    values = np.unique(np.concatenate(batches)) if batches else np.empty(0, np.int64)
-    return values.view(np.uint64)
+    # Streamed in batches (a server-side cursor on PostgreSQL), never all rows held at once.
+    rows = Image.objects.order_by().values_list("phash_value", flat=True)
+    values = np.fromiter(rows.iterator(chunk_size=_LOAD_BATCH), dtype=np.int64)
+    return np.unique(values).view(np.uint64)
 
 
 def _read_since(revision: int) -> tuple[np.ndarray, int]:

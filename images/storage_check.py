@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice
 
-from django.core.files.storage import Storage, default_storage
 from django.db.models import Q
 from django.utils import timezone
 
+from . import storage
 from .models import Image
-from .services import STORAGE_DIR
 
 BATCH = 1000
 
@@ -46,8 +45,8 @@ class UnownedFile:
 class StorageCheck:
     """Walks rows and files; counts what it saw in ``rows`` and ``files``."""
 
-    def __init__(self, *, storage: Storage = default_storage, jobs: int = 8) -> None:
-        self.storage = storage
+    def __init__(self, *, jobs: int = 8) -> None:
+        self.storage = storage.backend()
         self.jobs = jobs
         self.rows = 0
         self.files = 0
@@ -84,7 +83,7 @@ class StorageCheck:
         A young one may belong to an upload or crop whose row is not committed yet; the
         caller decides what age makes a file an orphan.
         """
-        for directory, names in self._walk(STORAGE_DIR):
+        for directory, names in self._walk(storage.STORAGE_DIR):
             self.files += len(names)
             for batch in _chunks((f"{directory}/{name}" for name in names), BATCH):
                 owned = self._owned(batch)

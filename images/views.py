@@ -1,16 +1,10 @@
 """Thin HTTP: validate the input with a serializer, call one service, render the result."""
 
-from django.conf import settings
-from django.core.files.storage import default_storage
-from django.http import (
-    FileResponse,
-    HttpResponse,
-    HttpResponseNotModified,
-    HttpResponseRedirect,
-    QueryDict,
-)
+from contextlib import nullcontext
+
+from django.db import transaction
+from django.http import HttpResponse, QueryDict
 from django.urls import reverse
-from django.utils.http import parse_etags
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -24,7 +18,7 @@ from rest_framework.views import APIView
 from access.permissions import ImagesAccess
 from access.throttling import ImagesRateThrottle
 
-from . import imaging, services
+from . import selectors, services, storage
 from .models import Image
 from .pagination import ImagePagination
 from .serializers import (
@@ -149,7 +143,7 @@ class ImageListView(Guarded, GenericAPIView):
     def get(self, request):
         filters = ImageFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        images = services.image_list(**filters.validated_data)
+        images = selectors.image_list(**filters.validated_data)
         page = self.paginate_queryset(images)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
@@ -182,6 +176,7 @@ class ImageListView(Guarded, GenericAPIView):
 
 
 CROP_FIELDS = ("width", "height")
+CROP_BOX = ("width", "height", "left", "top")
 # The update fields may also come as query parameters, with the same rules as in the body.
 UPDATE_PARAMETERS = [ImageUpdateSerializer]
 UPDATE_DESCRIPTION = (
@@ -215,7 +210,7 @@ class ImageDetailView(Guarded, APIView):
 
     @extend_schema(responses={200: ImageSerializer, **NOT_FOUND}, summary="An image's metadata")
     def get(self, request, image_id):
-        image = services.image_get(image_id=image_id)
+        image = selectors.image_get(image_id=image_id)
         return Response(ImageSerializer(image, context={"request": request}).data)
 
     @extend_schema(**UPDATE_SCHEMA)
@@ -234,7 +229,18 @@ class ImageDetailView(Guarded, APIView):
     def _update(self, request, image_id):
         serializer = ImageUpdateSerializer(data=merged_input(request))
         serializer.is_valid(raise_exception=True)
-        image = services.image_update(image_id=image_id, **serializer.validated_data)
+        edits = dict(serializer.validated_data)
+        crop = {field: edits.pop(field) for field in CROP_BOX if field in edits}
+        # A crop alone decodes outside any transaction (see image_crop); with a new name or
+        # description too, all apply or none, and the crop decodes inside the transaction.
+        with transaction.atomic() if edits else nullcontext():
+            image = services.image_crop(image_id=image_id, **crop) if crop else None
+            if "name" in edits:
+                image = services.image_rename(image_id=image_id, name=edits["name"])
+            if "description" in edits:
+                image = services.image_describe(image_id=image_id, description=edits["description"])
+        if image is None:  # nothing to change
+            image = selectors.image_get(image_id=image_id)
         return Response(ImageSerializer(image, context={"request": request}).data)
 
 
@@ -257,7 +263,7 @@ class ImageDiffView(Guarded, APIView):
         summary="Compare two images by perceptual hash",
     )
     def get(self, request, source_id, target_id):
-        diff = services.image_diff(source_id=source_id, target_id=target_id)
+        diff = selectors.image_diff(source_id=source_id, target_id=target_id)
         return Response(ImageDiffSerializer(diff, context={"request": request}).data)
 
 
@@ -274,7 +280,7 @@ class ImageSimilarView(Guarded, APIView):
     def get(self, request, image_id):
         query = SimilarQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        matches = services.image_similar(image_id=image_id, **query.validated_data)
+        matches = selectors.image_similar(image_id=image_id, **query.validated_data)
         return Response(SimilarImagesSerializer(matches, context={"request": request}).data)
 
 
@@ -302,7 +308,7 @@ class ImageSearchView(Guarded, APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         upload = data.get("file")
-        matches = services.image_search(
+        matches = selectors.image_search(
             max_distance=data["max_distance"],
             limit=data["limit"],
             file=upload,
@@ -325,7 +331,7 @@ class ImageDiffPictureView(Guarded, APIView):
         ),
     )
     def get(self, request, source_id, target_id):
-        png = services.image_diff_picture(source_id=source_id, target_id=target_id)
+        png = selectors.image_diff_picture(source_id=source_id, target_id=target_id)
         response = HttpResponse(png, content_type="image/png")
         response["Cache-Control"] = "no-cache"
         response["X-Content-Type-Options"] = "nosniff"
@@ -376,13 +382,15 @@ class ImageFileView(Guarded, APIView):
         parameters=DOWNLOAD_HEADERS, responses=BINARY, summary="The current image's bytes"
     )
     def get(self, request, image_id):
-        image = services.image_get(image_id=image_id)
+        image = selectors.image_get(image_id=image_id)
         if self.original:
             stored, fmt = image.original, image.original_format
             size, sha256 = image.original_file_size, image.original_sha256
         else:
             stored, fmt, size, sha256 = image.file, image.format, image.file_size, image.sha256
-        return download(request, stored.name, fmt=fmt, size=size, sha256=sha256, stem=image.pk)
+        return storage.download(
+            request, stored.name, fmt=fmt, size=size, sha256=sha256, stem=image.pk
+        )
 
 
 class ImageOriginalView(ImageFileView):
@@ -393,40 +401,3 @@ class ImageOriginalView(ImageFileView):
     )
     def get(self, request, image_id):
         return super().get(request, image_id)
-
-
-def download(request, name: str, *, fmt: str, size: int, sha256: str, stem) -> HttpResponse:
-    """Stream a stored file with headers taken from the row, not from reading the file;
-    or, with IMAGES_S3_PRESIGNED_DOWNLOADS, redirect to a short-lived presigned URL."""
-    etag = f'"{sha256}"'
-    wanted = {
-        tag.removeprefix("W/") for tag in parse_etags(request.headers.get("If-None-Match", ""))
-    }
-    if etag in wanted or "*" in wanted:
-        response = HttpResponseNotModified()
-        response["ETag"] = etag
-        return response
-    content_type = imaging.CONTENT_TYPES[fmt]
-    filename = f"{stem}.{imaging.EXTENSIONS[fmt]}"
-    if settings.IMAGES_S3_PRESIGNED_DOWNLOADS:
-        # The object store answers with the type and name the row gives, as a stream would.
-        url = default_storage.url(
-            name,
-            parameters={
-                "ResponseContentType": content_type,
-                "ResponseContentDisposition": f'inline; filename="{filename}"',
-            },
-            expire=settings.IMAGES_S3_PRESIGNED_TTL,
-        )
-        response = HttpResponseRedirect(url)
-        response["ETag"] = etag
-        response["Cache-Control"] = "no-store"  # the URL expires; never reuse the redirect
-        return response
-    response = FileResponse(
-        default_storage.open(name, "rb"), content_type=content_type, filename=filename
-    )
-    response["Content-Length"] = str(size)
-    response["ETag"] = etag
-    response["Cache-Control"] = "no-cache"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response

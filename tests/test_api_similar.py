@@ -242,7 +242,7 @@ from tests.factories import encode, plate_photo
 job = json.loads(os.environ["SIMILAR_JOB"])
 out = {}
 for image_id in job["crop"]:
-    image = services.image_update(image_id=image_id, width=200, height=150)
+    image = services.image_crop(image_id=image_id, width=200, height=150)
     out[image_id] = image.phash
 for image_id in job["restore"]:
     out[image_id] = services.image_restore(image_id=image_id).phash

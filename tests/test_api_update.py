@@ -107,6 +107,19 @@ def test_crop_and_rename_in_one_request(api, stored):
     assert (body["name"], body["width"], body["height"]) == ("centre", 10, 10)
 
 
+def test_rename_with_a_crop_outside_the_image_changes_nothing(api, stored, files):
+    image = stored(image_bytes("PNG", (60, 60)))
+
+    response = api.put(
+        f"/api/v1/images/{image['id']}", {"name": "renamed", "width": 61, "height": 10}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_crop"
+    assert api.get(f"/api/v1/images/{image['id']}").json() == image
+    assert len(files()) == 1
+
+
 @pytest.mark.parametrize(
     "query",
     [

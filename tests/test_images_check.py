@@ -38,7 +38,7 @@ def create(fmt: str = "PNG", size: tuple[int, int] = (40, 40)) -> Image:
 def cropped() -> Image:
     """An image whose current file and original are two different stored files."""
     image = create()
-    return services.image_update(image_id=image.pk, width=20, height=20)
+    return services.image_crop(image_id=image.pk, width=20, height=20)
 
 
 def orphan(name: str = "images/ab/" + "ab" * 16 + ".png") -> str:
@@ -179,7 +179,7 @@ def test_fix_never_removes_a_file_a_row_names(age, files, media_root, api):
     "concurrent",
     [
         lambda image: services.image_delete(image_id=image.pk),
-        lambda image: services.image_update(image_id=image.pk, width=10, height=10),
+        lambda image: services.image_crop(image_id=image.pk, width=10, height=10),
     ],
     ids=["delete", "crop"],
 )

@@ -109,7 +109,7 @@ def test_an_image_cropped_since_its_import_is_still_recognised(tmp_path):
     write(tmp_path / "lab", {"plate.png": picture(1, "PNG")})
     run(str(tmp_path / "lab"))
     image = Image.objects.get()
-    services.image_update(image_id=image.pk, width=10, height=10)
+    services.image_crop(image_id=image.pk, width=10, height=10)
 
     code, lines = run(str(tmp_path / "lab"))
 

@@ -10,7 +10,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
-from images import services
+from images import selectors, services
 from images.serializers import ImageDiffSerializer, ImageSerializer
 from tests.factories import image_bytes
 
@@ -28,7 +28,8 @@ def images():
         description="line one\nline two",
         source_url="http://images.lab.example/a%20b/plate.jpg?x=1",
     )
-    cropped = services.image_update(image_id=fancy.pk, width=20, height=10, name="crop")
+    services.image_crop(image_id=fancy.pk, width=20, height=10)
+    cropped = services.image_rename(image_id=fancy.pk, name="crop")
     return [plain, fancy, cropped]
 
 
@@ -76,7 +77,7 @@ def test_without_a_request_the_urls_are_paths(images):
 @pytest.mark.parametrize("script_name", ["", "/lab"])
 def test_diff_is_exactly_what_its_declared_fields_render(images, script_name):
     source, target = images[0], images[2]
-    diff = services.image_diff(source_id=source.pk, target_id=target.pk)
+    diff = selectors.image_diff(source_id=source.pk, target_id=target.pk)
     request = Request(
         APIRequestFactory().get("/api/v1/images/", SCRIPT_NAME=script_name, HTTP_HOST="localhost")
     )

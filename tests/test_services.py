@@ -1,13 +1,10 @@
 """Failures in the middle of a write leave nothing behind."""
 
-import concurrent.futures
-import datetime
 import io
-import uuid
 
 import pytest
 from django.core.files.storage import FileSystemStorage, default_storage
-from django.db import connection, connections, transaction
+from django.db import connection
 from PIL import Image as PILImage
 
 from images import services
@@ -38,7 +35,7 @@ def test_crop_removes_its_new_file_when_the_row_cannot_be_updated(monkeypatch, f
 
     monkeypatch.setattr(Image, "save", fail)
     with pytest.raises(RuntimeError):
-        services.image_update(image_id=image.pk, width=10, height=10)
+        services.image_crop(image_id=image.pk, width=10, height=10)
 
     assert files() == before
     monkeypatch.undo()
@@ -50,49 +47,10 @@ def test_crop_of_an_image_whose_file_vanished_fails_without_changing_the_row(fil
     default_storage.delete(image.file.name)
 
     with pytest.raises(FileNotFoundError):
-        services.image_update(image_id=image.pk, width=10, height=10)
+        services.image_crop(image_id=image.pk, width=10, height=10)
 
     assert Image.objects.get(pk=image.pk).sha256 == image.sha256
     assert files() == []
-
-
-@pytest.mark.parametrize("source_url", [None, "http://lab.example/plates/ü 1.png"])
-def test_get_reads_an_image_exactly_as_the_orm_does_in_every_thread(source_url):
-    created = services.image_create(
-        file=io.BytesIO(image_bytes("PNG")),
-        name="plate ü",
-        description="row 3",
-        source_url=source_url,
-    )
-    fields = [field.attname for field in Image._meta.concrete_fields]
-    expected = {field: getattr(Image.objects.get(pk=created.pk), field) for field in fields}
-
-    def read() -> dict:
-        image = services.image_get(image_id=created.pk)
-        assert not image._state.adding  # a stored row: save() updates it
-        assert image._state.db == "default"
-        return {field: getattr(image, field) for field in fields}
-
-    def read_and_close() -> dict:
-        try:
-            return read()
-        finally:
-            connections.close_all()  # this thread's own connection
-
-    with concurrent.futures.ThreadPoolExecutor(1) as other_thread:
-        elsewhere = other_thread.submit(read_and_close).result()
-    assert read() == expected
-    assert elsewhere == expected
-    with transaction.atomic():  # as a crop reads the row it is about to switch
-        locked = services._image_by_id(created.pk, for_update=True)
-    assert {field: getattr(locked, field) for field in fields} == expected
-    assert isinstance(expected["created_at"], datetime.datetime)
-    assert expected["created_at"].tzinfo is not None
-
-
-def test_get_of_an_unknown_id_is_does_not_exist():
-    with pytest.raises(Image.DoesNotExist):
-        services.image_get(image_id=uuid.uuid4())
 
 
 def test_default_name_is_the_file_name_without_extension():
@@ -129,9 +87,9 @@ def meanwhile(monkeypatch):
 def test_crop_of_a_file_replaced_meanwhile_starts_again_from_the_new_one(meanwhile, files):
     source = pattern((100, 100))
     image = services.image_create(file=io.BytesIO(encode(source, "PNG")), name="x")
-    meanwhile(lambda: services.image_update(image_id=image.pk, width=80, height=80, left=0, top=0))
+    meanwhile(lambda: services.image_crop(image_id=image.pk, width=80, height=80, left=0, top=0))
 
-    cropped = services.image_update(image_id=image.pk, width=60, height=60)
+    cropped = services.image_crop(image_id=image.pk, width=60, height=60)
 
     # Centred in the 80x80 top-left crop, not in the 100x100 original.
     with default_storage.open(cropped.file.name) as stored:
@@ -144,11 +102,11 @@ def test_crop_that_keeps_losing_the_race_crops_under_the_lock(meanwhile, files):
     image = services.image_create(file=io.BytesIO(image_bytes("PNG", (100, 100))), name="x")
     sizes = iter(range(99, 0, -1))
     meanwhile(
-        lambda: services.image_update(image_id=image.pk, width=(s := next(sizes)), height=s),
+        lambda: services.image_crop(image_id=image.pk, width=(s := next(sizes)), height=s),
         times=10,
     )
 
-    cropped = services.image_update(image_id=image.pk, width=50, height=50)
+    cropped = services.image_crop(image_id=image.pk, width=50, height=50)
 
     assert Image.objects.get(pk=image.pk).width == cropped.width == 50
     assert len(files()) == 2
@@ -159,7 +117,7 @@ def test_crop_of_an_image_deleted_meanwhile_leaves_nothing(meanwhile, files):
     meanwhile(lambda: services.image_delete(image_id=image.pk))
 
     with pytest.raises(Image.DoesNotExist):
-        services.image_update(image_id=image.pk, width=10, height=10)
+        services.image_crop(image_id=image.pk, width=10, height=10)
 
     assert files() == []
 
@@ -168,19 +126,19 @@ def test_crop_whose_file_is_removed_before_it_opens_it_starts_again(monkeypatch,
     """Another crop switches the row and removes the file this crop was about to read."""
     source = pattern((100, 100))
     image = services.image_create(file=io.BytesIO(encode(source, "PNG")), name="x")
-    services.image_update(image_id=image.pk, width=90, height=90)  # current != original
+    services.image_crop(image_id=image.pk, width=90, height=90)  # current != original
     real_open = FileSystemStorage.open
     raced = []
 
     def open_(storage, name, mode="rb"):
         if not raced and not connection.in_atomic_block:
             raced.append(name)
-            services.image_update(image_id=image.pk, width=80, height=80, left=0, top=0)
+            services.image_crop(image_id=image.pk, width=80, height=80, left=0, top=0)
         return real_open(storage, name, mode)
 
     monkeypatch.setattr(FileSystemStorage, "open", open_)
 
-    cropped = services.image_update(image_id=image.pk, width=60, height=60)
+    cropped = services.image_crop(image_id=image.pk, width=60, height=60)
 
     assert not default_storage.exists(raced[0])
     with default_storage.open(cropped.file.name) as stored:

@@ -23,16 +23,7 @@ def held(value: int) -> bool:
     return bool((values == (value & 0xFFFF_FFFF_FFFF_FFFF)).any())
 
 
-@pytest.fixture(params=["returning", "update_then_select"])
-def counter_statements(request, monkeypatch):
-    """Both ways next_revision takes a value: UPDATE ... RETURNING where the database has it
-    (PostgreSQL, SQLite 3.35+), else an UPDATE and a SELECT (older SQLite)."""
-    if request.param == "update_then_select":
-        monkeypatch.setattr(similarity, "updates_return_rows", lambda: False)
-    return request.param
-
-
-def test_revisions_grow_with_every_write(counter_statements):
+def test_revisions_grow_with_every_write():
     with transaction.atomic():
         a = similarity.next_revision()
     with transaction.atomic():
@@ -84,9 +75,7 @@ def test_a_writer_waits_for_the_one_holding_the_counter_until_it_commits():
     assert got["second_done"] >= got["committed"]
 
 
-def test_the_counter_is_made_again_after_the_last_stored_revision_when_missing(
-    counter_statements,
-):
+def test_the_counter_is_made_again_after_the_last_stored_revision_when_missing():
     store_rows([1, 2, 3])
     highest = Image.objects.order_by("-revision").first().revision
     RevisionCounter.objects.all().delete()
