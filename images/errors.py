@@ -43,6 +43,7 @@ class InvalidCrop(ImageServiceError):
 
 
 class InvalidRendition(ImageServiceError):
+    status_code = HTTPStatus.BAD_REQUEST
     code = "invalid_rendition"
     default_detail = "The rendition spec is not valid."
 

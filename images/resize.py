@@ -137,19 +137,22 @@ def parse_spec(text: str, *, max_size: int) -> Spec:
 
 
 def output_format(spec: Spec, *, source_format: str, accept: str = "") -> str:
-    """The format a rendition is made in: the spec's; for ``.auto`` AVIF or WebP when the
-    client's Accept header names them (AVIF first, unless WebP is weighted higher); else
-    the source's."""
-    if spec.format:
+    """The format a rendition is made in: see ``requested_format``; else the source's."""
+    return requested_format(spec, accept=accept) or source_format
+
+
+def requested_format(spec: Spec, *, accept: str = "") -> str | None:
+    """The spec's format; for ``.auto`` AVIF or WebP when the client's Accept header names
+    them (AVIF first, unless WebP is weighted higher); None: the source's."""
+    if spec.format or not spec.auto:
         return spec.format
-    if spec.auto:
-        weights = _accepted(accept)
-        avif, webp = weights.get("image/avif", 0.0), weights.get("image/webp", 0.0)
-        if avif > 0 and avif >= webp:
-            return "AVIF"
-        if webp > 0:
-            return "WEBP"
-    return source_format
+    weights = _accepted(accept)
+    avif, webp = weights.get("image/avif", 0.0), weights.get("image/webp", 0.0)
+    if avif > 0 and avif >= webp:
+        return "AVIF"
+    if webp > 0:
+        return "WEBP"
+    return None
 
 
 def layout(spec: Spec, source: tuple[int, int]) -> Layout:

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
 from . import imaging, incoming, similarity, storage, visual_diff
-from .models import Image
+from .models import Image, Rendition
+from .resize import Spec
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,14 @@ def image_search(
     return similarity.search(
         phash_value=imaging.phash_to_int(phash), max_distance=max_distance, limit=limit
     )
+
+
+def rendition_stored(*, image_id: uuid.UUID, spec: Spec, format: str | None) -> Rendition | None:
+    """The stored rendition of the image's current file, if there is one, in one query;
+    ``format`` None: in the image's own format. None for an unknown image too."""
+    rows = Rendition.objects.filter(image_id=image_id, spec=spec.name, source=F("image__file"))
+    rows = rows.filter(format=format) if format else rows.filter(format=F("image__format"))
+    return rows.first()
 
 
 def _label(image: Image) -> str:

@@ -1,6 +1,7 @@
 """Where image files live: the one module that talks to Django's file storage.
 
-Files are written under generated names (``images/<2 hex>/<32 hex>.<ext>``) and never
+Images and their renditions alike are written under generated names
+(``images/<2 hex>/<32 hex>.<ext>``) and never
 overwritten; the database row is the truth about which of them are in use. A failed
 operation removes what it wrote (``cleanup_on_failure``); a file a row stops naming is
 removed only once that row's transaction has committed (``delete_on_commit``).
@@ -22,8 +23,8 @@ from django.db.models import Q
 from django.http import FileResponse, HttpResponse, HttpResponseNotModified, HttpResponseRedirect
 from django.utils.http import parse_etags
 
-from . import imaging
-from .models import Image
+from . import imaging, resize
+from .models import Image, Rendition
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,9 @@ STORAGE_DIR = "images"
 # S3 (botocore: connection errors, timeouts, error answers such as a missing bucket or
 # refused credentials).
 ERRORS = (OSError, BotoCoreError, ClientError)
+# Stored formats: the images' (JPEG, PNG) and their renditions' (also WebP, AVIF).
+CONTENT_TYPES = {**imaging.CONTENT_TYPES, **resize.CONTENT_TYPES}
+EXTENSIONS = {**imaging.EXTENSIONS, **resize.EXTENSIONS}
 
 
 def is_outage(exc: BaseException) -> bool:
@@ -59,7 +63,7 @@ def save(file: BinaryIO, fmt: str, *, written: Callable[[str], str]) -> str:
     the name is new (128 random bits), so whatever is there is ours to remove.
     """
     token = uuid.uuid4().hex
-    name = f"{STORAGE_DIR}/{token[:2]}/{token}.{imaging.EXTENSIONS[fmt]}"
+    name = f"{STORAGE_DIR}/{token[:2]}/{token}.{EXTENSIONS[fmt]}"
     file.seek(0)
     try:
         stored = default_storage.save(name, File(file))
@@ -98,8 +102,7 @@ def cleanup_on_failure() -> Iterator[Callable[[str], str]]:
         # An interrupt can land after the row committed: never remove what a row names.
         # If the database cannot say, keep the files: images_check finds orphans later.
         try:
-            owned = Image.objects.filter(Q(file__in=names) | Q(original__in=names))
-            kept = {name for pair in owned.values_list("file", "original") for name in pair}
+            kept = owned(names)
         except Exception:
             kept = set(names)
         try:
@@ -107,6 +110,14 @@ def cleanup_on_failure() -> Iterator[Callable[[str], str]]:
         except Exception as exc:  # storage down too: keep the first error; images_check
             logger.warning("could not remove %s after a failed operation: %s", names, exc)
         raise
+
+
+def owned(names: list[str]) -> set[str]:
+    """Those of ``names`` that a row names: an image's file or original, or a rendition."""
+    images = Image.objects.filter(Q(file__in=names) | Q(original__in=names)).order_by()
+    kept = {name for pair in images.values_list("file", "original") for name in pair}
+    renditions = Rendition.objects.filter(file__in=names).order_by()
+    return kept | set(renditions.values_list("file", flat=True))
 
 
 def check_available() -> None:
@@ -121,37 +132,64 @@ def check_available() -> None:
         storage.connection.meta.client.head_bucket(Bucket=storage.bucket_name)
 
 
-def download(request, name: str, *, fmt: str, size: int, sha256: str, stem) -> HttpResponse:
+def download(
+    request,
+    name: str,
+    *,
+    fmt: str,
+    size: int,
+    sha256: str,
+    stem,
+    file: File | None = None,
+    data: bytes | None = None,
+) -> HttpResponse:
     """The stored file as a response, with headers taken from the row, not from reading the
     file: 304 when the client's ETag matches; with IMAGES_S3_PRESIGNED_DOWNLOADS a redirect
-    to a short-lived presigned URL; else the bytes, streamed."""
+    to a short-lived presigned URL; else the bytes, streamed. ``file`` is the file if the
+    caller has opened it; ``data`` its bytes, when they are in hand (a rendition just made)."""
     etag = f'"{sha256}"'
-    wanted = {
-        tag.removeprefix("W/") for tag in parse_etags(request.headers.get("If-None-Match", ""))
-    }
-    if etag in wanted or "*" in wanted:
-        response = HttpResponseNotModified()
+    content_type = CONTENT_TYPES[fmt]
+    filename = f"{stem}.{EXTENSIONS[fmt]}"
+    if _matches(request, etag) or (settings.IMAGES_S3_PRESIGNED_DOWNLOADS and data is None):
+        if file is not None:
+            file.close()
+        if _matches(request, etag):
+            response = HttpResponseNotModified()
+        else:
+            response = _presigned(name, content_type=content_type, filename=filename)
         response["ETag"] = etag
         return response
-    content_type = imaging.CONTENT_TYPES[fmt]
-    filename = f"{stem}.{imaging.EXTENSIONS[fmt]}"
-    if settings.IMAGES_S3_PRESIGNED_DOWNLOADS:
-        # The object store answers with the type and name the row gives, as a stream would.
-        url = default_storage.url(
-            name,
-            parameters={
-                "ResponseContentType": content_type,
-                "ResponseContentDisposition": f'inline; filename="{filename}"',
-            },
-            expire=settings.IMAGES_S3_PRESIGNED_TTL,
+    if data is not None:
+        response = HttpResponse(data, content_type=content_type)
+        response["Content-Disposition"] = f'inline; filename="{filename}"'
+    else:
+        response = FileResponse(
+            file or open_file(name), content_type=content_type, filename=filename
         )
-        response = HttpResponseRedirect(url)
-        response["ETag"] = etag
-        response["Cache-Control"] = "no-store"  # the URL expires; never reuse the redirect
-        return response
-    response = FileResponse(open_file(name), content_type=content_type, filename=filename)
     response["Content-Length"] = str(size)
     response["ETag"] = etag
     response["Cache-Control"] = "no-cache"
     response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _matches(request, etag: str) -> bool:
+    wanted = {
+        tag.removeprefix("W/") for tag in parse_etags(request.headers.get("If-None-Match", ""))
+    }
+    return etag in wanted or "*" in wanted
+
+
+def _presigned(name: str, *, content_type: str, filename: str) -> HttpResponse:
+    # The object store answers with the type and name the row gives, as a stream would.
+    url = default_storage.url(
+        name,
+        parameters={
+            "ResponseContentType": content_type,
+            "ResponseContentDisposition": f'inline; filename="{filename}"',
+        },
+        expire=settings.IMAGES_S3_PRESIGNED_TTL,
+    )
+    response = HttpResponseRedirect(url)
+    response["Cache-Control"] = "no-store"  # the URL expires; never reuse the redirect
     return response

@@ -178,3 +178,14 @@ def test_a_broken_cache_lets_requests_through_and_logs_it(api, rates, settings, 
 
     assert statuses == [200, 200, 200]
     assert "throttle cache unavailable" in caplog.text
+
+
+def test_making_a_rendition_is_costly_and_serving_a_stored_one_is_a_read(api, rates):
+    image = Image.objects.get(pk=send_upload(api).json()["id"])
+    url = f"/api/v1/images/{image.pk}/renditions"
+    rates(uploads="1/min", read="1/min")
+
+    assert api.get(f"{url}/max-10x10").status_code == 200  # made: the one upload
+    assert_throttled(api.get(f"{url}/max-20x20"))  # would be made: refused
+    assert api.get(f"{url}/max-10x10").status_code == 200  # stored: the one read
+    assert_throttled(api.get(f"{url}/max-10x10"))
