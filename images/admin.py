@@ -1,12 +1,10 @@
 from django import forms
-from django.conf import settings
 from django.contrib import admin
-from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from . import imaging, selectors, services, storage
+from . import renditions, resize, selectors, services, storage
 from .errors import ImageServiceError
 from .models import Image
 
@@ -115,18 +113,33 @@ class ImageAdmin(admin.ModelAdmin):
         ]
 
     def thumbnail_view(self, request, image_id, size):
-        """A small preview, decoded on demand and cached by the browser by its sha256."""
-        image = get_object_or_404(Image, pk=image_id)
-        size = min(size, PREVIEW_SIZE)
+        """A preview of the current file: its rendition max-{size}x{size}, made on the first
+        view and served as stored after that; cached by the browser by the image's sha256
+        (the tag's ``?v=``)."""
+        size = max(1, min(size, PREVIEW_SIZE))
+        spec = resize.parse_spec(f"max-{size}x{size}", max_size=PREVIEW_SIZE)
         try:
-            with storage.open_file(image.file.name) as file:
-                body, content_type = imaging.thumbnail(
-                    file, size=size, max_pixels=settings.IMAGES_MAX_PIXELS
-                )
+            stored = selectors.rendition_stored(image_id=image_id, spec=spec, format=None)
+            served = renditions.image_rendition(
+                image_id=image_id, spec=spec, format=None, stored=stored
+            )
+        except Image.DoesNotExist as exc:
+            raise Http404 from exc
         except (ImageServiceError, *storage.ERRORS):
             return HttpResponse(status=404)  # the page shows no preview; images_check tells why
-        response = HttpResponse(body, content_type=content_type)
-        response["Cache-Control"] = "private, max-age=86400"
+        rendition = served.rendition
+        response = storage.download(
+            request,
+            rendition.file.name,
+            fmt=rendition.format,
+            size=rendition.file_size,
+            sha256=rendition.sha256,
+            stem=f"{image_id}-{spec.name}",
+            file=served.file,
+            data=served.data,
+        )
+        if response.status_code == 200:
+            response["Cache-Control"] = "private, max-age=86400"
         return response
 
     def _thumbnail_tag(self, image: Image, size: int) -> str:
