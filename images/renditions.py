@@ -9,8 +9,8 @@ name first, then recorded in a row; a failure removes what was written.
   with the winner's bytes. One file stays.
 - A rendition is served only while the image still names the file it was made from, so a
   crop or restore makes its renditions unreachable as it commits; they are removed after
-  the commit (``drop_replaced_on_commit``), and one recorded after that removal removes
-  itself.
+  the commit (``drop_replaced_on_commit``). A rendition is recorded with the image's row
+  locked, so none of a replaced file is recorded after that removal.
 - Each image keeps at most IMAGES_RENDITIONS_PER_IMAGE, the least recently used removed
   first. When a rendition was last used is written at most once a minute per rendition:
   a write per serve would cost more than the serve.
@@ -90,8 +90,9 @@ def _open_stored(rendition: Rendition) -> Served | None:
 
 
 def _record(image: Image, *, spec: resize.Spec, made: resize.Rendered) -> Served:
-    """Store the bytes and record them; or, if a concurrent request recorded the same
-    rendition first, answer with that one."""
+    """Store the bytes and record them; if a concurrent request recorded the same rendition
+    first, answer with that one; if a crop or restore replaced the source meanwhile, answer
+    with these bytes (made for this request) and keep nothing."""
     source = image.file.name
     with storage.cleanup_on_failure() as written:
         name = storage.save(io.BytesIO(made.data), made.format, written=written)
@@ -108,19 +109,22 @@ def _record(image: Image, *, spec: resize.Spec, made: resize.Rendered) -> Served
         )
         try:
             with transaction.atomic():
-                row.save(force_insert=True)
-                _evict(image, source=source)
+                # The image's row locked: a crop or restore switching it waits for this
+                # commit (and then drops this rendition), or has committed and is seen here.
+                current = Image.objects.select_for_update().filter(pk=image.pk, file=source)
+                recorded = current.exists()
+                if recorded:
+                    row.save(force_insert=True)
+                    _evict(image, source=source)
         except IntegrityError:
             winner = _recorded(image, source=source, spec=spec.name, fmt=made.format)
-            if winner is None:  # not a twin: the image was deleted meanwhile
-                raise Image.DoesNotExist("No image with this id.") from None
+            if winner is None:
+                raise
             storage.delete([name])
             # The winner's bytes: the same as these, and the ETag its row gives.
             return _open_stored(winner) or Served(row, data=made.data)
-    if not Image.objects.filter(pk=image.pk, file=source).exists():
-        # A crop or restore committed while this was made, and its removal of the
-        # renditions may have run before this row existed: this one goes by itself.
-        _drop(image.pk, keep_source=None)
+        if not recorded:
+            storage.delete([name])
     return Served(row, data=made.data)
 
 
@@ -129,26 +133,22 @@ def _recorded(image: Image, *, source: str, spec: str, fmt: str) -> Rendition | 
 
 
 def _evict(image: Image, *, source: str) -> None:
-    """Past the bound, remove the least recently used (and any of a former file)."""
-    kept = list(
-        Rendition.objects.filter(image=image, source=source)
-        .order_by("-last_used_at", "-pk")
-        .values_list("pk", flat=True)[: settings.IMAGES_RENDITIONS_PER_IMAGE]
-    )
-    evicted = Rendition.objects.filter(image=image).exclude(pk__in=kept)
-    names = list(evicted.values_list("file", flat=True))
-    if names:
-        evicted.delete()
-        storage.delete_on_commit(names)
+    """Past the bound, remove the least recently used, and any of a former file (one
+    query to decide, and a delete only when there is something to remove)."""
+    rows = Rendition.objects.filter(image=image).order_by("-last_used_at", "-pk")
+    found = list(rows.values_list("pk", "source", "file"))
+    of_source = [row for row in found if row[1] == source]
+    evicted = [row for row in found if row[1] != source]
+    evicted += of_source[settings.IMAGES_RENDITIONS_PER_IMAGE :]
+    if evicted:
+        Rendition.objects.filter(pk__in=[pk for pk, _, _ in evicted]).delete()
+        storage.delete_on_commit(name for _, _, name in evicted)
 
 
-def _drop(image_id: uuid.UUID, *, keep_source: str | None) -> None:
-    """Remove the renditions of every file but the image's current one (``keep_source``;
-    None: look it up)."""
-    if keep_source is None:
-        keep_source = Image.objects.filter(pk=image_id).values_list("file", flat=True).first()
+def _drop(image_id: uuid.UUID, *, keep_source: str) -> None:
+    """Remove the image's renditions of every file but ``keep_source``, its current one."""
     with transaction.atomic():
-        stale = Rendition.objects.filter(image_id=image_id).exclude(source=keep_source or "")
+        stale = Rendition.objects.filter(image_id=image_id).exclude(source=keep_source)
         names = list(stale.values_list("file", flat=True))
         stale.delete()
         storage.delete_on_commit(names)

@@ -127,7 +127,10 @@ def rendition_stored(*, image_id: uuid.UUID, spec: Spec, format: str | None) -> 
     ``format`` None: in the image's own format. None for an unknown image too."""
     rows = Rendition.objects.filter(image_id=image_id, spec=spec.name, source=F("image__file"))
     rows = rows.filter(format=format) if format else rows.filter(format=F("image__format"))
-    return rows.first()
+    try:
+        return rows.get()  # one at most (the unique constraint): no ORDER BY needed
+    except Rendition.DoesNotExist:
+        return None
 
 
 def _label(image: Image) -> str:
