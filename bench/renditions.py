@@ -24,7 +24,7 @@ GENERATED = ("fill-256x256", "max-1024x1024", "max-1024x1024.webp")
 ADMIN_LIST = "/admin/images/image/"
 # A browser loads a page's images over several connections; 4 is the bench's concurrency.
 THUMBNAIL_CONNECTIONS = 4
-_THUMBNAIL = re.compile(r'<img src="([^"]*/rendition/[^"]*)"')
+_THUMBNAIL = re.compile(r'<img src="([^"]*/thumbnail/[^"]*)"')
 
 
 @dataclass

@@ -127,17 +127,7 @@ class ImageAdmin(admin.ModelAdmin):
             raise Http404 from exc
         except (ImageServiceError, *storage.ERRORS):
             return HttpResponse(status=404)  # the page shows no preview; images_check tells why
-        rendition = served.rendition
-        response = storage.download(
-            request,
-            rendition.file.name,
-            fmt=rendition.format,
-            size=rendition.file_size,
-            sha256=rendition.sha256,
-            stem=f"{image_id}-{spec.name}",
-            file=served.file,
-            data=served.data,
-        )
+        response = served.response(request, stem=f"{image_id}-{spec.name}")
         if response.status_code == 200:
             response["Cache-Control"] = "private, max-age=86400"
         return response

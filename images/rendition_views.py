@@ -5,7 +5,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.views import APIView
 
-from . import renditions, resize, selectors, storage
+from . import renditions, resize, selectors
 from .models import Rendition
 from .serializers import ErrorSerializer, RenditionRequestSerializer
 from .views import DOWNLOAD_HEADERS, NOT_FOUND, AnyAccept, Guarded
@@ -72,17 +72,7 @@ class ImageRenditionView(Guarded, APIView):
         served = renditions.image_rendition(
             image_id=image_id, **wanted, stored=self._stored(request)
         )
-        rendition = served.rendition
-        response = storage.download(
-            request,
-            rendition.file.name,
-            fmt=rendition.format,
-            size=rendition.file_size,
-            sha256=rendition.sha256,
-            stem=f"{image_id}-{wanted['spec'].name}",
-            file=served.file,
-            data=served.data,
-        )
+        response = served.response(request, stem=f"{image_id}-{wanted['spec'].name}")
         if wanted["spec"].auto:
             patch_vary_headers(response, ["Accept"])
         return response

@@ -26,6 +26,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.files import File
 from django.db import IntegrityError, transaction
+from django.http import HttpResponse
 from django.utils import timezone
 
 from . import resize, storage
@@ -43,6 +44,20 @@ class Served:
     rendition: Rendition
     data: bytes | None = None
     file: File | None = None
+
+    def response(self, request, *, stem: str) -> HttpResponse:
+        """The answer with it: ETag, 304, presigned redirect or bytes (storage.download)."""
+        rendition = self.rendition
+        return storage.download(
+            request,
+            rendition.file.name,
+            fmt=rendition.format,
+            size=rendition.file_size,
+            sha256=rendition.sha256,
+            stem=stem,
+            file=self.file,
+            data=self.data,
+        )
 
 
 def image_rendition(

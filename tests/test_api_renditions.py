@@ -228,29 +228,31 @@ def test_a_rendition_whose_file_is_missing_is_made_again(api, image, files):
     assert default_storage.exists(row.file.name)
 
 
-def test_crop_drops_the_renditions_after_commit_and_the_next_shows_the_crop(api, image, files):
-    url = f"/api/v1/images/{image['id']}"
+CROP = ("put", "?width=200&height=200")
+RESTORE = ("post", "/restore")
+
+
+@pytest.mark.parametrize(
+    ("before", "change", "size"),
+    [([], CROP, (100, 100)), ([CROP], RESTORE, (100, 75))],
+    ids=["crop", "restore"],
+)
+def test_crop_and_restore_drop_the_renditions_and_the_next_shows_the_new_file(
+    api, image, before, change, size
+):
+    def send(method: str, suffix: str):
+        return getattr(api, method)(f"/api/v1/images/{image['id']}{suffix}")
+
+    for step in before:
+        send(*step)
     rendition(api, image["id"], "max-100x100")
     old = Rendition.objects.get().file.name
 
-    assert api.put(f"{url}?width=200&height=200").status_code == 200
+    assert send(*change).status_code == 200
 
-    assert Rendition.objects.count() == 0
+    assert Rendition.objects.count() == 0  # dropped once the change committed
     assert not default_storage.exists(old)
-    assert decoded(rendition(api, image["id"], "max-100x100")).size == (100, 100)
-
-
-def test_restore_drops_the_renditions_of_the_crop(api, image):
-    url = f"/api/v1/images/{image['id']}"
-    api.put(f"{url}?width=200&height=200")
-    rendition(api, image["id"], "max-100x100")
-    old = Rendition.objects.get().file.name
-
-    assert api.post(f"{url}/restore").status_code == 200
-
-    assert Rendition.objects.count() == 0
-    assert not default_storage.exists(old)
-    assert decoded(rendition(api, image["id"], "max-100x100")).size == (100, 75)
+    assert decoded(rendition(api, image["id"], "max-100x100")).size == size
 
 
 def test_rename_keeps_the_renditions(api, image):
