@@ -72,12 +72,9 @@ def open_image(
     max_pixels: int,
     draft_size: tuple[int, int] | Callable[[Image.Image], tuple[int, int] | None] | None = None,
 ) -> Iterator[Image.Image]:
-    """Open, check and fully decode a JPEG or PNG; yield the loaded image.
-
-    ``draft_size`` (for previews and resized copies only) lets a JPEG decode at the smallest
-    DCT scale (1/2, 1/4, 1/8) at least that large; a function of the checked but undecoded
-    image may say it, for sizes that depend on the image.
-    """
+    """Open, check and fully decode a JPEG or PNG; yield the loaded image. ``draft_size``
+    (previews, renditions: a size, or a function of the undecoded image giving one) lets a
+    JPEG decode at the smallest DCT scale (1/2, 1/4, 1/8) at least that large."""
     fp.seek(0)
     head = fp.read(len(PNG_SIGNATURE))
     if head == PNG_SIGNATURE:
