@@ -8,7 +8,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 DATA_DIR ?= data
 
-.PHONY: run test fuzz lint format migrate superuser bench bench-similar clean
+.PHONY: run test test-browser fuzz lint format migrate superuser bench bench-similar bench-slow clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ $(VENV)/.runtime: requirements.txt | $(BIN)/python
 $(VENV)/.dev: requirements-dev.txt requirements.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(VENV)/.runtime $@
+
+$(VENV)/.browser: requirements-browser.txt requirements-dev.txt requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-browser.txt
+	touch $(VENV)/.runtime $(VENV)/.dev $@
 
 # The quickstart's own secret key, made once and kept (SECRET_KEY in the environment wins).
 $(DATA_DIR)/secret_key:
@@ -49,6 +53,12 @@ test: $(VENV)/.dev
 		DATABASE_URL="$$TEST_DATABASE_URL" $(BIN)/python -m pytest $(PYTEST_ARGS); \
 	fi
 
+# The browser suite (tests_browser/): the service under gunicorn as `make run` starts it, in
+# a folder of its own, driven in Chromium (apt-get install chromium, or CHROMIUM=/path);
+# screenshots of failures in tests_browser/artifacts/.
+test-browser: $(VENV)/.browser
+	env -u DATABASE_URL $(BIN)/python -m pytest -c tests_browser/pytest.ini tests_browser $(PYTEST_ARGS)
+
 # The two fuzzers of `make test`, run longer (README, "Fuzzing"); FUZZ_SEED picks other inputs.
 FUZZ_EXAMPLES ?= 500
 FUZZ_CASES ?= 10000
@@ -59,6 +69,11 @@ fuzz: $(VENV)/.dev
 # Similar-image search at 1,000,000 rows on SQLite and PostgreSQL (127.0.0.1:5432), over HTTP.
 bench-similar: $(VENV)/.runtime
 	$(BIN)/python bench/similar.py $(BENCH_ARGS)
+
+# 64 connections trickling a byte a second, and normal GETs beside them (README, "Slow
+# clients"); about 2 minutes. BENCH_ARGS="--worker-class gthread": gunicorn's own worker.
+bench-slow: $(VENV)/.runtime
+	$(BIN)/python -m bench.slow_clients $(BENCH_ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

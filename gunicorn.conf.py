@@ -11,6 +11,9 @@ limit counts, not the host's core count).
 
 import math
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 
 def available_cores() -> int:
@@ -28,7 +31,8 @@ def available_cores() -> int:
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", available_cores()))
-worker_class = "gthread"
+# gthread, reading each request whole before a thread takes it: slow clients hold no thread.
+worker_class = "imageservice.gunicorn_worker.BufferingThreadWorker"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 # Longer than the URL download deadline, so a slow origin is cut by the service, not killed.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
@@ -85,3 +89,41 @@ def post_request(worker, req, environ, resp):
     from imageservice import memory
 
     memory.request_finished(keep=KEEP_FREE)
+
+
+# --- Metrics (imageservice/metrics.py) ---------------------------------------------------
+# Each worker keeps its counts in files of one folder, which a scrape of /metrics adds up
+# (prometheus-client's multiprocess mode): METRICS_DIR, else a new folder in memory. The
+# library's variable must be set before any worker imports it, so here, when the master
+# reads this file; and only for gunicorn's processes, so that a manage.py command run with
+# the same environment leaves no files of its own there.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if not os.environ.get("METRICS_DIR"):
+        os.environ["IMAGESERVICE_METRICS_TEMP_DIR"] = tempfile.mkdtemp(
+            prefix="imageservice-metrics-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None
+        )
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = (
+        os.environ.get("METRICS_DIR") or os.environ["IMAGESERVICE_METRICS_TEMP_DIR"]
+    )
+
+
+def on_starting(server):
+    """Counts start at zero with the master: files of an earlier run are removed."""
+    folder = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    folder.mkdir(parents=True, exist_ok=True)
+    for values in folder.glob("*.db"):
+        values.unlink()
+
+
+def child_exit(server, worker):
+    """A dead worker's gauges go (its counts stay in the sums)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """A folder made above goes with the master (METRICS_DIR stays)."""
+    folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    if folder == os.environ.get("IMAGESERVICE_METRICS_TEMP_DIR"):
+        shutil.rmtree(folder, ignore_errors=True)

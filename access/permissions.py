@@ -1,13 +1,17 @@
-"""Who may use the images API: everyone (``IMAGES_AUTH=open``) or token holders (``token``).
+"""Who may use the images API: everyone (``IMAGES_AUTH=open``) or token holders (``token``);
+and who may read the metrics.
 
 Applied per view (the images views), never as a project-wide default: the schema, the docs
 and the health checks stay reachable without a token.
 """
 
+import ipaddress
+
 from django.conf import settings
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from .models import ApiToken
+from .throttling import client_address
 
 
 class ImagesAccess(BasePermission):
@@ -29,3 +33,26 @@ class ImagesAccess(BasePermission):
                 return True
             self.message = "Only staff users may use the API with a login session."
         return False
+
+
+def is_loopback(address: str | None) -> bool:
+    try:
+        ip = ipaddress.ip_address((address or "").strip())
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1
+    return (mapped or ip).is_loopback
+
+
+class MetricsAccess(BasePermission):
+    """``GET /metrics``: from this machine (the client's address, as the rate limits see
+    it, is a loopback one), or with a token that is not read-only; from anywhere with
+    ``METRICS_PUBLIC=true``. Counts of routes and errors tell an attacker what is going on
+    inside, so they are not open to whoever reaches the service."""
+
+    message = "Metrics are served to this machine, or with a full (not read-only) token."
+
+    def has_permission(self, request, view) -> bool:
+        if settings.METRICS_PUBLIC or is_loopback(client_address(request)):
+            return True
+        return isinstance(request.auth, ApiToken) and not request.auth.read_only

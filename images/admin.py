@@ -1,10 +1,17 @@
-from django import forms
-from django.contrib import admin
-from django.http import Http404, HttpResponse
-from django.urls import path, reverse
-from django.utils.html import format_html, format_html_join
+"""The admin: images with thumbnails, their current file and original, near-duplicates;
+adding and restoring through the same services as the API."""
 
-from . import renditions, resize, selectors, services, storage
+from django.conf import settings
+from django.contrib import admin, messages
+from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.defaultfilters import filesizeformat
+from django.urls import path, reverse, reverse_lazy
+from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_POST
+
+from . import imaging, renditions, resize, selectors, services, storage
+from .admin_forms import ImageAddForm
 from .errors import ImageServiceError
 from .models import Image
 
@@ -13,37 +20,24 @@ PREVIEW_SIZE = 480
 NEAR_DUPLICATE_DISTANCE = 10  # phash bits, the API's default
 NEAR_DUPLICATES_SHOWN = 12
 
+# The admin is the service's, not Django's; "View site" leads to the API's docs.
+admin.site.site_header = "Image service"
+admin.site.site_title = "Image service admin"
+admin.site.index_title = "Images and API tokens"
+admin.site.site_url = reverse_lazy("swagger-ui")
 
-class ImageAddForm(forms.ModelForm):
-    """Adding an image in the admin goes through the same service as the API."""
 
-    upload = forms.FileField(label="Image file", help_text="A JPEG or PNG image.")
-    name = forms.CharField(max_length=255, required=False, help_text="Defaults to the file name.")
+class FormatFilter(admin.SimpleListFilter):
+    """By format, named as the API names them (JPEG, PNG), not by the choices' labels."""
 
-    class Meta:
-        model = Image
-        fields = ["upload", "name", "description"]
+    title = "format"
+    parameter_name = "format__exact"
 
-    def clean(self):
-        cleaned = super().clean()
-        upload = cleaned.get("upload")
-        if upload is not None and not self.errors:
-            try:
-                self.instance = services.image_create(
-                    file=upload,
-                    name=cleaned.get("name") or services.image_default_name(upload.name or ""),
-                    description=cleaned.get("description", ""),
-                )
-            except ImageServiceError as exc:
-                self.add_error("upload", forms.ValidationError(exc.detail, code=exc.code))
-            else:  # what the model form copies onto the instance must be what was stored
-                cleaned["name"] = self.instance.name
-                cleaned["description"] = self.instance.description
-        return cleaned
+    def lookups(self, request, model_admin):
+        return [(value, value) for value in Image.Format.values]
 
-    def save(self, commit=True):
-        self.save_m2m = lambda: None
-        return self.instance  # already stored by the service
+    def queryset(self, request, queryset):
+        return queryset.filter(format=self.value()) if self.value() else queryset
 
 
 @admin.register(Image)
@@ -51,44 +45,42 @@ class ImageAdmin(admin.ModelAdmin):
     list_display = [
         "thumbnail",
         "name",
-        "format",
+        "format_name",
         "dimensions",
-        "file_size",
+        "size",
         "phash",
         "created_at",
     ]
     list_display_links = ["thumbnail", "name"]
-    list_filter = ["format"]
+    list_filter = [FormatFilter]
     search_fields = ["name", "=sha256", "=phash"]
     list_per_page = 50
     date_hierarchy = "created_at"
-    fields = [
-        "preview",
-        "name",
-        "description",
-        "id",
-        "format",
-        "dimensions",
-        "file_size",
-        "sha256",
-        "phash",
-        "near_duplicates",
-        "source_url",
-        "original_format",
-        "original_file_size",
-        "original_sha256",
-        "created_at",
-        "updated_at",
+    fieldsets = [
+        (None, {"fields": ["preview", "name", "description"]}),
+        (
+            "Current file",
+            {"fields": ["current_file", "format_name", "dimensions", "size", "sha256", "phash"]},
+        ),
+        ("Original", {"fields": ["original_file", "original_preview", "original_sha256"]}),
+        ("Similar images", {"fields": ["near_duplicates"]}),
+        ("Record", {"fields": ["id", "source_url", "created_at", "updated_at"]}),
     ]
-    readonly_fields = [f for f in fields if f not in ("name", "description")]
+    readonly_fields = [
+        field
+        for _, options in fieldsets
+        for field in options["fields"]
+        if field not in ("name", "description")
+    ]
+    add_fieldsets = [(None, {"fields": ["upload", "name", "description", "store_anyway"]})]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
             kwargs["form"] = ImageAddForm
         return super().get_form(request, obj, change, **kwargs)
 
-    def get_fields(self, request, obj=None):
-        return ["upload", "name", "description"] if obj is None else self.fields
+    def get_fieldsets(self, request, obj=None):
+        return self.add_fieldsets if obj is None else self.fieldsets
 
     def get_readonly_fields(self, request, obj=None):
         return [] if obj is None else self.readonly_fields
@@ -107,16 +99,54 @@ class ImageAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         thumbnail = self.admin_site.admin_view(self.thumbnail_view)
+        restore = self.admin_site.admin_view(require_POST(self.restore_view))
         return [
             path("<uuid:image_id>/thumbnail/<int:size>/", thumbnail, name="images_thumbnail"),
+            path(
+                "<uuid:image_id>/original/thumbnail/<int:size>/",
+                thumbnail,
+                {"original": True},
+                name="images_original_thumbnail",
+            ),
+            path("<uuid:image_id>/restore/", restore, name="images_restore"),
             *super().get_urls(),
         ]
 
-    def thumbnail_view(self, request, image_id, size):
-        """A preview of the current file: its rendition max-{size}x{size}, made on the first
-        view and served as stored after that; cached by the browser by the image's sha256
-        (the tag's ``?v=``)."""
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        image = self.get_object(request, object_id)
+        context = {
+            "cropped": image is not None and _cropped(image),
+            "restore_url": image and reverse("admin:images_restore", args=[image.pk]),
+            **(extra_context or {}),
+        }
+        return super().change_view(request, object_id, form_url, context)
+
+    def restore_view(self, request, image_id):
+        """Make the original current again, as POST /api/v1/images/{id}/restore does."""
+        image = get_object_or_404(Image, pk=image_id)
+        if not self.has_change_permission(request, image):
+            raise Http404  # as the admin answers for objects a user may not change
+        try:
+            image = services.image_restore(image_id=image.pk)
+        except Image.DoesNotExist as exc:
+            raise Http404 from exc
+        except (ImageServiceError, *storage.ERRORS) as exc:
+            messages.error(request, f"The original could not be restored: {exc}")
+        else:
+            messages.success(
+                request,
+                f"The original of “{image.name}” is the current image again "
+                f"({image.format}, {image.width} x {image.height}).",
+            )
+        return HttpResponseRedirect(reverse("admin:images_image_change", args=[image_id]))
+
+    def thumbnail_view(self, request, image_id, size, original=False):
+        """A preview: of the current file, its rendition max-{size}x{size} (made on the first
+        view, then served as stored); of the original (renditions are of the current file
+        only), decoded on demand. Cached by the browser by the sha256 (the tag's ``?v=``)."""
         size = max(1, min(size, PREVIEW_SIZE))
+        if original:
+            return self._original_preview(image_id, size)
         spec = resize.parse_spec(f"max-{size}x{size}", max_size=PREVIEW_SIZE)
         try:
             stored = selectors.rendition_stored(image_id=image_id, spec=spec, format=None)
@@ -132,12 +162,26 @@ class ImageAdmin(admin.ModelAdmin):
             response["Cache-Control"] = "private, max-age=86400"
         return response
 
-    def _thumbnail_tag(self, image: Image, size: int) -> str:
-        url = reverse("admin:images_thumbnail", args=[image.pk, size])
+    def _original_preview(self, image_id, size: int) -> HttpResponse:
+        image = get_object_or_404(Image, pk=image_id)
+        try:
+            with storage.open_file(image.original.name) as file:
+                body, content_type = imaging.thumbnail(
+                    file, size=size, max_pixels=settings.IMAGES_MAX_PIXELS
+                )
+        except (ImageServiceError, *storage.ERRORS):
+            return HttpResponse(status=404)  # the page shows no preview; images_check tells why
+        response = HttpResponse(body, content_type=content_type)
+        response["Cache-Control"] = "private, max-age=86400"
+        return response
+
+    def _thumbnail_tag(self, image: Image, size: int, *, original: bool = False) -> str:
+        view = "admin:images_original_thumbnail" if original else "admin:images_thumbnail"
+        url = reverse(view, args=[image.pk, size])
         return format_html(
             '<img src="{}?v={}" alt="" style="max-width:{}px;max-height:{}px" loading="lazy">',
             url,
-            image.sha256[:16],
+            (image.original_sha256 if original else image.sha256)[:16],
             size,
             size,
         )
@@ -183,3 +227,60 @@ class ImageAdmin(admin.ModelAdmin):
     @admin.display(description="Dimensions")
     def dimensions(self, image: Image) -> str:
         return f"{image.width} x {image.height}"
+
+    @admin.display(description="Format", ordering="format")
+    def format_name(self, image: Image) -> str:
+        return image.format  # as the API writes it: "JPEG", not the choice's label "Jpeg"
+
+    @admin.display(description="Size", ordering="file_size")
+    def size(self, image: Image) -> str:
+        return filesizeformat(image.file_size)
+
+    @admin.display(description="Current file")
+    def current_file(self, image: Image) -> str:
+        return format_html(
+            '<a href="{}">{}.{}</a> (full size, as the API serves it)',
+            reverse("image-file", args=[image.pk]),
+            image.pk,
+            imaging.EXTENSIONS[image.format],
+        )
+
+    @admin.display(description="Original")
+    def original_file(self, image: Image) -> str:
+        """The bytes as first received: a link, what they are, and whether that is still
+        the current image."""
+        if _cropped(image):
+            width, height = _original_dimensions(image)
+            shape = f"{width} x {height}" if width else "dimensions unknown (unreadable)"
+            state = "cropped since; “Restore original” (top right) makes it current again"
+        else:
+            shape, state = f"{image.width} x {image.height}", "the current file is the original"
+        return format_html(
+            '<a href="{}">{}.{}</a> ({}, {}, {}): {}',
+            reverse("image-original", args=[image.pk]),
+            image.pk,
+            imaging.EXTENSIONS[image.original_format],
+            image.original_format,
+            shape,
+            filesizeformat(image.original_file_size),
+            state,
+        )
+
+    @admin.display(description="Original preview")
+    def original_preview(self, image: Image) -> str:
+        if not _cropped(image):
+            return "The same as the current file."
+        return self._thumbnail_tag(image, PREVIEW_SIZE, original=True)
+
+
+def _cropped(image: Image) -> bool:
+    return image.file.name != image.original.name
+
+
+def _original_dimensions(image: Image) -> tuple[int | None, int | None]:
+    """Read from the original's header: the row keeps only the current file's."""
+    try:
+        with storage.open_file(image.original.name) as file:
+            return imaging.dimensions(file)
+    except (ImageServiceError, *storage.ERRORS):
+        return None, None  # the page says so; images_check tells why

@@ -13,6 +13,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from imageservice import metrics
+
 from . import errors, storage
 
 logger = logging.getLogger("images.errors")
@@ -23,6 +25,7 @@ def error_body(detail: str, code: str, **extra) -> dict:
 
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    metrics.count_error(exc, storage_outage=storage.is_outage(exc))
     if storage.is_outage(exc):
         logger.error("storage failed: %s", exc, exc_info=exc)
         exc = errors.StorageUnavailable()

@@ -177,6 +177,17 @@ def crop(
     return analyze(out, max_pixels=max_pixels)
 
 
+def dimensions(fp: BinaryIO) -> tuple[int, int]:
+    """Width and height of a stored JPEG or PNG, from its header alone (nothing decoded):
+    for showing, never for checking an image that was not validated when stored."""
+    fp.seek(0)
+    try:
+        with Image.open(fp, formats=ALLOWED_FORMATS) as image:
+            return image.size
+    except Exception as exc:
+        raise InvalidImage() from exc
+
+
 def thumbnail(fp: BinaryIO, *, size: int, max_pixels: int) -> tuple[bytes, str]:
     """A small preview for people (the admin); returns bytes and content type."""
     with open_image(fp, max_pixels=max_pixels, draft_size=(size, size)) as image:

@@ -38,6 +38,9 @@ IMAGE_FIELDS = [
 
 _DATETIME = serializers.DateTimeField()
 THUMBNAIL_SPEC = "max-256x256"
+# What a malformed hash is told, instead of "does not match the required pattern".
+SHA256_EXPECTED = "Must be 64 hexadecimal digits (0-9, a-f)."
+PHASH_EXPECTED = "Must be 16 hexadecimal digits (0-9, a-f)."
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -236,8 +239,18 @@ class ImageFilterSerializer(serializers.Serializer):
     name = serializers.CharField(
         required=False, allow_blank=True, help_text="Name contains (case-insensitive)."
     )
-    sha256 = serializers.RegexField(r"^[0-9a-fA-F]{64}$", required=False)
-    phash = serializers.RegexField(r"^[0-9a-fA-F]{16}$", required=False)
+    sha256 = serializers.RegexField(
+        r"^[0-9a-fA-F]{64}$",
+        required=False,
+        error_messages={"invalid": SHA256_EXPECTED},
+        help_text="Current file's sha256: 64 hexadecimal digits.",
+    )
+    phash = serializers.RegexField(
+        r"^[0-9a-fA-F]{16}$",
+        required=False,
+        error_messages={"invalid": PHASH_EXPECTED},
+        help_text="phash: 16 hexadecimal digits.",
+    )
     format = serializers.ChoiceField(
         choices=["JPEG", "PNG", "jpeg", "png"], required=False, help_text="JPEG or PNG."
     )
@@ -284,7 +297,10 @@ class ImageSearchSerializer(SimilarQuerySerializer):
         max_length=2048, required=False, allow_blank=True, help_text="An image to fetch."
     )
     phash = serializers.RegexField(
-        r"^[0-9a-fA-F]{16}$", required=False, help_text="A phash: 16 hex digits."
+        r"^[0-9a-fA-F]{16}$",
+        required=False,
+        error_messages={"invalid": PHASH_EXPECTED},
+        help_text="A phash: 16 hexadecimal digits.",
     )
 
     def validate(self, attrs):

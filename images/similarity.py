@@ -93,6 +93,11 @@ class PhashIndex:
         self._size = 0
         self._revision: int | None = None  # None: not loaded
 
+    @property
+    def size(self) -> int:
+        """How many values this process holds (a metric: README, "Operating it")."""
+        return self._size
+
     def reset(self) -> None:
         """Forget everything; the next search loads the index again."""
         with self._lock:

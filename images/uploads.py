@@ -25,6 +25,14 @@ def too_large(max_bytes: int) -> ImageTooLarge:
     return ImageTooLarge(f"The upload is larger than {max_bytes} bytes.")
 
 
+def largest_request_body(max_bytes: int | None = None) -> int:
+    """The longest body an upload may have: the image and, beside it, form fields. A
+    request announcing more is refused by its Content-Length, before any of it is read."""
+    if max_bytes is None:
+        max_bytes = settings.IMAGES_MAX_UPLOAD_BYTES
+    return max_bytes + settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 65536
+
+
 class HashedUploadedFile(TemporaryUploadedFile):
     """An uploaded file on disk that knows its sha256."""
 
@@ -43,8 +51,7 @@ class LimitedHashingUploadHandler(FileUploadHandler):
         self.hasher = hashlib.sha256()
 
     def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
-        # The body may carry form fields besides the file: allow for them before refusing.
-        if content_length > self.max_bytes + settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 65536:
+        if content_length > largest_request_body(self.max_bytes):
             raise too_large(self.max_bytes)
 
     def new_file(self, field_name, *args, **kwargs):

@@ -25,6 +25,7 @@ def both(route: str, view_class, name: str) -> list:
     twin_route = route[:-1] if route.endswith("/") else route + "/"
     twin = view_class.as_view()
     twin.slash_twin = True
+    twin.route_name = name  # the twin's requests are counted under the route's name (metrics)
     return [path(route, view_class.as_view(), name=name), path(twin_route, twin)]
 
 

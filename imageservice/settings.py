@@ -5,6 +5,7 @@ runs on PostgreSQL and S3-compatible storage when the environment says so (READM
 """
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from uuid import UUID
 
@@ -32,12 +33,15 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from here: no CDN, works offline
     "images",
     "access",
+    "axes",
 ]
 
 MIDDLEWARE = [
     "imageservice.requestlog.RequestLogMiddleware",  # first: sees every request and answer
+    "imageservice.metrics.MetricsMiddleware",  # times the rest; /metrics, before host checks
     "imageservice.health.HealthMiddleware",  # before host validation: probes use any Host
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -47,6 +51,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: answers a locked-out login with 429
 ]
 
 ROOT_URLCONF = "imageservice.urls"
@@ -55,7 +60,7 @@ WSGI_APPLICATION = "imageservice.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "imageservice" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -188,6 +193,16 @@ if IMAGES_RENDITION_MAX_SIZE < 1 or IMAGES_RENDITIONS_PER_IMAGE < 1:
         "IMAGES_RENDITION_MAX_SIZE and IMAGES_RENDITIONS_PER_IMAGE must be at least 1."
     )
 
+# --- Slow clients ----------------------------------------------------------------------
+# gunicorn's worker (imageservice/gunicorn_worker.py) reads each request whole before a
+# thread takes it: the headers within this many seconds, the body within its own timeout
+# plus a second per MIN_RATE bytes received (Apache mod_reqtimeout's rule); then 408.
+REQUEST_HEADER_TIMEOUT = env.float("REQUEST_HEADER_TIMEOUT", default=10.0)
+REQUEST_BODY_TIMEOUT = env.float("REQUEST_BODY_TIMEOUT", default=10.0)
+REQUEST_BODY_MIN_RATE = env.float("REQUEST_BODY_MIN_RATE", default=1024.0)
+if min(REQUEST_HEADER_TIMEOUT, REQUEST_BODY_TIMEOUT, REQUEST_BODY_MIN_RATE) <= 0:
+    raise ImproperlyConfigured("REQUEST_*_TIMEOUT and REQUEST_BODY_MIN_RATE must be positive.")
+
 # --- Cache ----------------------------------------------------------------------------
 # Holds the throttles' counts, so it must be shared by every gunicorn worker: the default is
 # a folder of files beside the database (no server, no migration, no write lock taken in
@@ -216,6 +231,27 @@ IMAGES_THROTTLE_RATES = {
     "uploads": _rate("IMAGES_THROTTLE_RATE_UPLOAD", "60/min"),
 }
 
+# --- Admin login lockout (django-axes) --------------------------------------------------
+# An address that failed to log in ADMIN_LOGIN_FAILURE_LIMIT times is refused (429), even
+# with the right password, until ADMIN_LOGIN_COOLOFF_MINUTES pass without another try.
+# Failures are rows in the database (the default file cache evicts, and is per machine);
+# the address is the rate limits' (REMOTE_ADDR, or per NUM_PROXIES).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("ADMIN_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_CLIENT_IP_CALLABLE = "access.throttling.client_address"
+AXES_RESET_ON_SUCCESS = True  # a good login (not locked out) forgets earlier failures
+AXES_VERBOSE = False  # no line at every start; lockouts are still logged
+
+# --- Metrics --------------------------------------------------------------------------
+# GET /metrics (imageservice/metrics.py) answers this machine, or a full token; true: anyone.
+METRICS_PUBLIC = env.bool("METRICS_PUBLIC", default=False)
+
 # --- API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -241,6 +277,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "images.exception_handler.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+SYSTEM_FONTS = 'system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", sans-serif'
+MONOSPACE_FONTS = 'ui-monospace, "SFMono-Regular", Menlo, Consolas, "DejaVu Sans Mono", monospace'
 SPECTACULAR_SETTINGS = {
     "TITLE": "Image service API",
     "DESCRIPTION": (
@@ -256,6 +294,23 @@ SPECTACULAR_SETTINGS = {
         "access.schema.document_access",
     ],
     "PATH_CONVERTER_OVERRIDES": {"image_id": UUID},
+    # The docs load nothing from another host, so they render on a lab network without
+    # internet: the UIs' files come with drf-spectacular-sidecar (static files, served by
+    # whitenoise); no online validator badge; ReDoc in the system's fonts, not Google's
+    # (imageservice/templates/imageservice/redoc.html).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    "REDOC_UI_SETTINGS": {
+        "theme": {
+            "typography": {
+                "fontFamily": SYSTEM_FONTS,
+                "headings": {"fontFamily": SYSTEM_FONTS},
+                "code": {"fontFamily": MONOSPACE_FONTS},
+            }
+        }
+    },
 }
 
 # --- Internationalisation -------------------------------------------------------------

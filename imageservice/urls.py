@@ -1,15 +1,18 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
 from images.urls import both
 
+from .docs import HomeView, RedocView, SwaggerView
+
 urlpatterns = [
+    path("", HomeView.as_view(), name="home"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("images.urls")),
     *both("api/v1/schema/", SpectacularAPIView, "schema"),
-    *both("api/v1/docs/", SpectacularSwaggerView, "swagger-ui"),
-    *both("redoc/", SpectacularRedocView, "redoc"),
+    *both("api/v1/docs/", SwaggerView, "swagger-ui"),
+    *both("redoc/", RedocView, "redoc"),
 ]
 
 handler400 = "images.exception_handler.bad_request"

@@ -1,10 +1,12 @@
 import io
+import re
 import socket
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
+from PIL import Image as PILImage
 
-from images import imaging
+from images import imaging, services
 from images.models import Image
 from tests.factories import encode, image_bytes, pattern, plate_photo
 
@@ -78,8 +80,6 @@ def test_admin_thumbnail_is_a_small_image(staff):
 
     assert response.status_code == 200
     assert response["Content-Type"] == "image/jpeg"
-    from PIL import Image as PILImage
-
     assert max(PILImage.open(io.BytesIO(response.content)).size) <= 96
 
 
@@ -131,6 +131,168 @@ def test_admin_change_page_lists_near_duplicates_with_thumbnails_and_distances(s
     assert "None within 10 bits." in alone
 
 
+def test_adding_bytes_already_stored_shows_the_stored_twin_and_stores_nothing(staff, files):
+    data = image_bytes("PNG", (60, 40))
+    add(staff, data, "plate.png")
+    twin = Image.objects.get()
+
+    response = add(staff, data, "plate-again.png")
+
+    assert response.status_code == 200  # the form again, not a redirect to the list
+    page = response.content.decode()
+    assert "These exact bytes are already stored" in page
+    assert f'href="/admin/images/image/{twin.pk}/change/"' in page
+    assert f"/admin/images/image/{twin.pk}/thumbnail/96/" in page
+    assert "as its current file" in page
+    assert "Store anyway" in page
+    assert Image.objects.count() == 1
+    assert len(files()) == 1
+
+
+def test_store_anyway_stores_a_second_copy_of_the_same_bytes(staff, files):
+    data = image_bytes("PNG", (60, 40))
+    add(staff, data, "plate.png")
+
+    response = add(staff, data, "plate-again.png", store_anyway="on")
+
+    assert response.status_code == 302
+    assert sorted(Image.objects.values_list("name", flat=True)) == ["plate", "plate-again"]
+    assert len(files()) == 2
+
+
+def test_adding_the_original_bytes_of_a_cropped_image_shows_that_image(staff, files):
+    data = image_bytes("JPEG", (120, 80))
+    add(staff, data, "plate.jpg")
+    image = Image.objects.get()
+    services.image_crop(image_id=image.pk, width=60, height=40)
+
+    page = add(staff, data, "plate.jpg").content.decode()
+
+    assert f'href="/admin/images/image/{image.pk}/change/"' in page
+    assert f"/admin/images/image/{image.pk}/original/thumbnail/96/" in page  # those bytes
+    assert "as its original" in page
+    assert Image.objects.count() == 1
+    assert len(files()) == 2  # the original and the crop, nothing new
+
+
+def test_change_page_of_an_uncropped_image_links_its_file_and_says_it_is_the_original(staff):
+    add(staff, image_bytes("PNG", (30, 20)), "plate.png")
+    image = Image.objects.get()
+
+    page = staff.get(f"/admin/images/image/{image.pk}/change/").content.decode()
+
+    assert f'href="/api/v1/images/{image.pk}/file"' in page
+    assert f'href="/api/v1/images/{image.pk}/original"' in page
+    assert "the current file is the original" in page
+    assert "Restore original" not in page
+    assert staff.get(f"/api/v1/images/{image.pk}/file").status_code == 200
+
+
+def test_change_page_of_a_cropped_image_shows_the_original_and_restores_it(staff, api, files):
+    add(staff, encode(plate_photo((600, 300)), "JPEG"), "plate.jpg")
+    image = Image.objects.get()
+    api.put(f"/api/v1/images/{image.pk}?width=200&height=100")  # as a client crops
+
+    page = staff.get(f"/admin/images/image/{image.pk}/change/").content.decode()
+
+    assert "200 x 100" in page  # the current file
+    assert "600 x 300" in page  # the original's, read from its header
+    assert "cropped since" in page
+    assert f'href="/api/v1/images/{image.pk}/original"' in page
+    preview = f"/admin/images/image/{image.pk}/original/thumbnail/480/"
+    assert preview in page
+    shown = PILImage.open(io.BytesIO(staff.get(preview).content))
+    assert shown.size == (480, 240)  # the original's shape, not the crop's
+    restore = f'action="/admin/images/image/{image.pk}/restore/"'
+    assert restore in page
+    assert "Restore original" in page
+
+    response = staff.post(f"/admin/images/image/{image.pk}/restore/", follow=True)
+
+    image.refresh_from_db()
+    assert (image.width, image.height) == (600, 300)
+    assert image.file.name == image.original.name
+    assert len(files()) == 1  # the crop's file is gone, as after the API's restore
+    assert response.redirect_chain[-1][0] == f"/admin/images/image/{image.pk}/change/"
+    assert "is the current image again" in response.content.decode()
+    assert "Restore original" not in response.content.decode()
+
+
+def test_restore_is_a_post_and_needs_the_change_permission(staff, client):
+    add(staff, image_bytes("PNG", (60, 40)), "plate.png")
+    image = Image.objects.get()
+    services.image_crop(image_id=image.pk, width=30, height=20)
+    url = f"/admin/images/image/{image.pk}/restore/"
+    assert staff.get(url).status_code == 405
+
+    viewer = User.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_image"))
+    client.force_login(viewer)
+    assert client.get(f"/admin/images/image/{image.pk}/change/").status_code == 200
+    assert client.post(url).status_code == 404
+
+    image.refresh_from_db()
+    assert (image.width, image.height) == (30, 20)  # still cropped
+
+
+def test_list_and_change_page_write_formats_and_sizes_for_people(staff):
+    data = encode(noise((700, 700)), "PNG")
+    add(staff, data, "noisy.png")
+    add(staff, image_bytes("JPEG"), "plate.jpg")
+    image = Image.objects.get(name="noisy")
+    megabytes = f"{len(data) / 1024 / 1024:.1f}\xa0MB"
+
+    listing = staff.get("/admin/images/image/").content.decode()
+    change = staff.get(f"/admin/images/image/{image.pk}/change/").content.decode()
+
+    for page in (listing, change):
+        assert megabytes in page
+        assert f">{len(data)}<" not in page
+        # As words: a CSRF token or a hash may hold the letters "Png" by chance.
+        assert not re.search(r"\b(Jpeg|Png)\b", page)
+    assert '<div class="readonly">PNG</div>' in change
+    assert "(PNG, 700 x 700, " in change
+    assert '<td class="field-format_name">PNG</td>' in listing
+    assert '<td class="field-format_name">JPEG</td>' in listing
+    assert '?format__exact=JPEG">JPEG</a>' in listing  # the filter, as the API writes it
+
+
+def test_the_admin_is_titled_for_the_service_and_view_site_opens_the_api_docs(staff):
+    page = staff.get("/admin/").content.decode()
+
+    assert "<title>Images and API tokens | Image service admin</title>" in page
+    assert '<div id="site-name"><a href="/admin/">Image service</a></div>' in page
+    assert "Django administration" not in page
+    assert '<a href="/api/v1/docs/">View site</a>' in page
+    assert staff.get("/api/v1/docs/").status_code == 200
+
+
+def noise(size: tuple[int, int]):
+    import numpy as np
+
+    pixels = np.random.default_rng(1).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    return PILImage.fromarray(pixels)
+
+
+def test_restore_with_the_store_unreachable_says_so_and_changes_nothing(staff, use_s3):
+    bucket = use_s3()
+    add(staff, image_bytes("PNG", (60, 40)), "plate.png")
+    image = Image.objects.get()
+    services.image_crop(image_id=image.pk, width=30, height=20)
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        gone = f"http://127.0.0.1:{unused.getsockname()[1]}"  # nothing listens there
+    use_s3(AWS_S3_ENDPOINT_URL=gone, AWS_STORAGE_BUCKET_NAME=bucket.name)
+
+    response = staff.post(f"/admin/images/image/{image.pk}/restore/", follow=True)
+
+    assert response.status_code == 200
+    assert "The original could not be restored" in response.content.decode()
+    assert "dimensions unknown" in response.content.decode()  # its header is unreadable too
+    image.refresh_from_db()
+    assert (image.width, image.height) == (30, 20)
+
+
 def body(response) -> bytes:
     return b"".join(response.streaming_content) if response.streaming else response.content
 
@@ -151,8 +313,8 @@ def test_admin_thumbnails_are_stored_renditions_and_a_list_page_then_decodes_not
 
     from images.models import Rendition
 
-    for name in ("a", "b", "c"):
-        add(staff, image_bytes("JPEG", (600, 300)), f"{name}.jpg")
+    for height in (300, 301, 302):  # three different images: the admin refuses twins
+        add(staff, image_bytes("JPEG", (600, height)), f"{height}.jpg")
     urls = thumbnail_urls(staff.get("/admin/images/image/").content)
     assert len(urls) == 3
     first = [body(staff.get(url)) for url in urls]

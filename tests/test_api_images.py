@@ -103,6 +103,26 @@ def test_list_with_bad_filters_or_page_answers_json_error(api, query):
     assert response.json()["code"]
 
 
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("sha256=xyz", "64 hexadecimal digits"),
+        (f"sha256={'a' * 63}", "64 hexadecimal digits"),
+        ("phash=123", "16 hexadecimal digits"),
+        (f"phash={'g' * 16}", "16 hexadecimal digits"),
+    ],
+)
+def test_a_malformed_hash_filter_is_told_what_is_expected(api, query, expected):
+    response = api.get(f"/api/v1/images/?{query}")
+
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "invalid"
+    field = query.split("=")[0]
+    assert expected in body["errors"][field][0]
+    assert "pattern" not in body["detail"] + body["errors"][field][0]
+
+
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
 def test_file_download_has_type_length_etag_and_the_bytes(api, stored, fmt):
     data = image_bytes(fmt, (40, 30))

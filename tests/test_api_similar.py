@@ -227,6 +227,14 @@ def test_search_refuses_bad_input_with_400(api, body, code):
     assert response.json()["code"] == code
 
 
+@pytest.mark.parametrize("phash", ["xyz", "00000000000000fff", "0000000000000zzz"])
+def test_search_by_a_malformed_phash_is_told_what_is_expected(api, phash):
+    response = api.post("/api/v1/images/search", {"phash": phash}, format="json")
+
+    assert response.status_code == 400
+    assert "16 hexadecimal digits" in response.json()["errors"]["phash"][0]
+
+
 def named(data: bytes, name: str) -> io.BytesIO:
     file = io.BytesIO(data)
     file.name = name

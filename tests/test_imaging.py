@@ -293,3 +293,13 @@ def test_every_truncation_of_an_image_is_an_invalid_image(data):
     assert {outcome(end) for end in range(0, len(data), max(1, len(data) // 60))} == {
         "invalid_image"
     }
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_dimensions_are_read_from_the_header(fmt):
+    assert imaging.dimensions(io.BytesIO(image_bytes(fmt, (70, 30)))) == (70, 30)
+
+
+def test_dimensions_of_what_is_not_a_jpeg_or_png_is_an_invalid_image():
+    with pytest.raises(InvalidImage):
+        imaging.dimensions(io.BytesIO(b"not an image"))
