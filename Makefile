@@ -89,7 +89,8 @@ format: $(VENV)/.dev
 	$(BIN)/ruff format .
 
 # The service against its cost floors, in one run (README, "Benchmark"); about 70 s.
-bench: $(VENV)/.runtime
+# The dev requirements: the rendition rows set pyvips beside their floor.
+bench: $(VENV)/.dev
 	$(BIN)/python -m bench
 
 clean:

@@ -6,6 +6,10 @@ crop floor: decode, crop, encode in the photo's format with the service's encode
 and phash the result as a client would compute it from the stored bytes: a JPEG's encoded
 crop has other pixels than the crop in memory, so it is decoded again; a PNG is lossless,
 so the crop in memory is what the file decodes to.
+rendition floor: decode with shrink-on-load (a JPEG at the smallest DCT scale covering the
+rendition), resize with the service's resampling, encode with its encoder options: the
+least any service must do to make a rendition. Beside it, pyvips' ``thumbnail_buffer`` of
+the same size and format: libvips, which imgproxy and sharp build on.
 """
 
 import hashlib
@@ -16,9 +20,14 @@ import uuid
 from pathlib import Path
 
 import imagehash
+import pyvips
 from PIL import Image
 
+from images import resize
 from images.imaging import encoder_options
+
+# Every call must do the work: libvips otherwise answers a repeated operation from its cache.
+pyvips.cache_set_max(0)
 
 
 def upload_floor(source: Path, storage: Path) -> tuple[float, float]:
@@ -83,3 +92,49 @@ def _floor_loop(sources: list[Path], storage: Path, ready, start, done) -> None:
     for source in sources:
         upload_floor(source, storage)
     done.put(True)
+
+
+def rendition_floor(source: Path, spec: str) -> tuple[float, float]:
+    """Seconds (wall, CPU) to make the rendition ``spec`` of the photo in ``source``."""
+    start, cpu = time.perf_counter(), time.process_time()
+    parsed = resize.parse_spec(spec, max_size=1 << 20)
+    with Image.open(io.BytesIO(source.read_bytes())) as image:
+        fmt = resize.output_format(parsed, source_format=image.format)
+        size = image.size
+        plan = resize.layout(parsed, size)
+        if image.format == "JPEG" and (need := resize.least_decode_size(plan, size)):
+            image.draft(image.mode, need)
+        image.load()
+        scale_x, scale_y = image.width / size[0], image.height / size[1]
+        left, top, right, bottom = plan.box
+        box = (left * scale_x, top * scale_y, right * scale_x, bottom * scale_y)
+        box = (*box[:2], min(box[2], image.width), min(box[3], image.height))
+        out = image.resize(
+            plan.size, Image.Resampling.LANCZOS, box=box, reducing_gap=resize.REDUCING_GAP
+        )
+    out.save(io.BytesIO(), fmt, **resize.ENCODER_OPTIONS[fmt])
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+# pyvips' savers by format, with the service's encoder options; strip: no metadata.
+_VIPS_SAVE = {
+    "JPEG": (".jpg", {"Q": 85, "strip": True}),
+    "PNG": (".png", {"compression": 3, "strip": True}),
+    "WEBP": (".webp", {"Q": 80, "effort": 4, "strip": True}),
+}
+
+
+def vips_rendition(source: Path, spec: str) -> tuple[float, float]:
+    """Seconds (wall, CPU of all its threads) for pyvips to make the same rendition."""
+    start, cpu = time.perf_counter(), time.process_time()
+    parsed = resize.parse_spec(spec, max_size=1 << 20)
+    data = source.read_bytes()
+    fmt = parsed.format or Image.open(io.BytesIO(data)).format
+    options = {"crop": "centre"} if parsed.kind == "fill" else {"size": "down"}
+    unbounded = 10_000_000
+    image = pyvips.Image.thumbnail_buffer(
+        data, parsed.width or unbounded, height=parsed.height or unbounded, **options
+    )
+    suffix, save = _VIPS_SAVE[fmt]
+    image.write_to_buffer(suffix, **save)
+    return time.perf_counter() - start, time.process_time() - cpu

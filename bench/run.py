@@ -21,7 +21,7 @@ import urllib.parse
 import uuid
 from pathlib import Path
 
-from . import client, floors
+from . import client, floors, renditions
 from .photos import BIG, Photo, load_photos
 from .service import (
     FILE_FLOOR_PATH,
@@ -79,6 +79,8 @@ class Bench:
         self.machine_scaling = 0.0
         self.peaks: dict[int, int] = {}
         self.connection: client.Client | None = None
+        self.generated: list[renditions.Generation] = []
+        self.thumbnails = 0
 
     def http(self, requests, clients: int) -> client.Timing:
         before = cpu_seconds(self.service.workers())
@@ -264,6 +266,15 @@ class Bench:
         with step("get, diff, list, download"):
             ids = [image_id for _, image_id in uploaded_one + fetched_one]
             one, four = self.lookups(ids, downloads)
+        # Renditions of whole photos (the URL-created ones are never cropped).
+        with step("renditions: generation, with floor and pyvips"):
+            self.generated = renditions.generation(self, fetched_one)
+        with step("renditions: stored"):
+            (stored_floor, stored_one, stored_four), stored_floor_four = renditions.stored(
+                self, fetched_one, ROUNDS
+            )
+        with step("admin list page with stored thumbnails"):
+            admin_plain, admin_thumbnails, self.thumbnails = renditions.admin_list(self, ROUNDS)
         crop_floor = client.Timing()
         with step("crop"):
             crop_one, crop_four = self.crops(crop_floor, uploaded_one, uploaded_four)
@@ -281,6 +292,18 @@ class Bench:
             Row("diff", "request", *one["diff"], four["diff"]),
             Row("list (100 per page)", "request", *one["list"], four["list"]),
             Row("file download", "download", *one["download"], four["download"]),
+            *(
+                Row(f"rendition {g.spec}, made", "rendition", g.floor, g.one, client.Timing())
+                for g in self.generated
+            ),
+            Row("rendition, stored", "download", stored_floor, stored_one, stored_four),
+            Row(
+                "admin list + stored thumbnails",
+                "admin list page",
+                admin_plain,
+                admin_thumbnails,
+                client.Timing(),
+            ),
             Row("request floor", "request", request_floor, request_floor, four["request floor"]),
             Row(
                 "download floor",
@@ -288,6 +311,13 @@ class Bench:
                 download_floor,
                 download_floor,
                 four["download floor"],
+            ),
+            Row(
+                "download floor (renditions)",
+                "download",
+                stored_floor,
+                stored_floor,
+                stored_floor_four,
             ),
         ]
         return rows
@@ -421,11 +451,14 @@ def report(rows: list[Row], bench: Bench, photos: list[Photo], elapsed: float) -
     scaling = {}
     for row in rows:
         one, four = row.one, row.four
+        if not four.latencies:  # made once per image, or a page with its images
+            continue
         scaling[row.name] = four.rps / one.rps
         lines.append(
             f"| {row.name} | {median_ms(four.latencies):.1f} | {p95_ms(four.latencies):.1f} "
             f"| {four.rps:.1f} | {scaling[row.name]:.2f} | {four.cores:.2f} |"
         )
+    lines += renditions.report(bench.generated, bench.thumbnails)
     big = bench.photos[bench.big]
     budget = 4 * big.pixels + 150 * MB
     peak_big = bench.rss.get("big", 0)
@@ -458,6 +491,12 @@ def report(rows: list[Row], bench: Bench, photos: list[Photo], elapsed: float) -
                 ("crop x floor", ratios["crop (centre half)"], 1.3),
                 ("get x floor", ratios["get"], 2.0),
                 ("diff x floor", ratios["diff"], 2.0),
+                *(
+                    (f"{g.spec} made x floor", ratios[f"rendition {g.spec}, made"], 1.25)
+                    for g in bench.generated
+                ),
+                ("stored rendition x download floor", ratios["rendition, stored"], 1.2),
+                ("admin list x page alone", ratios["admin list + stored thumbnails"], 2.0),
             ]
         )
         + f"; uploads at 4 clients {scaling['upload']:.2f}x 1 client "

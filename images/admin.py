@@ -10,7 +10,17 @@ from django.urls import path, reverse, reverse_lazy
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
-from . import imaging, lab_metadata, labels, metadata_index, selectors, services, storage
+from . import (
+    imaging,
+    lab_metadata,
+    labels,
+    metadata_index,
+    renditions,
+    resize,
+    selectors,
+    services,
+    storage,
+)
 from .admin_forms import ImageAddForm, ImageChangeForm
 from .errors import ImageServiceError
 from .models import Image
@@ -175,12 +185,31 @@ class ImageAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:images_image_change", args=[image_id]))
 
     def thumbnail_view(self, request, image_id, size, original=False):
-        """A small preview, decoded on demand and cached by the browser by its sha256."""
-        image = get_object_or_404(Image, pk=image_id)
-        size = min(size, PREVIEW_SIZE)
-        name = image.original.name if original else image.file.name
+        """A preview: of the current file, its rendition max-{size}x{size} (made on the first
+        view, then served as stored); of the original (renditions are of the current file
+        only), decoded on demand. Cached by the browser by the sha256 (the tag's ``?v=``)."""
+        size = max(1, min(size, PREVIEW_SIZE))
+        if original:
+            return self._original_preview(image_id, size)
+        spec = resize.parse_spec(f"max-{size}x{size}", max_size=PREVIEW_SIZE)
         try:
-            with storage.open_file(name) as file:
+            stored = selectors.rendition_stored(image_id=image_id, spec=spec, format=None)
+            served = renditions.image_rendition(
+                image_id=image_id, spec=spec, format=None, stored=stored
+            )
+        except Image.DoesNotExist as exc:
+            raise Http404 from exc
+        except (ImageServiceError, *storage.ERRORS):
+            return HttpResponse(status=404)  # the page shows no preview; images_check tells why
+        response = served.response(request, stem=f"{image_id}-{spec.name}")
+        if response.status_code == 200:
+            response["Cache-Control"] = "private, max-age=86400"
+        return response
+
+    def _original_preview(self, image_id, size: int) -> HttpResponse:
+        image = get_object_or_404(Image, pk=image_id)
+        try:
+            with storage.open_file(image.original.name) as file:
                 body, content_type = imaging.thumbnail(
                     file, size=size, max_pixels=settings.IMAGES_MAX_PIXELS
                 )

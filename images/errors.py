@@ -44,6 +44,12 @@ class InvalidCrop(ImageServiceError):
     default_detail = "The crop box is not inside the image."
 
 
+class InvalidRendition(ImageServiceError):
+    status_code = HTTPStatus.BAD_REQUEST
+    code = "invalid_rendition"
+    default_detail = "The rendition spec is not valid."
+
+
 class InvalidUrl(ImageServiceError):
     status_code = HTTPStatus.BAD_REQUEST
     code = "invalid_url"

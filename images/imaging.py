@@ -17,7 +17,7 @@ import io
 import re
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -67,12 +67,14 @@ class ImageInfo:
 
 @contextmanager
 def open_image(
-    fp: BinaryIO, *, max_pixels: int, draft_size: tuple[int, int] | None = None
+    fp: BinaryIO,
+    *,
+    max_pixels: int,
+    draft_size: tuple[int, int] | Callable[[Image.Image], tuple[int, int] | None] | None = None,
 ) -> Iterator[Image.Image]:
-    """Open, check and fully decode a JPEG or PNG; yield the loaded image.
-
-    ``draft_size`` lets the JPEG decoder scale down while decoding (for previews only).
-    """
+    """Open, check and fully decode a JPEG or PNG; yield the loaded image. ``draft_size``
+    (previews, renditions: a size, or a function of the undecoded image giving one) lets a
+    JPEG decode at the smallest DCT scale (1/2, 1/4, 1/8) at least that large."""
     fp.seek(0)
     head = fp.read(len(PNG_SIGNATURE))
     if head == PNG_SIGNATURE:
@@ -101,8 +103,9 @@ def open_image(
         if getattr(image, "n_frames", 1) > 1 or image.format not in ALLOWED_FORMATS:
             raise ImageTooLarge("Images with more than one frame are not accepted.")
         try:
-            if draft_size and image.format == "JPEG":
-                image.draft(image.mode, draft_size)
+            size = draft_size(image) if callable(draft_size) else draft_size
+            if size and image.format == "JPEG":
+                image.draft(image.mode, size)
             image.load()
         except Image.DecompressionBombError as exc:
             raise ImageTooLarge(str(exc)) from exc

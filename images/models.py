@@ -2,8 +2,10 @@ import uuid
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from .imaging import CONTENT_TYPES
+from .resize import CONTENT_TYPES as RENDITION_CONTENT_TYPES
 
 
 class Image(models.Model):
@@ -202,3 +204,52 @@ class RevisionCounter(models.Model):
 
     def __str__(self) -> str:
         return f"revision {self.value}"
+
+
+class Rendition(models.Model):
+    """A resized copy of an image's current file (images/resize.py), made on first request,
+    stored, and served from storage afterwards.
+
+    ``source`` names the image file it was made from: it is served only while the image
+    still names that file, so a rendition made from a file that a crop or restore replaced
+    meanwhile is never served, whatever the order the two writes committed in.
+    """
+
+    class Format(models.TextChoices):
+        JPEG = "JPEG"
+        PNG = "PNG"
+        WEBP = "WEBP"
+        AVIF = "AVIF"
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="renditions")
+    source = models.CharField(max_length=255)
+    spec = models.CharField(max_length=32)  # without its format: "max-256x256"
+    format = models.CharField(max_length=4, choices=Format.choices)
+    file = models.FileField(max_length=255)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    file_size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # When it was last served, to a minute or so (a write per serve would cost more than
+    # the serve): past IMAGES_RENDITIONS_PER_IMAGE, the least recently used go first.
+    last_used_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            # Concurrent first requests all make it; one row wins, the others serve it.
+            models.UniqueConstraint(
+                fields=["image", "source", "spec", "format"], name="rendition_unique"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["file"], name="rendition_file"),  # images_check's owners
+            models.Index(fields=["image", "last_used_at"], name="rendition_last_used"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.spec}.{self.format.lower()} of {self.image_id}"
+
+    @property
+    def content_type(self) -> str:
+        return RENDITION_CONTENT_TYPES[self.format]

@@ -11,11 +11,12 @@ from typing import BinaryIO
 from django.conf import settings
 from django.core.files import File
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
 from . import imaging, incoming, metadata_index, similarity, storage, visual_diff
 from .lab_metadata import DEFAULT_ORDERING, NO_FILTERS, Filters, Ordering
-from .models import Image
+from .models import Image, Rendition
+from .resize import Spec
 
 
 @dataclass(frozen=True)
@@ -199,6 +200,17 @@ def image_search(
 
 def _labelled(filters: Filters) -> QuerySet[Image] | None:
     return metadata_index.filtered(Image.objects.all(), filters) if filters else None
+
+
+def rendition_stored(*, image_id: uuid.UUID, spec: Spec, format: str | None) -> Rendition | None:
+    """The stored rendition of the image's current file, if there is one, in one query;
+    ``format`` None: in the image's own format. None for an unknown image too."""
+    rows = Rendition.objects.filter(image_id=image_id, spec=spec.name, source=F("image__file"))
+    rows = rows.filter(format=format) if format else rows.filter(format=F("image__format"))
+    try:
+        return rows.get()  # one at most (the unique constraint): no ORDER BY needed
+    except Rendition.DoesNotExist:
+        return None
 
 
 def _label(image: Image) -> str:

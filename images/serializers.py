@@ -9,14 +9,15 @@ from rest_framework import serializers
 from rest_framework.fields import empty
 from rest_framework.utils import html
 
-from . import lab_metadata
-from .errors import ImageServiceError, InvalidMetadata, InvalidTags
+from . import lab_metadata, resize
+from .errors import ImageServiceError, InvalidMetadata, InvalidRendition, InvalidTags
 from .labels import MAX_BULK
 from .models import Image
 from .similarity import MAX_DISTANCE
 
 # An image's metadata, as every endpoint returns it, in this order: the model's fields and
-# properties by name, and `<view>_url`, the absolute URL of the image's view `image-<view>`.
+# properties by name, and `<view>_url`, the absolute URL of the image's view `image-<view>`
+# (`thumbnail_url`: of its rendition THUMBNAIL_SPEC).
 # The serializer, its schema and its fast rendering all follow this list.
 IMAGE_FIELDS = [
     "id",
@@ -33,6 +34,7 @@ IMAGE_FIELDS = [
     "phash",
     "file_url",
     "original_url",
+    "thumbnail_url",
     "source_url",
     "created_at",
     "updated_at",
@@ -40,6 +42,7 @@ IMAGE_FIELDS = [
 
 
 _DATETIME = serializers.DateTimeField()
+THUMBNAIL_SPEC = "max-256x256"
 # What a malformed hash is told, instead of "does not match the required pattern".
 SHA256_EXPECTED = "Must be 64 hexadecimal digits (0-9, a-f)."
 PHASH_EXPECTED = "Must be 16 hexadecimal digits (0-9, a-f)."
@@ -49,16 +52,19 @@ PHASH_EXPECTED = "Must be 16 hexadecimal digits (0-9, a-f)."
 class Link(serializers.Field):
     """The absolute URL (a path without a request) of ``view_name`` for the object; ``ids``
     maps each URL argument to the object's attribute that fills it (a uuid: it needs no
-    escaping, which the fast rendering relies on)."""
+    escaping, which the fast rendering relies on); ``fixed`` gives arguments that are the
+    same for every object."""
 
-    def __init__(self, view_name: str, ids: dict[str, str], **kwargs) -> None:
-        self.view_name, self.ids = view_name, ids
+    def __init__(
+        self, view_name: str, ids: dict[str, str], fixed: dict[str, str] | None = None, **kwargs
+    ) -> None:
+        self.view_name, self.ids, self.fixed = view_name, ids, fixed or {}
         kwargs.setdefault("read_only", True)
         super().__init__(source="*", **kwargs)
 
     def to_representation(self, obj) -> str:
         kwargs = {arg: str(getattr(obj, attr)) for arg, attr in self.ids.items()}
-        path = reverse(self.view_name, kwargs=kwargs)
+        path = reverse(self.view_name, kwargs={**self.fixed, **kwargs})
         request = self.context.get("request")
         return request.build_absolute_uri(path) if request else path
 
@@ -85,8 +91,10 @@ def _renderers(serializer) -> list[tuple[str, Callable[[object], object]]]:
     renderers = []
     for name, render in _plan(type(serializer)):
         if isinstance(render, Link):
-            ids = tuple(render.ids)
-            path = _path_template(render.view_name, ids, prefix, urlconf, settings.ROOT_URLCONF)
+            ids, fixed = tuple(render.ids), tuple(render.fixed.items())
+            path = _path_template(
+                render.view_name, ids, fixed, prefix, urlconf, settings.ROOT_URLCONF
+            )
             render = _link(request.build_absolute_uri(path) if request else path, render.ids)
         elif isinstance(render, serializers.DateTimeField):
             render = _value(render.source, in_zone)
@@ -138,11 +146,16 @@ def _datetime_field(zone) -> serializers.DateTimeField:
 
 @functools.lru_cache(maxsize=64)
 def _path_template(
-    view_name: str, ids: tuple[str, ...], script_prefix: str, urlconf, root_urlconf
+    view_name: str,
+    ids: tuple[str, ...],
+    fixed: tuple[tuple[str, str], ...],
+    script_prefix: str,
+    urlconf,
+    root_urlconf,
 ) -> str:
     """The view's path with ``<id>-slot`` where each id goes, reversed once per view,
     script prefix and URLconf."""
-    return reverse(view_name, kwargs={name: f"{name}-slot" for name in ids})
+    return reverse(view_name, kwargs={**dict(fixed), **{name: f"{name}-slot" for name in ids}})
 
 
 def _refused(exc: ImageServiceError) -> serializers.ValidationError:
@@ -255,6 +268,9 @@ class ImageSerializer(RenderedFast, serializers.ModelSerializer):
         read_only_fields = IMAGE_FIELDS
 
     def build_unknown_field(self, field_name, model_class):
+        if field_name == "thumbnail_url":
+            ids, fixed = {"image_id": "id"}, {"spec": THUMBNAIL_SPEC}
+            return Link, {"view_name": "image-rendition", "ids": ids, "fixed": fixed}
         if field_name.endswith("_url"):
             view_name = f"image-{field_name.removesuffix('_url')}"
             return Link, {"view_name": view_name, "ids": {"image_id": "id"}}
@@ -511,6 +527,20 @@ class SimilarImageSerializer(serializers.Serializer):
 class SimilarImagesSerializer(serializers.Serializer):
     count = serializers.IntegerField(help_text="All the images within max_distance.")
     results = SimilarImageSerializer(many=True, help_text="Nearest first, ties newest first.")
+
+
+class RenditionRequestSerializer(serializers.Serializer):
+    """A rendition request: the spec from the path, and the Accept header for ``.auto``."""
+
+    spec = serializers.CharField(trim_whitespace=False)
+    accept = serializers.CharField(required=False, allow_blank=True, default="")
+
+    def validate(self, attrs):
+        try:
+            spec = resize.parse_spec(attrs["spec"], max_size=settings.IMAGES_RENDITION_MAX_SIZE)
+        except InvalidRendition as exc:
+            raise serializers.ValidationError({"spec": [exc.detail]}, code=exc.code) from exc
+        return {"spec": spec, "format": resize.requested_format(spec, accept=attrs["accept"])}
 
 
 class ErrorSerializer(serializers.Serializer):

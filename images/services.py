@@ -23,7 +23,7 @@ from typing import BinaryIO
 from django.conf import settings
 from django.db import transaction
 
-from . import database, imaging, incoming, labels, selectors, similarity, storage
+from . import database, imaging, incoming, labels, renditions, selectors, similarity, storage
 from .models import Image
 
 
@@ -321,8 +321,8 @@ def image_restore(*, image_id: uuid.UUID) -> Image:
 def image_delete(*, image_id: uuid.UUID) -> None:
     with transaction.atomic():
         image = Image.objects.select_for_update().get(pk=image_id)
-        names = {image.file.name, image.original.name}
-        image.delete()
+        names = {image.file.name, image.original.name, *renditions.rendition_files(image)}
+        image.delete()  # its renditions' rows with it
         # The row is gone for good; if storage fails now, the files stay as orphans for
         # `images_check --fix` and the client still hears that the image was deleted.
         storage.delete_on_commit(names)
@@ -351,6 +351,8 @@ def _save_with_revision(image: Image, *, force_insert: bool = False) -> None:
 
 
 def _delete_after_commit(image: Image, replaced: str) -> None:
-    """Once committed, remove a file the row no longer names (never the original)."""
+    """Once committed, remove a file the row no longer names (never the original), and the
+    renditions of the file it named."""
     if replaced not in (image.file.name, image.original.name):
         storage.delete_on_commit([replaced])
+    renditions.drop_replaced_on_commit(image)

@@ -1,6 +1,7 @@
 """Where image files live: the one module that talks to Django's file storage.
 
-Files are written under generated names (``images/<2 hex>/<32 hex>.<ext>``) and never
+Images and their renditions alike are written under generated names
+(``images/<2 hex>/<32 hex>.<ext>``) and never
 overwritten; the database row is the truth about which of them are in use. A failed
 operation removes what it wrote (``cleanup_on_failure``); a file a row stops naming is
 removed only once that row's transaction has committed (``delete_on_commit``).
@@ -28,8 +29,8 @@ from django.db.models import Q
 from django.http import FileResponse, HttpResponse, HttpResponseNotModified, HttpResponseRedirect
 from django.utils.http import parse_etags
 
-from . import imaging
-from .models import Image
+from . import imaging, resize
+from .models import Image, Rendition
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,9 @@ STORAGE_DIR = "images"
 # S3 (botocore: connection errors, timeouts, error answers such as a missing bucket or
 # refused credentials).
 ERRORS = (OSError, BotoCoreError, ClientError)
+# Stored formats: the images' (JPEG, PNG) and their renditions' (also WebP, AVIF).
+CONTENT_TYPES = {**imaging.CONTENT_TYPES, **resize.CONTENT_TYPES}
+EXTENSIONS = {**imaging.EXTENSIONS, **resize.EXTENSIONS}
 
 
 # What the object store answers for a key that is not there (GetObject, HeadObject).
@@ -109,7 +113,7 @@ def save(file: BinaryIO, fmt: str, *, written: Callable[[str], str]) -> str:
     the name is new (128 random bits), so whatever is there is ours to remove.
     """
     token = uuid.uuid4().hex
-    name = f"{STORAGE_DIR}/{token[:2]}/{token}.{imaging.EXTENSIONS[fmt]}"
+    name = f"{STORAGE_DIR}/{token[:2]}/{token}.{EXTENSIONS[fmt]}"
     file.seek(0)
     try:
         stored = default_storage.save(name, File(file))
@@ -173,8 +177,7 @@ def _remove_unowned(written: Written) -> None:
         # An interrupt can land after the row committed: never remove what a row names.
         # If the database cannot say, keep the files: images_check finds orphans later.
         try:
-            owned = Image.objects.filter(Q(file__in=names) | Q(original__in=names))
-            kept = {name for pair in owned.values_list("file", "original") for name in pair}
+            kept = owned(names)
         except Exception:
             kept = set(names)
         names = [name for name in names if name not in kept]
@@ -182,6 +185,14 @@ def _remove_unowned(written: Written) -> None:
         delete(names)
     except Exception as exc:  # storage down too: keep the first error; images_check
         logger.warning("could not remove %s after a failed operation: %s", names, exc)
+
+
+def owned(names: list[str]) -> set[str]:
+    """Those of ``names`` that a row names: an image's file or original, or a rendition."""
+    images = Image.objects.filter(Q(file__in=names) | Q(original__in=names)).order_by()
+    kept = {name for pair in images.values_list("file", "original") for name in pair}
+    renditions = Rendition.objects.filter(file__in=names).order_by()
+    return kept | set(renditions.values_list("file", flat=True))
 
 
 def check_available() -> None:
@@ -203,40 +214,36 @@ def local_folder() -> str | None:
 
 
 def download(
-    request, stored: StoredFile, *, stem, reopen: Callable[[], tuple[StoredFile, File]]
+    request,
+    stored: StoredFile,
+    *,
+    stem,
+    reopen: Callable[[], tuple[StoredFile, File]] | None = None,
+    data: bytes | None = None,
 ) -> HttpResponse:
     """The stored file as a response, with headers taken from the row, not from reading the
     file: 304 when the client's ETag matches; with IMAGES_S3_PRESIGNED_DOWNLOADS a redirect
-    to a short-lived presigned URL; else the bytes, streamed. Only then is the file opened,
-    by ``reopen``, which reads the row again if the file is gone by now: the answer
-    describes the row it opened, which may be newer than ``stored``."""
+    to a short-lived presigned URL; ``data`` when the bytes are in hand (a rendition just
+    made); else the bytes, streamed. Only then is the file opened, by ``reopen`` (default:
+    open ``stored.name``), which may read the row again if the file is gone by now: the
+    answer describes the row it opened, which may be newer than ``stored``."""
     etag = f'"{stored.sha256}"'
-    wanted = {
-        tag.removeprefix("W/") for tag in parse_etags(request.headers.get("If-None-Match", ""))
-    }
-    if etag in wanted or "*" in wanted:
+    if _matches(request, etag):
         response = HttpResponseNotModified()
-        response["ETag"] = etag
-        return response
-    if settings.IMAGES_S3_PRESIGNED_DOWNLOADS:
-        # The object store answers with the type and name the row gives, as a stream would.
-        url = default_storage.url(
-            stored.name,
-            parameters={
-                "ResponseContentType": imaging.CONTENT_TYPES[stored.format],
-                "ResponseContentDisposition": f'inline; filename="{_filename(stored, stem)}"',
-            },
-            expire=settings.IMAGES_S3_PRESIGNED_TTL,
+    elif settings.IMAGES_S3_PRESIGNED_DOWNLOADS and data is None:
+        response = _presigned(stored, stem=stem)
+    elif data is not None:
+        response = HttpResponse(data, content_type=CONTENT_TYPES[stored.format])
+        response["Content-Disposition"] = f'inline; filename="{_filename(stored, stem)}"'
+        response["Content-Length"] = str(len(data))
+    else:
+        stored, file = reopen() if reopen else (stored, open_file(stored.name))
+        response = FileResponse(
+            file,
+            content_type=CONTENT_TYPES[stored.format],
+            filename=_filename(stored, stem),
         )
-        response = HttpResponseRedirect(url)
-        response["ETag"] = etag
-        response["Cache-Control"] = "no-store"  # the URL expires; never reuse the redirect
-        return response
-    stored, file = reopen()
-    response = FileResponse(
-        file, content_type=imaging.CONTENT_TYPES[stored.format], filename=_filename(stored, stem)
-    )
-    response["Content-Length"] = str(stored.size)
+        response["Content-Length"] = str(stored.size)
     response["ETag"] = f'"{stored.sha256}"'
     response["Cache-Control"] = "no-cache"
     response["X-Content-Type-Options"] = "nosniff"
@@ -244,4 +251,26 @@ def download(
 
 
 def _filename(stored: StoredFile, stem) -> str:
-    return f"{stem}.{imaging.EXTENSIONS[stored.format]}"
+    return f"{stem}.{EXTENSIONS[stored.format]}"
+
+
+def _matches(request, etag: str) -> bool:
+    wanted = {
+        tag.removeprefix("W/") for tag in parse_etags(request.headers.get("If-None-Match", ""))
+    }
+    return etag in wanted or "*" in wanted
+
+
+def _presigned(stored: StoredFile, *, stem) -> HttpResponse:
+    # The object store answers with the type and name the row gives, as a stream would.
+    url = default_storage.url(
+        stored.name,
+        parameters={
+            "ResponseContentType": CONTENT_TYPES[stored.format],
+            "ResponseContentDisposition": f'inline; filename="{_filename(stored, stem)}"',
+        },
+        expire=settings.IMAGES_S3_PRESIGNED_TTL,
+    )
+    response = HttpResponseRedirect(url)
+    response["Cache-Control"] = "no-store"  # the URL expires; never reuse the redirect
+    return response

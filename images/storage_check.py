@@ -3,7 +3,9 @@
 Two kinds of trouble, both left by a crash between the two halves of a write:
 
 - a row names a file (current or original) that is not in storage;
-- a file under the images folder that no row names (an orphan).
+- a file under the images folder that no row names (an orphan): neither an image's nor a
+  rendition's. A rendition whose file is missing is no trouble: it is made again when next
+  asked for.
 
 Nothing is ever loaded whole: rows are read with a database cursor in chunks, the storage
 is listed one directory at a time (256 fan-out folders), and the owners of listed files are
@@ -17,7 +19,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice
 
-from django.db.models import Q
 from django.utils import timezone
 
 from . import storage
@@ -121,12 +122,7 @@ class StorageCheck:
             yield directory, sorted(names)
 
     def _owned(self, names: list[str]) -> set[str]:
-        rows = (
-            Image.objects.filter(Q(file__in=names) | Q(original__in=names))
-            .order_by()
-            .values_list("file", "original")
-        )
-        return {name for row in rows for name in row}
+        return storage.owned(names)
 
     def _unowned(self, name: str) -> UnownedFile | None:
         try:

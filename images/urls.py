@@ -2,7 +2,7 @@ import uuid
 
 from django.urls import path, register_converter
 
-from . import views
+from . import rendition_views, views
 
 
 class ImageIdConverter:
@@ -47,6 +47,11 @@ urlpatterns = [
         "image-original",
     ),
     *both("images/<image_id:image_id>/restore", views.ImageRestoreView, "image-restore"),
+    *both(
+        "images/<image_id:image_id>/renditions/<str:spec>",
+        rendition_views.ImageRenditionView,
+        "image-rendition",
+    ),
     *both(
         "images/<image_id:source_id>/diff/<image_id:target_id>",
         views.ImageDiffView,

@@ -199,6 +199,14 @@ IMAGES_URL_TIMEOUT = env.float("IMAGES_URL_TIMEOUT", default=15.0)
 IMAGES_URL_CONNECT_TIMEOUT = env.float("IMAGES_URL_CONNECT_TIMEOUT", default=5.0)
 IMAGES_ALLOW_PRIVATE_URLS = env.bool("IMAGES_ALLOW_PRIVATE_URLS", default=False)
 IMAGES_URL_ALLOWED_HOSTS = env.list("IMAGES_URL_ALLOWED_HOSTS", default=[])
+# Renditions (images/renditions.py): the largest W or H a spec may ask for, and how many an
+# image keeps stored (the least recently used go first).
+IMAGES_RENDITION_MAX_SIZE = env.int("IMAGES_RENDITION_MAX_SIZE", default=4096)
+IMAGES_RENDITIONS_PER_IMAGE = env.int("IMAGES_RENDITIONS_PER_IMAGE", default=20)
+if IMAGES_RENDITION_MAX_SIZE < 1 or IMAGES_RENDITIONS_PER_IMAGE < 1:
+    raise ImproperlyConfigured(
+        "IMAGES_RENDITION_MAX_SIZE and IMAGES_RENDITIONS_PER_IMAGE must be at least 1."
+    )
 
 # --- Slow clients ----------------------------------------------------------------------
 # gunicorn's worker (imageservice/gunicorn_worker.py) reads each request whole before a

@@ -238,3 +238,51 @@ def with_changed_region(photo: Image.Image, box: tuple[int, int, int, int]) -> I
     mid_x, mid_y = (left + right) // 2, (top + bottom) // 2
     draw.ellipse([mid_x - 6, mid_y - 6, mid_x + 6, mid_y + 6], fill=(250, 250, 240))
     return changed
+
+
+def linear_rgb_icc() -> bytes:
+    """An ICC v2 display profile with sRGB's primaries and a linear tone curve (gamma 1.0):
+    a value of 128 in it is sRGB's 188. Written out by hand, as Pillow makes only sRGB."""
+    import struct
+
+    def s15(value: float) -> bytes:
+        return struct.pack(">i", round(value * 65536))
+
+    def xyz(x: float, y: float, z: float) -> bytes:
+        return b"XYZ \0\0\0\0" + s15(x) + s15(y) + s15(z)
+
+    linear = b"curv\0\0\0\0" + struct.pack(">I", 0)  # no entries: the identity curve
+    description = b"desc\0\0\0\0" + struct.pack(">I", 7) + b"linear\0" + bytes(4 + 4 + 3 + 67)
+    tags = [
+        (b"desc", description),
+        (b"wtpt", xyz(0.9642, 1.0, 0.8249)),  # D50, the PCS's white
+        (b"rXYZ", xyz(0.4361, 0.2225, 0.0139)),  # sRGB's primaries, adapted to D50
+        (b"gXYZ", xyz(0.3851, 0.7169, 0.0971)),
+        (b"bXYZ", xyz(0.1431, 0.0606, 0.7141)),
+        (b"rTRC", linear),
+        (b"gTRC", linear),
+        (b"bTRC", linear),
+    ]
+    offset = 128 + 4 + 12 * len(tags)
+    table, data = b"", b""
+    for signature, body in tags:
+        body += bytes(-len(body) % 4)
+        table += signature + struct.pack(">II", offset + len(data), len(body))
+        data += body
+    size = offset + len(data)
+    header = (
+        struct.pack(">I", size)
+        + b"\0\0\0\0"
+        + bytes([2, 0x10, 0, 0])
+        + b"mntrRGB XYZ "
+        + bytes(12)
+        + b"acsp"
+        + bytes(24)
+        + bytes(4)  # rendering intent: perceptual
+        + s15(0.9642)
+        + s15(1.0)
+        + s15(0.8249)
+        + bytes(48)
+    )
+    assert len(header) == 128
+    return header + struct.pack(">I", len(tags)) + table + data

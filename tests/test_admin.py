@@ -364,3 +364,57 @@ def test_admin_lists_by_tag_and_search_finds_tags_and_metadata_values(staff):
     assert listed("q=3") == {"beta"}  # a number
     assert listed("q=gamma") == {"gamma"}  # names still
     assert gamma.tags == []
+
+
+def body(response) -> bytes:
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
+def thumbnail_urls(html: bytes) -> list[str]:
+    import re
+    from html import unescape
+
+    return [
+        unescape(src) for src in re.findall(r'<img src="([^"]*/thumbnail/[^"]*)"', html.decode())
+    ]
+
+
+def test_admin_thumbnails_are_stored_renditions_and_a_list_page_then_decodes_nothing(
+    staff, monkeypatch
+):
+    from PIL import Image as PILImage
+
+    from images.models import Rendition
+
+    for height in (300, 301, 302):  # three different images: the admin refuses twins
+        add(staff, image_bytes("JPEG", (600, height)), f"{height}.jpg")
+    urls = thumbnail_urls(staff.get("/admin/images/image/").content)
+    assert len(urls) == 3
+    first = [body(staff.get(url)) for url in urls]
+    assert Rendition.objects.filter(spec="max-96x96").count() == 3
+    opened = []
+    real_open = PILImage.open
+    monkeypatch.setattr(PILImage, "open", lambda *a, **k: opened.append(a) or real_open(*a, **k))
+
+    page = staff.get("/admin/images/image/")
+    again = [staff.get(url) for url in thumbnail_urls(page.content)]
+
+    assert [response.status_code for response in again] == [200] * 3
+    assert [body(response) for response in again] == first
+    assert opened == []  # neither the page nor its thumbnails decoded an image
+
+
+def test_admin_change_page_preview_is_the_images_rendition(staff):
+    from images.models import Rendition
+
+    add(staff, image_bytes("PNG", (900, 600)), "plate.png")
+    image = Image.objects.get()
+
+    [preview] = thumbnail_urls(staff.get(f"/admin/images/image/{image.pk}/change/").content)
+    response = staff.get(preview)
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/png"
+    rendition = Rendition.objects.get(image=image)
+    assert (rendition.spec, rendition.width, rendition.height) == ("max-480x480", 480, 320)
+    assert body(response) == body(staff.get(preview))  # the second time, as stored

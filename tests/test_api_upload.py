@@ -44,11 +44,14 @@ def test_upload_stores_the_image_and_returns_its_metadata(upload, fmt, filename,
     assert body["phash"] == str(imagehash.phash(PILImage.open(io.BytesIO(data))))
     assert body["file_url"] == f"http://testserver/api/v1/images/{body['id']}/file"
     assert body["original_url"] == f"http://testserver/api/v1/images/{body['id']}/original"
+    assert body["thumbnail_url"] == (
+        f"http://testserver/api/v1/images/{body['id']}/renditions/max-256x256"
+    )
     assert response["Location"] == f"http://testserver/api/v1/images/{body['id']}"
     assert set(body) == {
         "id", "name", "description", "tags", "metadata", "format", "content_type", "width",
-        "height", "file_size", "sha256", "phash", "file_url", "original_url", "source_url",
-        "created_at", "updated_at",
+        "height", "file_size", "sha256", "phash", "file_url", "original_url", "thumbnail_url",
+        "source_url", "created_at", "updated_at",
     }  # fmt: skip
     assert (body["tags"], body["metadata"]) == ([], {})  # what an image without them shows
 

@@ -237,3 +237,21 @@ def test_the_exit_status_tells_a_monitor_whether_storage_is_consistent(media_roo
     out, err = fixed.communicate(timeout=60)
     assert fixed.returncode == 0, err
     assert "1 orphans (1 removed)" in out
+
+
+def test_rendition_files_are_never_orphans_and_a_missing_one_is_no_problem(age, files):
+    from images import renditions, resize
+
+    image = create()
+    for text in ("max-10x10", "fill-20x20.webp"):
+        spec = resize.parse_spec(text, max_size=4096)
+        renditions.image_rendition(image_id=image.pk, spec=spec, format=spec.format)
+    kept, gone = (row.file.name for row in image.renditions.order_by("spec"))
+    age(image.file.name, kept, gone)
+    default_storage.delete(gone)  # made again when next asked for, not an error
+
+    code, lines = check("--fix")
+
+    assert code == 0
+    assert "Checked 1 images and 2 files: 0 missing, 0 orphans (0 removed)" in lines[-1]
+    assert default_storage.exists(kept)

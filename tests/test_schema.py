@@ -1,3 +1,5 @@
+import json
+
 import pytest
 from django.core.management import call_command
 
@@ -91,3 +93,20 @@ def test_the_schema_documents_tags_metadata_and_every_filter_parameter():
     assert "post" in schema["paths"]["/api/v1/images/bulk"]
     for body in ("ImageUploadRequest", "ImageFromUrlRequest", "PatchedImageUpdateRequest"):
         assert {"tags", "metadata"} <= set(schema["components"]["schemas"][body]["properties"])
+
+
+def test_schema_documents_renditions_and_thumbnail_url(tmp_path):
+    out = tmp_path / "schema.json"
+    call_command("spectacular", "--format", "openapi-json", "--file", str(out))
+    schema = json.loads(out.read_text())
+
+    operation = schema["paths"]["/api/v1/images/{image_id}/renditions/{spec}"]["get"]
+    assert {"image/jpeg", "image/png", "image/webp", "image/avif"} <= set(
+        operation["responses"]["200"]["content"]
+    )
+    assert {"304", "400", "404"} <= set(operation["responses"])
+    spec = next(p for p in operation["parameters"] if p["name"] == "spec")
+    assert "fill-{W}x{H}" in spec["description"]
+    image = schema["components"]["schemas"]["Image"]
+    assert image["properties"]["thumbnail_url"]["type"] == "string"
+    assert "thumbnail_url" in image["required"]
