@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('images', '0003_similarity_revision'),
+        ('images', '0004_lab_metadata'),
     ]
 
     operations = [
