@@ -41,9 +41,11 @@ def request_finished(*, keep: int) -> None:
 
 
 def resident() -> int:
-    """This process's resident memory, in bytes."""
+    """This process's resident memory of its own, in bytes: pages of files (libraries, the
+    metrics' memory-mapped files) do not count, as no trim gives them back."""
     with open("/proc/self/statm", "rb") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        _, total, shared = statm.read().split()[:3]
+    return (int(total) - int(shared)) * os.sysconf("SC_PAGE_SIZE")
 
 
 _resident_after_trim = resident() if _malloc_trim is not None else 0
