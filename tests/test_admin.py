@@ -344,8 +344,8 @@ def test_admin_change_refuses_bad_tags_or_metadata_and_changes_nothing(staff, fi
 
 
 def test_admin_lists_by_tag_and_search_finds_tags_and_metadata_values(staff):
-    for name in ("alpha", "beta", "gamma"):
-        add(staff, encode(pattern((40 + len(name), 30)), "PNG"), f"{name}.png")
+    for width, name in enumerate(("alpha", "beta", "gamma"), start=40):  # distinct bytes
+        add(staff, encode(pattern((width, 30)), "PNG"), f"{name}.png")
     alpha, beta, gamma = (Image.objects.get(name=name) for name in ("alpha", "beta", "gamma"))
     change(staff, alpha, tags="contaminated", metadata='{"well": "B7"}')
     change(staff, beta, tags="clean", metadata='{"well": "C1", "plate": "B7", "t": 3}')
