@@ -5,8 +5,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.views import APIView
 
+from access.throttling import charge_costly
+
 from . import renditions, resize, selectors
-from .models import Rendition
 from .serializers import ErrorSerializer, RenditionRequestSerializer
 from .views import DOWNLOAD_HEADERS, NOT_FOUND, AnyAccept, Guarded
 
@@ -52,15 +53,10 @@ RENDITION_RESPONSES = {
     **NOT_FOUND,
     503: ErrorSerializer,
 }
-_UNSEEN = object()
 
 
 class ImageRenditionView(Guarded, APIView):
     content_negotiation_class = AnyAccept
-
-    def is_costly(self, request) -> bool:
-        """Making a rendition decodes the image; serving a stored one reads a file."""
-        return self._stored(request) is None
 
     @extend_schema(
         parameters=RENDITION_HEADERS,
@@ -68,30 +64,17 @@ class ImageRenditionView(Guarded, APIView):
         summary="The current image resized: made on first request, then served as stored",
     )
     def get(self, request, image_id, spec):
-        wanted = self._wanted(request)
-        served = renditions.image_rendition(
-            image_id=image_id, **wanted, stored=self._stored(request)
+        serializer = RenditionRequestSerializer(
+            data={"spec": spec, "accept": request.headers.get("Accept", "")}
         )
+        serializer.is_valid(raise_exception=True)
+        wanted = serializer.validated_data
+        stored = selectors.rendition_stored(image_id=image_id, **wanted)
+        if stored is None:
+            # Reads are charged by the throttle; making one decodes the image: costly too.
+            charge_costly(request, self)
+        served = renditions.image_rendition(image_id=image_id, **wanted, stored=stored)
         response = served.response(request, stem=f"{image_id}-{wanted['spec'].name}")
         if wanted["spec"].auto:
             patch_vary_headers(response, ["Accept"])
         return response
-
-    def _wanted(self, request) -> dict:
-        """The spec and the format asked for (None: the source's), validated once."""
-        if getattr(self, "_wanted_cache", None) is None:
-            serializer = RenditionRequestSerializer(
-                data={"spec": self.kwargs["spec"], "accept": request.headers.get("Accept", "")}
-            )
-            serializer.is_valid(raise_exception=True)
-            self._wanted_cache = serializer.validated_data
-        return self._wanted_cache
-
-    def _stored(self, request) -> Rendition | None:
-        """The stored rendition, looked up once: the throttle asks first, then ``get``."""
-        found = getattr(self, "_stored_cache", _UNSEEN)
-        if found is _UNSEEN:
-            found = self._stored_cache = selectors.rendition_stored(
-                image_id=self.kwargs["image_id"], **self._wanted(request)
-            )
-        return found

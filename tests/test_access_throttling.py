@@ -229,9 +229,11 @@ def test_with_default_settings_300_uploads_from_4_parallel_clients_at_one_addres
 def test_making_a_rendition_is_costly_and_serving_a_stored_one_is_a_read(api, rates):
     image = Image.objects.get(pk=send_upload(api).json()["id"])
     url = f"/api/v1/images/{image.pk}/renditions"
-    rates(uploads="1/min", read="1/min")
+    # Every GET is a read; one that makes a rendition also counts against uploads, as a
+    # crop is a write and an upload.
+    rates(uploads="1/min", read="3/min")
 
-    assert api.get(f"{url}/max-10x10").status_code == 200  # made: the one upload
-    assert_throttled(api.get(f"{url}/max-20x20"))  # would be made: refused
-    assert api.get(f"{url}/max-10x10").status_code == 200  # stored: the one read
-    assert_throttled(api.get(f"{url}/max-10x10"))
+    assert api.get(f"{url}/max-10x10").status_code == 200  # made: read 1, the one upload
+    assert_throttled(api.get(f"{url}/max-20x20"))  # would be made: read 2, upload refused
+    assert api.get(f"{url}/max-10x10").status_code == 200  # stored: read 3 only
+    assert_throttled(api.get(f"{url}/max-10x10"))  # read 4
