@@ -10,6 +10,8 @@ from django.urls import path, reverse, reverse_lazy
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
+from access.actors import actor_from_request
+
 from . import (
     imaging,
     lab_metadata,
@@ -107,7 +109,9 @@ class ImageAdmin(admin.ModelAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = ImageAddForm if obj is None else ImageChangeForm
-        return super().get_form(request, obj, change, **kwargs)
+        form = super().get_form(request, obj, change, **kwargs)  # a new class per request
+        form.actor = actor_from_request(request)  # who the add form's upload is recorded as
+        return form
 
     def get_fieldsets(self, request, obj=None):
         return self.add_fieldsets if obj is None else self.fieldsets
@@ -117,13 +121,17 @@ class ImageAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:  # the admin runs this in a transaction: all of it is saved, or none
-            services.image_rename(image_id=obj.pk, name=obj.name)
-            services.image_describe(image_id=obj.pk, description=obj.description)
-            labels.image_retag(image_id=obj.pk, tags=obj.tags)
             # The form holds the whole object; as a merge patch, the keys it dropped are null.
             stored = Image.objects.get(pk=obj.pk).metadata
             patch = {key: None for key in stored if key not in obj.metadata} | obj.metadata
-            labels.image_annotate(image_id=obj.pk, metadata=patch)
+            labels.image_edit(
+                image_id=obj.pk,
+                name=obj.name,
+                description=obj.description,
+                tags=obj.tags,
+                metadata=patch,
+                actor=actor_from_request(request),
+            )
 
     def get_search_results(self, request, queryset, search_term):
         """Also the images with the term as a tag or a metadata value (``KEY=VALUE``: as
@@ -135,11 +143,12 @@ class ImageAdmin(admin.ModelAdmin):
         return found, duplicates
 
     def delete_model(self, request, obj):
-        services.image_delete(image_id=obj.pk)
+        services.image_delete(image_id=obj.pk, actor=actor_from_request(request))
 
     def delete_queryset(self, request, queryset):
+        actor = actor_from_request(request)
         for image_id in queryset.values_list("pk", flat=True):
-            services.image_delete(image_id=image_id)
+            services.image_delete(image_id=image_id, actor=actor)
 
     def get_urls(self):
         thumbnail = self.admin_site.admin_view(self.thumbnail_view)
@@ -171,7 +180,7 @@ class ImageAdmin(admin.ModelAdmin):
         if not self.has_change_permission(request, image):
             raise Http404  # as the admin answers for objects a user may not change
         try:
-            image = services.image_restore(image_id=image.pk)
+            image = services.image_restore(image_id=image.pk, actor=actor_from_request(request))
         except Image.DoesNotExist as exc:
             raise Http404 from exc
         except (ImageServiceError, *storage.ERRORS) as exc:
