@@ -418,3 +418,21 @@ def test_admin_change_page_preview_is_the_images_rendition(staff):
     rendition = Rendition.objects.get(image=image)
     assert (rendition.spec, rendition.width, rendition.height) == ("max-480x480", 480, 320)
     assert body(response) == body(staff.get(preview))  # the second time, as stored
+
+
+def test_change_page_shows_the_history_newest_first_with_who_made_each_change(staff, api):
+    add(staff, image_bytes("PNG"), "alpha.png")
+    image = Image.objects.get()
+    change(staff, image, name="beta", tags="plate")
+    api.patch(f"/api/v1/images/{image.pk}", {"metadata": {"well": "B7"}}, format="json")
+
+    page = staff.get(f"/admin/images/image/{image.pk}/change/").content.decode()
+
+    rows = re.findall(r"<tr><td>[^<]*</td><td>(\w+)</td><td>([^<]*)</td>", page)
+    assert rows == [
+        ("updated", "anonymous from 127.0.0.1"),
+        ("updated", "user admin from 127.0.0.1"),
+        ("created", "user admin from 127.0.0.1"),
+    ]
+    assert "&quot;name&quot;: [&quot;alpha&quot;, &quot;beta&quot;]" in page
+    assert "&quot;tags&quot;: [[], [&quot;plate&quot;]]" in page
