@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Max
+from django.db.models import Max
 from django.utils import timezone
 
 from .models import EventCounter, ImageEvent
@@ -113,15 +113,29 @@ def _take_cursors(count: int) -> int:
     row until the transaction ends: other writers wait here, so cursors follow commits."""
     if not connection.in_atomic_block:
         raise RuntimeError("Events must be recorded inside the writing transaction.")
-    counter = EventCounter.objects.filter(pk=_COUNTER_ID)
-    if counter.update(value=F("value") + count):
-        return counter.values_list("value", flat=True).get() - count + 1
-    # The row is gone (a flushed database): count on from the highest cursor stored.
-    start = ImageEvent.objects.aggregate(top=Max("cursor"))["top"] or 0
-    try:
-        with transaction.atomic():
-            EventCounter.objects.create(pk=_COUNTER_ID, value=start + count)
-        return start + 1
-    except IntegrityError:  # another writer made it first; wait for its lock, as usual
-        counter.update(value=F("value") + count)
-        return counter.values_list("value", flat=True).get() - count + 1
+    last = _increment(count)
+    if last is None:
+        # The row is gone (a flushed database): count on from the highest cursor stored.
+        start = ImageEvent.objects.aggregate(top=Max("cursor"))["top"] or 0
+        try:
+            with transaction.atomic():
+                EventCounter.objects.create(pk=_COUNTER_ID, value=start + count)
+            return start + 1
+        except IntegrityError:  # another writer made it first; wait for its lock, as usual
+            last = _increment(count)
+    return last - count + 1
+
+
+def _increment(count: int) -> int | None:
+    """Add ``count`` to the counter and return its new value (None if the row is missing),
+    in one statement: every write pays for it, and RETURNING saves the second round trip
+    (PostgreSQL, and SQLite since 3.35)."""
+    quote = connection.ops.quote_name
+    table, value, key = quote(EventCounter._meta.db_table), quote("value"), quote("id")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {value} = {value} + %s WHERE {key} = %s RETURNING {value}",
+            [count, _COUNTER_ID],
+        )
+        row = cursor.fetchone()
+    return None if row is None else row[0]
