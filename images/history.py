@@ -81,7 +81,12 @@ def event_record(
     *, image_id: uuid.UUID, action: str, actor: Actor, changes: dict | None = None
 ) -> ImageEvent:
     """Record one change of one image. Call it inside the writing transaction, after its
-    last write: the event commits, or rolls back, with the change."""
+    last write: the event commits, or rolls back, with the change. After the transaction's
+    last row lock too: it holds the counter until the commit, and a writer waiting for the
+    counter while holding a row this transaction then asked for would be a deadlock.
+
+    E.g. an undelete: ``event_record(image_id=image.pk, action=Action.UNDELETED,
+    actor=actor)`` as the last statement of its ``transaction.atomic()`` block."""
     return events_record(changes={image_id: changes or {}}, action=action, actor=actor)[0]
 
 
