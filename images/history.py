@@ -9,6 +9,7 @@ are handed out in the order the writes commit: a consumer that has seen cursor C
 every event below C, and no event is visible before its transaction committed.
 """
 
+import json
 import uuid
 from dataclasses import dataclass
 
@@ -50,7 +51,15 @@ def command_actor(name: str) -> Actor:
 
 def field_changes(before: dict, after: dict) -> dict[str, list]:
     """``{field: [old, new]}`` for each field whose value differs, in ``after``'s order."""
-    return {field: [before[field], new] for field, new in after.items() if before[field] != new}
+    return {
+        field: [before[field], new] for field, new in after.items() if not _same(before[field], new)
+    }
+
+
+def _same(old, new) -> bool:
+    """Equal as JSON: Python's ``True == 1`` and ``1 == 1.0`` are changes of a metadata
+    value (the facets count true and 1 apart); a metadata object's key order is not."""
+    return json.dumps(old, sort_keys=True) == json.dumps(new, sort_keys=True)
 
 
 # What a ``created`` event says of the new image.

@@ -156,6 +156,15 @@ def test_an_edit_that_changes_nothing_records_nothing(edit):
     assert [action for action, _ in events(image)] == ["created"]
 
 
+@pytest.mark.parametrize(("old", "new"), [(True, 1), (1, True), (1, 1.5), ("1", 1)])
+def test_a_metadata_value_of_another_json_type_is_a_change(old, new):
+    image = stored(metadata={"qc": old})
+
+    labels.image_annotate(image_id=image.pk, metadata={"qc": new})
+
+    assert events(image)[1:] == [("updated", {"metadata": [{"qc": old}, {"qc": new}]})]
+
+
 def test_a_bulk_edit_records_one_event_per_image_it_changed_with_consecutive_cursors():
     a, b = stored(), stored((50, 40))
     labels.image_retag(image_id=b.pk, tags=["done"])
