@@ -1,14 +1,20 @@
 """The admin: images with thumbnails, their current file and original, near-duplicates,
 tags and metadata; adding, editing and restoring through the same services as the API."""
 
+import json
+
 from django.conf import settings
 from django.contrib import admin, messages
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import filesizeformat
 from django.urls import path, reverse, reverse_lazy
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
+from django.utils.timezone import localtime
 from django.views.decorators.http import require_POST
+
+from access.actors import actor_from_request
 
 from . import (
     imaging,
@@ -29,6 +35,7 @@ THUMBNAIL_SIZE = 96
 PREVIEW_SIZE = 480
 NEAR_DUPLICATE_DISTANCE = 10  # phash bits, the API's default
 NEAR_DUPLICATES_SHOWN = 12
+HISTORY_SHOWN = 50  # the newest changes on the change page; the API pages through all
 
 # The admin is the service's, not Django's; "View site" leads to the API's docs.
 admin.site.site_header = "Image service"
@@ -96,6 +103,7 @@ class ImageAdmin(admin.ModelAdmin):
         ("Original", {"fields": ["original_file", "original_preview", "original_sha256"]}),
         ("Similar images", {"fields": ["near_duplicates"]}),
         ("Record", {"fields": ["id", "source_url", "created_at", "updated_at"]}),
+        ("History", {"fields": ["history"]}),
     ]
     readonly_fields = [
         field
@@ -107,7 +115,9 @@ class ImageAdmin(admin.ModelAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = ImageAddForm if obj is None else ImageChangeForm
-        return super().get_form(request, obj, change, **kwargs)
+        form = super().get_form(request, obj, change, **kwargs)  # a new class per request
+        form.actor = actor_from_request(request)  # who the add form's upload is recorded as
+        return form
 
     def get_fieldsets(self, request, obj=None):
         return self.add_fieldsets if obj is None else self.fieldsets
@@ -117,13 +127,17 @@ class ImageAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:  # the admin runs this in a transaction: all of it is saved, or none
-            services.image_rename(image_id=obj.pk, name=obj.name)
-            services.image_describe(image_id=obj.pk, description=obj.description)
-            labels.image_retag(image_id=obj.pk, tags=obj.tags)
             # The form holds the whole object; as a merge patch, the keys it dropped are null.
             stored = Image.objects.get(pk=obj.pk).metadata
             patch = {key: None for key in stored if key not in obj.metadata} | obj.metadata
-            labels.image_annotate(image_id=obj.pk, metadata=patch)
+            labels.image_edit(
+                image_id=obj.pk,
+                name=obj.name,
+                description=obj.description,
+                tags=obj.tags,
+                metadata=patch,
+                actor=actor_from_request(request),
+            )
 
     def get_search_results(self, request, queryset, search_term):
         """Also the images with the term as a tag or a metadata value (``KEY=VALUE``: as
@@ -135,11 +149,12 @@ class ImageAdmin(admin.ModelAdmin):
         return found, duplicates
 
     def delete_model(self, request, obj):
-        services.image_delete(image_id=obj.pk)
+        services.image_delete(image_id=obj.pk, actor=actor_from_request(request))
 
     def delete_queryset(self, request, queryset):
+        actor = actor_from_request(request)
         for image_id in queryset.values_list("pk", flat=True):
-            services.image_delete(image_id=image_id)
+            services.image_delete(image_id=image_id, actor=actor)
 
     def get_urls(self):
         thumbnail = self.admin_site.admin_view(self.thumbnail_view)
@@ -171,7 +186,7 @@ class ImageAdmin(admin.ModelAdmin):
         if not self.has_change_permission(request, image):
             raise Http404  # as the admin answers for objects a user may not change
         try:
-            image = services.image_restore(image_id=image.pk)
+            image = services.image_restore(image_id=image.pk, actor=actor_from_request(request))
         except Image.DoesNotExist as exc:
             raise Http404 from exc
         except (ImageServiceError, *storage.ERRORS) as exc:
@@ -268,6 +283,37 @@ class ImageAdmin(admin.ModelAdmin):
         )
         return format_html('<p>{}:</p><ul style="padding:0;margin:0">{}</ul>', summary, rows)
 
+    @admin.display(description="History")
+    def history(self, image: Image) -> str:
+        """The image's changes, newest first, as GET /api/v1/images/{id}/history has them."""
+        events = selectors.image_history(image_id=image.pk)
+        total, shown = events.count(), list(events[:HISTORY_SHOWN])
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            (
+                (
+                    date_format(localtime(event.at), "DATETIME_FORMAT"),
+                    event.action,
+                    _actor_text(event),
+                    json.dumps(event.changes, ensure_ascii=False, sort_keys=True),
+                )
+                for event in shown
+            ),
+        )
+        more = (
+            f"The newest {len(shown)} of {total} changes; all of them: "
+            f"GET /api/v1/images/{image.pk}/history."
+            if total > len(shown)
+            else ""
+        )
+        return format_html(
+            "<table><thead><tr><th>When</th><th>Action</th><th>Who</th><th>Changes</th></tr>"
+            "</thead><tbody>{}</tbody></table><p>{}</p>",
+            rows,
+            more,
+        )
+
     @admin.display(description="Dimensions")
     def dimensions(self, image: Image) -> str:
         return f"{image.width} x {image.height}"
@@ -315,6 +361,12 @@ class ImageAdmin(admin.ModelAdmin):
         if not _cropped(image):
             return "The same as the current file."
         return self._thumbnail_tag(image, PREVIEW_SIZE, original=True)
+
+
+def _actor_text(event) -> str:
+    """ "token scanner-1 from 10.0.0.7", "user admin from ...", "command import_images"."""
+    who = " ".join(part for part in (event.actor_kind, event.actor_name) if part)
+    return f"{who} from {event.actor_address}" if event.actor_address else who
 
 
 def _cropped(image: Image) -> bool:

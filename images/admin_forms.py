@@ -10,6 +10,7 @@ from django.db.models import Q
 
 from . import lab_metadata, services
 from .errors import ImageServiceError
+from .history import ANONYMOUS, Actor
 from .models import Image
 
 TWINS_SHOWN = 5
@@ -28,6 +29,8 @@ class ImageAddForm(forms.ModelForm):
         model = Image
         fields = ["upload", "name", "description"]
 
+    actor: Actor = ANONYMOUS  # ImageAdmin.get_form sets the request's
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         # The stored images with the same bytes as the upload, shown by the add page
@@ -41,18 +44,18 @@ class ImageAddForm(forms.ModelForm):
             return cleaned
         digest = _sha256(upload)
         name = cleaned.get("name") or services.image_default_name(upload.name or "")
-        description = cleaned.get("description", "")
+        description, actor = cleaned.get("description", ""), self.actor
         try:
             if cleaned.get("store_anyway"):
                 image = services.image_create(
-                    file=upload, name=name, description=description, sha256=digest
+                    file=upload, name=name, description=description, sha256=digest, actor=actor
                 )
             else:
                 # A cropped image's original counts too: those bytes are stored as well.
                 self.twins = _stored_with(digest)
                 if not self.twins:
                     image, created = services.image_get_or_create(
-                        file=upload, name=name, description=description, sha256=digest
+                        file=upload, name=name, description=description, sha256=digest, actor=actor
                     )
                     if not created:  # stored by someone else in the meantime
                         image.holds_as = "current file"

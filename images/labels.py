@@ -1,6 +1,7 @@
-"""Writing an image's tags and metadata: replace the tags, patch the metadata, edit many
-images at once. Each write changes the image rows and their index rows
-(images/metadata_index.py) in one transaction; the rules are images/lab_metadata.py's.
+"""Editing an image's name, description, tags and metadata: one image at once, or the tags
+and metadata of many. Each write changes the image rows, their index rows
+(images/metadata_index.py) and records an ``updated`` event per image it changed
+(images/history.py), in one transaction; the rules are images/lab_metadata.py's.
 """
 
 import uuid
@@ -9,9 +10,10 @@ from collections.abc import Callable
 from django.db import transaction
 from django.utils import timezone
 
-from . import lab_metadata, metadata_index
+from . import history, lab_metadata, metadata_index
 from .errors import InvalidTags
-from .models import Image
+from .history import ANONYMOUS, Actor
+from .models import Image, ImageEvent
 
 MAX_BULK = 1000  # images one bulk edit may name
 
@@ -26,19 +28,40 @@ def index_new(image: Image) -> None:
     metadata_index.apply_changes([_change(image, tags=[], metadata={})])
 
 
-def image_retag(*, image_id: uuid.UUID, tags: list[str]) -> Image:
+def image_edit(
+    *,
+    image_id: uuid.UUID,
+    name: str | None = None,
+    description: str | None = None,
+    tags: list[str] | None = None,
+    metadata: dict | None = None,
+    actor: Actor = ANONYMOUS,
+) -> Image:
+    """Change what is given, all or none, as one ``updated`` event (none if nothing
+    changed): the name, the description, the tags (replaced) and the metadata (a JSON
+    Merge Patch, RFC 7396: a key set to null is removed, the others are set, keys the
+    patch does not name stay)."""
+    tags = None if tags is None else lab_metadata.clean_tags(tags)
+    patch = None if metadata is None else lab_metadata.check_patch(metadata)
+    given = {"name": name, "description": description, "tags": tags}
+    given = {field: value for field, value in given.items() if value is not None}
+
+    def edit(image: Image) -> dict:
+        if patch is None:
+            return given
+        return {**given, "metadata": lab_metadata.merge_patch(image.metadata, patch)}
+
+    return _relabel([image_id], edit, actor=actor)[0]
+
+
+def image_retag(*, image_id: uuid.UUID, tags: list[str], actor: Actor = ANONYMOUS) -> Image:
     """Replace the image's tags."""
-    tags = lab_metadata.clean_tags(tags)
-    return _relabel([image_id], lambda image: (tags, image.metadata))[0]
+    return image_edit(image_id=image_id, tags=tags, actor=actor)
 
 
-def image_annotate(*, image_id: uuid.UUID, metadata: dict) -> Image:
-    """Change the image's metadata by a JSON Merge Patch (RFC 7396): a key set to null is
-    removed, the others are set, keys the patch does not name stay."""
-    patch = lab_metadata.check_patch(metadata)
-    return _relabel(
-        [image_id], lambda image: (image.tags, lab_metadata.merge_patch(image.metadata, patch))
-    )[0]
+def image_annotate(*, image_id: uuid.UUID, metadata: dict, actor: Actor = ANONYMOUS) -> Image:
+    """Change the image's metadata by a JSON Merge Patch (see ``image_edit``)."""
+    return image_edit(image_id=image_id, metadata=metadata, actor=actor)
 
 
 def image_bulk_edit(
@@ -47,6 +70,7 @@ def image_bulk_edit(
     add_tags: list[str] = (),
     remove_tags: list[str] = (),
     metadata: dict | None = None,
+    actor: Actor = ANONYMOUS,
 ) -> int:
     """Add and remove tags and apply one metadata merge patch to up to MAX_BULK images,
     all or none: an unknown id (``Image.DoesNotExist``), or an image the edit would give
@@ -59,33 +83,41 @@ def image_bulk_edit(
         raise InvalidTags(f"Tags both added and removed: {', '.join(sorted(both))}.")
     patch = lab_metadata.check_patch(metadata or {})
 
-    def edit(image: Image) -> tuple[list[str], dict]:
+    def edit(image: Image) -> dict:
         tags = [tag for tag in image.tags if tag not in removed]
         tags += [tag for tag in added if tag not in tags]
         lab_metadata.check_tag_count(tags)
-        return tags, lab_metadata.merge_patch(image.metadata, patch)
+        return {"tags": tags, "metadata": lab_metadata.merge_patch(image.metadata, patch)}
 
-    return len(_relabel(image_ids, edit))
+    return len(_relabel(image_ids, edit, actor=actor))
 
 
 def _relabel(
-    image_ids: list[uuid.UUID], edit: Callable[[Image], tuple[list[str], dict]]
+    image_ids: list[uuid.UUID], edit: Callable[[Image], dict], *, actor: Actor
 ) -> list[Image]:
-    """Give each image the tags and metadata ``edit`` returns for it, in one transaction."""
+    """Give each image the field values ``edit`` returns for it, in one transaction, and
+    record an event for each image whose values changed."""
     wanted = set(image_ids)
     with transaction.atomic():
         # Locked in one order, so two bulk edits of overlapping images queue, not deadlock.
         images = list(Image.objects.select_for_update().filter(pk__in=wanted).order_by("pk"))
         if len(images) != len(wanted):
             raise Image.DoesNotExist("No image with this id.")
-        now, changes = timezone.now(), []
+        now, fields, indexed, changed = timezone.now(), {"updated_at"}, [], {}
         for image in images:
+            values = edit(image)
+            before = {field: getattr(image, field) for field in values}
             tags, metadata = image.tags, image.metadata
-            image.tags, image.metadata = edit(image)
+            for field, value in values.items():
+                setattr(image, field, value)
             image.updated_at = now
-            changes.append(_change(image, tags=tags, metadata=metadata))
-        Image.objects.bulk_update(images, ["tags", "metadata", "updated_at"])
-        metadata_index.apply_changes(changes)
+            fields.update(values)
+            indexed.append(_change(image, tags=tags, metadata=metadata))
+            if changes := history.field_changes(before, values):
+                changed[image.pk] = changes
+        Image.objects.bulk_update(images, sorted(fields))
+        metadata_index.apply_changes(indexed)
+        history.events_record(changes=changed, action=ImageEvent.Action.UPDATED, actor=actor)
     return images
 
 

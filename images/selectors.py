@@ -15,7 +15,7 @@ from django.db.models import F, QuerySet
 
 from . import imaging, incoming, metadata_index, similarity, storage, visual_diff
 from .lab_metadata import DEFAULT_ORDERING, NO_FILTERS, Filters, Ordering
-from .models import Image, Rendition
+from .models import Image, ImageEvent, Rendition
 from .resize import Spec
 
 
@@ -215,3 +215,23 @@ def rendition_stored(*, image_id: uuid.UUID, spec: Spec, format: str | None) -> 
 
 def _label(image: Image) -> str:
     return f"{image.name} ({image.width}x{image.height})"
+
+
+def image_history(*, image_id: uuid.UUID) -> QuerySet[ImageEvent]:
+    """The image's events, newest (last committed) first."""
+    if not Image.objects.filter(pk=image_id).exists():
+        raise Image.DoesNotExist("No image with this id.")
+    return ImageEvent.objects.filter(image_id=image_id).order_by("-cursor")
+
+
+@dataclass(frozen=True)
+class EventPage:
+    results: list[ImageEvent]
+    next_cursor: int  # where the next page starts: the last result's cursor, or ``after``
+
+
+def event_feed(*, after: int = 0, limit: int = 100) -> EventPage:
+    """The events after the cursor ``after``, in cursor order: the order they committed
+    (images/history.py), so a consumer that goes on from ``next_cursor`` misses none."""
+    events = list(ImageEvent.objects.filter(cursor__gt=after).order_by("cursor")[:limit])
+    return EventPage(results=events, next_cursor=events[-1].cursor if events else after)

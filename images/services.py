@@ -10,7 +10,9 @@ checks that the database answers before it decodes and stores anything.
 Every write that gives an image a phash saves it through ``_save_with_revision``, which
 stamps the row for the similarity index's change feed (images/similarity.py). Every write
 of an image's tags and metadata changes the index rows of them in the same transaction
-(images/metadata_index.py); edits of tags and metadata alone are in images/labels.py.
+(images/metadata_index.py); edits of names, descriptions, tags and metadata are in
+images/labels.py. Every write records what it changed, and ``actor``, who asked, as an
+event of the image's history in its own transaction, after its last write (images/history.py).
 """
 
 import tempfile
@@ -24,6 +26,7 @@ from django.conf import settings
 from django.db import transaction
 
 from . import database, imaging, incoming, labels, renditions, selectors, similarity, storage
+from .history import ANONYMOUS, Action, Actor, created_changes, event_record, size_changes
 from .models import Image
 
 
@@ -36,6 +39,7 @@ def image_create(
     sha256: str | None = None,
     tags: list[str] | None = None,
     metadata: dict | None = None,
+    actor: Actor = ANONYMOUS,
 ) -> Image:
     """Validate, hash and store an image; ``sha256`` may be given if already computed."""
     image, _ = _create(
@@ -47,6 +51,7 @@ def image_create(
         tags=tags,
         metadata=metadata,
         dedupe=False,
+        actor=actor,
     )
     return image
 
@@ -60,6 +65,7 @@ def image_get_or_create(
     sha256: str | None = None,
     tags: list[str] | None = None,
     metadata: dict | None = None,
+    actor: Actor = ANONYMOUS,
 ) -> tuple[Image, bool]:
     """The stored image with exactly these bytes (the oldest, if several, as it is: the
     tags and metadata given are not applied to it), else a new one as ``image_create``
@@ -73,6 +79,7 @@ def image_get_or_create(
         tags=tags,
         metadata=metadata,
         dedupe=True,
+        actor=actor,
     )
 
 
@@ -83,10 +90,11 @@ def image_create_from_url(
     description: str = "",
     tags: list[str] | None = None,
     metadata: dict | None = None,
+    actor: Actor = ANONYMOUS,
 ) -> Image:
     """Download ``url`` safely (images/fetch.py), then store it exactly as an upload."""
     image, _ = _create_from_url(
-        url=url, name=name, description=description, tags=tags, metadata=metadata
+        url=url, name=name, description=description, tags=tags, metadata=metadata, actor=actor
     )
     return image
 
@@ -98,10 +106,17 @@ def image_get_or_create_from_url(
     description: str = "",
     tags: list[str] | None = None,
     metadata: dict | None = None,
+    actor: Actor = ANONYMOUS,
 ) -> tuple[Image, bool]:
     """Download ``url``; the stored image with exactly those bytes, else a new one."""
     return _create_from_url(
-        url=url, name=name, description=description, tags=tags, metadata=metadata, dedupe=True
+        url=url,
+        name=name,
+        description=description,
+        tags=tags,
+        metadata=metadata,
+        dedupe=True,
+        actor=actor,
     )
 
 
@@ -118,6 +133,7 @@ def _create_from_url(
     tags: list[str] | None,
     metadata: dict | None,
     dedupe: bool = False,
+    actor: Actor,
 ) -> tuple[Image, bool]:
     database.check_reachable()  # before the download: its result could not be recorded
     download = incoming.download(url)
@@ -131,6 +147,7 @@ def _create_from_url(
             tags=tags,
             metadata=metadata,
             dedupe=dedupe,
+            actor=actor,
         )
 
 
@@ -144,6 +161,7 @@ def _create(
     tags: list[str] | None,
     metadata: dict | None,
     dedupe: bool,
+    actor: Actor,
 ) -> tuple[Image, bool]:
     tags, metadata = labels.checked(tags, metadata)
     size, digest = incoming.measure(file, sha256=sha256)
@@ -174,6 +192,13 @@ def _create(
             twin = _oldest_with_bytes(digest, other_than=image.pk) if dedupe else None
             if twin:
                 transaction.set_rollback(True)
+            else:
+                event_record(
+                    image_id=image.pk,
+                    action=Action.CREATED,
+                    actor=actor,
+                    changes=created_changes(image),
+                )
         if twin:
             storage.delete([stored])
             return twin, False
@@ -187,21 +212,12 @@ def _oldest_with_bytes(sha256: str, *, other_than: uuid.UUID | None = None) -> I
     return images.order_by("created_at", "id").first()
 
 
-def image_rename(*, image_id: uuid.UUID, name: str) -> Image:
-    return _edit(image_id, name=name)
+def image_rename(*, image_id: uuid.UUID, name: str, actor: Actor = ANONYMOUS) -> Image:
+    return labels.image_edit(image_id=image_id, name=name, actor=actor)
 
 
-def image_describe(*, image_id: uuid.UUID, description: str) -> Image:
-    return _edit(image_id, description=description)
-
-
-def _edit(image_id: uuid.UUID, **fields: str) -> Image:
-    with transaction.atomic():
-        image = Image.objects.select_for_update().get(pk=image_id)
-        for field, value in fields.items():
-            setattr(image, field, value)
-        image.save(update_fields=[*fields, "updated_at"])
-    return image
+def image_describe(*, image_id: uuid.UUID, description: str, actor: Actor = ANONYMOUS) -> Image:
+    return labels.image_edit(image_id=image_id, description=description, actor=actor)
 
 
 # Crops made outside a transaction that lost the race, before one is made under the lock.
@@ -215,6 +231,7 @@ def image_crop(
     height: int,
     left: int | None = None,
     top: int | None = None,
+    actor: Actor = ANONYMOUS,
 ) -> Image:
     """Crop the current image: centred, or the box at ``left``/``top``.
 
@@ -229,7 +246,8 @@ def image_crop(
     box = {"width": width, "height": height, "left": left, "top": top}
     for attempt in range(_UNLOCKED_CROP_TRIES + 1):
         try:
-            return _crop_once(image_id, box=box, locked=attempt == _UNLOCKED_CROP_TRIES)
+            last = attempt == _UNLOCKED_CROP_TRIES
+            return _crop_once(image_id, box=box, locked=last, actor=actor)
         except _StaleCrop:
             continue
     raise AssertionError("unreachable: the last attempt crops under the row lock")
@@ -239,7 +257,7 @@ class _StaleCrop(Exception):
     """The row was switched to another file while a crop of the former one was made."""
 
 
-def _crop_once(image_id: uuid.UUID, *, box: dict, locked: bool) -> Image:
+def _crop_once(image_id: uuid.UUID, *, box: dict, locked: bool, actor: Actor) -> Image:
     with storage.cleanup_on_failure() as written:
         cropped = None
         if not locked:
@@ -257,7 +275,7 @@ def _crop_once(image_id: uuid.UUID, *, box: dict, locked: bool) -> Image:
                 cropped = _crop(image, box=box, written=written)
             elif cropped.source != image.file.name:
                 raise _StaleCrop()  # removes the file it wrote, on the way out
-            replaced = image.file.name
+            replaced, before = image.file.name, (image.width, image.height)
             _set_current(
                 image,
                 name=cropped.name,
@@ -267,6 +285,8 @@ def _crop_once(image_id: uuid.UUID, *, box: dict, locked: bool) -> Image:
             )
             _save_with_revision(image)
             _delete_after_commit(image, replaced)
+            changes = {"crop": cropped.box, **size_changes(before, image)}
+            event_record(image_id=image_id, action=Action.CROPPED, actor=actor, changes=changes)
     return image
 
 
@@ -277,6 +297,7 @@ class _Cropped:
     info: imaging.ImageInfo
     size: int
     sha256: str
+    box: dict  # {"left", "top", "width", "height"} in the pixels of the source
 
 
 def _crop(image: Image, *, box: dict, written: Callable[[str], str]) -> _Cropped:
@@ -286,10 +307,12 @@ def _crop(image: Image, *, box: dict, written: Callable[[str], str]) -> _Cropped
         info = imaging.crop(current, out, box=crop_box, max_pixels=settings.IMAGES_MAX_PIXELS)
         size, digest = incoming.measure(out)
         stored = storage.save(out, info.format, written=written)
-    return _Cropped(image.file.name, stored, info, size, digest)
+    left, top, right, bottom = crop_box
+    box = {"left": left, "top": top, "width": right - left, "height": bottom - top}
+    return _Cropped(image.file.name, stored, info, size, digest, box)
 
 
-def image_restore(*, image_id: uuid.UUID) -> Image:
+def image_restore(*, image_id: uuid.UUID, actor: Actor = ANONYMOUS) -> Image:
     """Make the original the current image again.
 
     The original never changes, so it is analysed before the row is locked: the
@@ -304,7 +327,7 @@ def image_restore(*, image_id: uuid.UUID) -> Image:
         info = incoming.analyze(original)
     with transaction.atomic():
         image = Image.objects.select_for_update().get(pk=image_id)
-        replaced = image.file.name
+        replaced, before = image.file.name, (image.width, image.height)
         if replaced != image.original.name:
             _set_current(
                 image,
@@ -315,10 +338,16 @@ def image_restore(*, image_id: uuid.UUID) -> Image:
             )
             _save_with_revision(image)
             _delete_after_commit(image, replaced)
+            event_record(
+                image_id=image_id,
+                action=Action.RESTORED,
+                actor=actor,
+                changes=size_changes(before, image),
+            )
     return image
 
 
-def image_delete(*, image_id: uuid.UUID) -> None:
+def image_delete(*, image_id: uuid.UUID, actor: Actor = ANONYMOUS) -> None:
     with transaction.atomic():
         image = Image.objects.select_for_update().get(pk=image_id)
         names = {image.file.name, image.original.name, *renditions.rendition_files(image)}
@@ -326,6 +355,7 @@ def image_delete(*, image_id: uuid.UUID) -> None:
         # The row is gone for good; if storage fails now, the files stay as orphans for
         # `images_check --fix` and the client still hears that the image was deleted.
         storage.delete_on_commit(names)
+        event_record(image_id=image_id, action=Action.DELETED, actor=actor)
 
 
 def _set_current(

@@ -2,7 +2,7 @@ import uuid
 
 from django.urls import path, register_converter
 
-from . import rendition_views, views
+from . import history_views, rendition_views, views
 
 
 class ImageIdConverter:
@@ -64,4 +64,6 @@ urlpatterns = [
     ),
     *both("images/<image_id:image_id>/similar", views.ImageSimilarView, "image-similar"),
     *both("images/search", views.ImageSearchView, "image-search"),
+    *both("images/<image_id:image_id>/history", history_views.ImageHistoryView, "image-history"),
+    *both("events", history_views.EventFeedView, "events"),
 ]

@@ -16,6 +16,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from access.actors import actor_from_request
 from access.permissions import ImagesAccess
 from access.throttling import ImagesRateThrottle, charge_costly
 
@@ -153,6 +154,7 @@ class ImageUploadView(Guarded, APIView):
             "sha256": getattr(upload, "sha256", None) or None,
             "tags": serializer.validated_data["tags"],
             "metadata": serializer.validated_data["metadata"],
+            "actor": actor_from_request(request),
         }
         if options.validated_data["dedupe"]:
             image, new = services.image_get_or_create(**fields)
@@ -200,7 +202,7 @@ class ImageListView(Guarded, GenericAPIView):
     def post(self, request):
         serializer = ImageFromUrlSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        fields = dict(serializer.validated_data)
+        fields = {**serializer.validated_data, "actor": actor_from_request(request)}
         if fields.pop("dedupe"):
             image, new = services.image_get_or_create_from_url(**fields)
         else:
@@ -254,7 +256,7 @@ class ImageDetailView(Guarded, APIView):
 
     @extend_schema(responses={204: None, **NOT_FOUND}, summary="Delete an image and its files")
     def delete(self, request, image_id):
-        services.image_delete(image_id=image_id)
+        services.image_delete(image_id=image_id, actor=actor_from_request(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def _update(self, request, image_id):
@@ -264,18 +266,14 @@ class ImageDetailView(Guarded, APIView):
         crop = {field: edits.pop(field) for field in CROP_BOX if field in edits}
         if crop:
             charge_costly(request, self)  # a crop decodes and encodes the image
-        # A crop alone decodes outside any transaction (see image_crop); with a new name or
-        # description too, all apply or none, and the crop decodes inside the transaction.
+        actor = actor_from_request(request)
+        # A crop alone decodes outside any transaction (see image_crop); with other edits
+        # too, all apply or none, and the crop decodes inside the transaction. The edits
+        # are one `updated` event of the history, the crop a `cropped` one.
         with transaction.atomic() if edits else nullcontext():
-            image = services.image_crop(image_id=image_id, **crop) if crop else None
-            if "name" in edits:
-                image = services.image_rename(image_id=image_id, name=edits["name"])
-            if "description" in edits:
-                image = services.image_describe(image_id=image_id, description=edits["description"])
-            if "tags" in edits:
-                image = labels.image_retag(image_id=image_id, tags=edits["tags"])
-            if "metadata" in edits:
-                image = labels.image_annotate(image_id=image_id, metadata=edits["metadata"])
+            image = services.image_crop(image_id=image_id, actor=actor, **crop) if crop else None
+            if edits:
+                image = labels.image_edit(image_id=image_id, actor=actor, **edits)
         if image is None:  # nothing to change
             image = selectors.image_get(image_id=image_id)
         return Response(ImageSerializer(image, context={"request": request}).data)
@@ -290,7 +288,7 @@ class ImageRestoreView(Guarded, APIView):
         summary="Make the original the current image again",
     )
     def post(self, request, image_id):
-        image = services.image_restore(image_id=image_id)
+        image = services.image_restore(image_id=image_id, actor=actor_from_request(request))
         return Response(ImageSerializer(image, context={"request": request}).data)
 
 
@@ -407,6 +405,7 @@ class ImageBulkView(Guarded, APIView):
             add_tags=data["add_tags"],
             remove_tags=data["remove_tags"],
             metadata=data["metadata"],
+            actor=actor_from_request(request),
         )
         return Response(BulkEditedSerializer({"updated": updated}).data)
 

@@ -313,6 +313,11 @@ SPECTACULAR_SETTINGS = {
         "images.exception_handler.document_outages",
     ],
     "PATH_CONVERTER_OVERRIDES": {"image_id": UUID},
+    # The history's enums by their own names, not a generic ActionEnum another one may clash with.
+    "ENUM_NAME_OVERRIDES": {
+        "EventAction": "images.models.ImageEvent.Action",
+        "ActorKind": "images.models.ImageEvent.ActorKind",
+    },
     # The docs load nothing from another host, so they render on a lab network without
     # internet: the UIs' files come with drf-spectacular-sidecar (static files, served by
     # whitenoise); no online validator badge; ReDoc in the system's fonts, not Google's

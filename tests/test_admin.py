@@ -7,7 +7,7 @@ from django.contrib.auth.models import Permission, User
 from PIL import Image as PILImage
 
 from images import imaging, services
-from images.models import Image
+from images.models import Image, ImageEvent
 from tests.factories import encode, image_bytes, pattern, plate_photo
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -418,3 +418,38 @@ def test_admin_change_page_preview_is_the_images_rendition(staff):
     rendition = Rendition.objects.get(image=image)
     assert (rendition.spec, rendition.width, rendition.height) == ("max-480x480", 480, 320)
     assert body(response) == body(staff.get(preview))  # the second time, as stored
+
+
+def test_change_page_shows_the_history_newest_first_with_who_made_each_change(staff, api):
+    add(staff, image_bytes("PNG"), "alpha.png")
+    image = Image.objects.get()
+    change(staff, image, name="beta", tags="plate")
+    api.patch(f"/api/v1/images/{image.pk}", {"metadata": {"well": "B7"}}, format="json")
+
+    page = staff.get(f"/admin/images/image/{image.pk}/change/").content.decode()
+
+    rows = re.findall(r"<tr><td>[^<]*</td><td>(\w+)</td><td>([^<]*)</td>", page)
+    assert rows == [
+        ("updated", "anonymous from 127.0.0.1"),
+        ("updated", "user admin from 127.0.0.1"),
+        ("created", "user admin from 127.0.0.1"),
+    ]
+    assert "&quot;name&quot;: [&quot;alpha&quot;, &quot;beta&quot;]" in page
+    assert "&quot;tags&quot;: [[], [&quot;plate&quot;]]" in page
+
+
+def test_restores_and_deletes_in_the_admin_are_recorded_as_the_admin_user(staff, api):
+    add(staff, image_bytes("PNG", (64, 48)), "alpha.png")
+    image = Image.objects.get()
+    api.put(f"/api/v1/images/{image.pk}?width=20&height=10")
+
+    staff.post(f"/admin/images/image/{image.pk}/restore/")
+    staff.post(f"/admin/images/image/{image.pk}/delete/", {"post": "yes"})
+
+    events = ImageEvent.objects.filter(image_id=image.pk).order_by("cursor")
+    assert [(e.action, e.actor_kind, e.actor_name) for e in events] == [
+        ("created", "user", "admin"),
+        ("cropped", "anonymous", None),
+        ("restored", "user", "admin"),
+        ("deleted", "user", "admin"),
+    ]

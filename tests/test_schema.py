@@ -110,3 +110,31 @@ def test_schema_documents_renditions_and_thumbnail_url(tmp_path):
     image = schema["components"]["schemas"]["Image"]
     assert image["properties"]["thumbnail_url"]["type"] == "string"
     assert "thumbnail_url" in image["required"]
+
+
+def test_schema_documents_the_history_and_the_event_feed_with_an_integer_cursor(tmp_path):
+    out = tmp_path / "schema.json"
+    call_command("spectacular", "--format", "openapi-json", "--file", str(out))
+    schema = json.loads(out.read_text())
+    components = schema["components"]["schemas"]
+
+    history = schema["paths"]["/api/v1/images/{image_id}/history"]["get"]
+    page = history["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    assert {"count", "next", "previous", "results"} <= set(
+        components[page.split("/")[-1]]["properties"]
+    )
+    assert set(components["HistoryEntry"]["properties"]) == {"at", "action", "actor", "changes"}
+    assert {"404", "401", "503"} <= set(history["responses"])
+    feed = schema["paths"]["/api/v1/events"]["get"]
+    parameters = {p["name"]: p["schema"] for p in feed["parameters"]}
+    assert (parameters["after"]["type"], parameters["after"]["minimum"]) == ("integer", 0)
+    assert (parameters["limit"]["minimum"], parameters["limit"]["maximum"]) == (1, 1000)
+    assert {"400", "401", "503"} <= set(feed["responses"])
+    assert components["EventFeed"]["properties"]["next_cursor"]["type"] == "integer"
+    event = components["Event"]["properties"]
+    assert list(event) == ["cursor", "at", "image_id", "action", "actor", "changes"]
+    assert event["cursor"]["type"] == "integer"
+    assert set(components["EventAction"]["enum"]) == {
+        "created", "updated", "cropped", "restored", "deleted", "undeleted"
+    }  # fmt: skip
+    assert set(components["ActorKind"]["enum"]) == {"token", "user", "anonymous", "command"}

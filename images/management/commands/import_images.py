@@ -16,10 +16,12 @@ from django.db.models import Q
 
 from images import services
 from images.errors import ImageServiceError
+from images.history import command_actor
 from images.management.import_labels import ImportLabels
 from images.models import Image
 
 _READ_CHUNK = 1024 * 1024
+IMPORT_ACTOR = command_actor("import_images")  # who the history says created the images
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,7 @@ class Command(BaseCommand):
                     sha256=digest,
                     tags=tags,
                     metadata=metadata,
+                    actor=IMPORT_ACTOR,
                 )
             except ImageServiceError as exc:
                 return Outcome("refused", f"{exc.code}: {exc.detail}", exc.code)
