@@ -4,7 +4,7 @@
 Every write service records its events with ``event_record`` (or ``events_record`` for many
 images at once) inside its own transaction, after its last write: a write that rolls back
 leaves no event, and the event's cursor is taken as late as possible. Cursors come from
-``EventCounter`` by an UPDATE that keeps its row locked until the transaction ends, so they
+``EventCounter`` (images/counters.py), whose row stays locked until the transaction ends, so they
 are handed out in the order the writes commit: a consumer that has seen cursor C has seen
 every event below C, and no event is visible before its transaction committed.
 """
@@ -13,13 +13,12 @@ import json
 import uuid
 from dataclasses import dataclass
 
-from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from . import counters
 from .models import EventCounter, ImageEvent
 
-_COUNTER_ID = 1  # the counter's one row
 _ADDRESS_LENGTH = 255  # a forwarded address is whatever a trusted proxy wrote
 
 Action = ImageEvent.Action
@@ -123,33 +122,11 @@ def event_actor(event: ImageEvent) -> dict:
 
 
 def _take_cursors(count: int) -> int:
-    """Take ``count`` consecutive cursors; return the first. The UPDATE locks the counter
-    row until the transaction ends: other writers wait here, so cursors follow commits."""
-    if not connection.in_atomic_block:
-        raise RuntimeError("Events must be recorded inside the writing transaction.")
-    last = _increment(count)
-    if last is None:
-        # The row is gone (a flushed database): count on from the highest cursor stored.
-        start = ImageEvent.objects.aggregate(top=Max("cursor"))["top"] or 0
-        try:
-            with transaction.atomic():
-                EventCounter.objects.create(pk=_COUNTER_ID, value=start + count)
-            return start + 1
-        except IntegrityError:  # another writer made it first; wait for its lock, as usual
-            last = _increment(count)
+    """Take ``count`` consecutive cursors; return the first. The counter row stays locked
+    until the transaction ends: other writers wait here, so cursors follow commits."""
+    last = counters.take(
+        EventCounter,
+        count=count,
+        highest=lambda: ImageEvent.objects.aggregate(top=Max("cursor"))["top"],
+    )
     return last - count + 1
-
-
-def _increment(count: int) -> int | None:
-    """Add ``count`` to the counter and return its new value (None if the row is missing),
-    in one statement: every write pays for it, and RETURNING saves the second round trip
-    (PostgreSQL, and SQLite since 3.35)."""
-    quote = connection.ops.quote_name
-    table, value, key = quote(EventCounter._meta.db_table), quote("value"), quote("id")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET {value} = {value} + %s WHERE {key} = %s RETURNING {value}",
-            [count, _COUNTER_ID],
-        )
-        row = cursor.fetchone()
-    return None if row is None else row[0]

@@ -23,16 +23,16 @@ from dataclasses import dataclass
 from uuid import UUID
 
 import numpy as np
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Max, QuerySet
+from django.db import connection
+from django.db.models import Count, Max, QuerySet
 
+from . import counters
 from .imaging import int_to_phash
 from .models import Image, RevisionCounter
 
 logger = logging.getLogger(__name__)
 
 MAX_DISTANCE = 32
-_COUNTER_ID = 1  # the counter's one row
 _LOOKUP_CHUNK = 500  # values per IN (...) query, far below every database's parameter limit
 _FETCH_ALL = 1000  # up to this many matches are fetched whole in one query
 _LOAD_BATCH = 100_000  # rows fetched at a time when a worker loads the index
@@ -54,34 +54,14 @@ class Matches:
 def next_revision() -> int:
     """Take the next revision. Call it inside the writing transaction, as late as possible:
     the counter row stays locked (other writers wait) until that transaction ends."""
-    if not connection.in_atomic_block:
-        raise RuntimeError("next_revision() must run inside the writing transaction.")
-    value = _increment()
-    if value is None:
-        # The row is gone (a flushed database): count on from the highest revision stored.
-        start = Image.objects.aggregate(top=Max("revision"))["top"] or 0
-        try:
-            with transaction.atomic():
-                RevisionCounter.objects.create(pk=_COUNTER_ID, value=start + 1)
-            return start + 1
-        except IntegrityError:  # another writer made it first; wait for its lock, as usual
-            value = _increment()
-    return value
-
-
-def _increment() -> int | None:
-    """Add one to the counter and return it (None if the row is missing). The UPDATE takes
-    the row lock that orders the writers."""
-    counter = RevisionCounter.objects.filter(pk=_COUNTER_ID)
-    if not counter.update(value=F("value") + 1):
-        return None
-    return counter.values_list("value", flat=True).get()
+    return counters.take(
+        RevisionCounter, highest=lambda: Image.objects.aggregate(top=Max("revision"))["top"]
+    )
 
 
 def current_revision() -> int:
     """The last revision handed out (0 if none); asked before every search."""
-    values = RevisionCounter.objects.filter(pk=_COUNTER_ID).values_list("value", flat=True)
-    return next(iter(values), 0)  # one row by primary key: no ordering, no limit to build
+    return counters.current(RevisionCounter)
 
 
 class PhashIndex:
