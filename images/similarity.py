@@ -8,7 +8,8 @@ looked up in the database, which is the truth, so the answer is exact although d
 reach the array.
 
 The array stays a superset through a change feed. Every write that gives an image a phash
-(create, crop, restore, all through ``services._save_with_revision``) stamps the row with
+(create, crop, restore, all through ``services._save_with_revision``; trashing and
+restoring from the trash too, images/trash.py) stamps the row with
 the next revision from ``RevisionCounter`` inside its own transaction; the counter row stays
 locked until that transaction ends, so revisions follow the order of commits. Before each
 search, a worker reads the counter (one query by primary key); when it moved, it reads the
@@ -59,7 +60,7 @@ def next_revision() -> int:
     value = _increment()
     if value is None:
         # The row is gone (a flushed database): count on from the highest revision stored.
-        start = Image.objects.aggregate(top=Max("revision"))["top"] or 0
+        start = Image.all_objects.aggregate(top=Max("revision"))["top"] or 0
         try:
             with transaction.atomic():
                 RevisionCounter.objects.create(pk=_COUNTER_ID, value=start + 1)

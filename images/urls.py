@@ -2,7 +2,7 @@ import uuid
 
 from django.urls import path, register_converter
 
-from . import rendition_views, views
+from . import rendition_views, trash_views, views
 
 
 class ImageIdConverter:
@@ -64,4 +64,17 @@ urlpatterns = [
     ),
     *both("images/<image_id:image_id>/similar", views.ImageSimilarView, "image-similar"),
     *both("images/search", views.ImageSearchView, "image-search"),
+    *both(
+        "images/<image_id:image_id>/revisions",
+        trash_views.ImageRevisionsView,
+        "image-revisions",
+    ),
+    *both(
+        "images/<image_id:image_id>/revisions/<int:revision>/file",
+        trash_views.ImageRevisionFileView,
+        "image-revision-file",
+    ),
+    *both("trash/", trash_views.TrashListView, "trash-list"),
+    *both("trash/<image_id:image_id>", trash_views.TrashDetailView, "trash-detail"),
+    *both("trash/<image_id:image_id>/restore", trash_views.TrashRestoreView, "trash-restore"),
 ]
