@@ -238,8 +238,13 @@ def revision_open(
 
 def rendition_stored(*, image_id: uuid.UUID, spec: Spec, format: str | None) -> Rendition | None:
     """The stored rendition of the image's current file, if there is one, in one query;
-    ``format`` None: in the image's own format. None for an unknown image too."""
-    rows = Rendition.objects.filter(image_id=image_id, spec=spec.name, source=F("image__file"))
+    ``format`` None: in the image's own format. None for an unknown or trashed image too."""
+    rows = Rendition.objects.filter(
+        image_id=image_id,
+        image__deleted_at__isnull=True,  # a trashed image's renditions stay, unserved
+        spec=spec.name,
+        source=F("image__file"),
+    )
     rows = rows.filter(format=format) if format else rows.filter(format=F("image__format"))
     try:
         return rows.get()  # one at most (the unique constraint): no ORDER BY needed
