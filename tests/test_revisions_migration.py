@@ -16,12 +16,12 @@ from tests.factories import encode, pattern
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def migration_nodes() -> tuple[tuple[str, str], tuple[str, str]]:
-    """The revisions migration and the one before it, by name (numbers change at merges)."""
+def before_revisions() -> tuple[str, str]:
+    """The migration before the revisions one, found by name (numbers change at merges)."""
     graph = MigrationExecutor(connection).loader.graph
     [node] = [n for n in graph.nodes if n[0] == "images" and n[1].endswith("_trash_revisions")]
     [before] = graph.node_map[node].parents
-    return node, before.key
+    return before.key
 
 
 def migrate(target: list[tuple[str, str]]):
@@ -58,8 +58,7 @@ def row(Image, *, name: str, current: bytes, original: bytes, original_name: str
 
 
 def test_existing_images_get_revision_1_and_a_crop_revision_for_a_cropped_file():
-    node, before = migration_nodes()
-    old = migrate([before])
+    old = migrate([before_revisions()])
     Image = old.get_model("images", "Image")
     whole = encode(pattern((80, 60)), "PNG")
     crop = encode(pattern((80, 60)).crop((0, 0, 40, 30)), "PNG")

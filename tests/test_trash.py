@@ -93,11 +93,18 @@ def test_a_purge_removes_files_only_once_its_transaction_commits(files):
     trash.image_delete(image_id=image.pk)
     stored = files()
 
-    with pytest.raises(RuntimeError), transaction.atomic():
-        trash.image_purge(image_id=image.pk)
-        assert files() == stored  # a reader may still open them
-        raise RuntimeError("rolled back")
+    seen_before_commit = []
 
+    def purge_then_fail() -> None:
+        with transaction.atomic():
+            trash.image_purge(image_id=image.pk)
+            seen_before_commit.append(files())  # a reader may still open them
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        purge_then_fail()
+
+    assert seen_before_commit == [stored]
     assert files() == stored
     assert Image.all_objects.get(pk=image.pk).deleted_at is not None
     trash.image_purge(image_id=image.pk)
