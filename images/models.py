@@ -49,7 +49,8 @@ class Image(models.Model):
     phash = models.CharField(max_length=16, db_index=True)
     # The same 64 bits as a signed integer, for comparisons inside the database.
     phash_value = models.BigIntegerField()
-    # When the phash last changed (create, crop, restore), in the order those writes
+    # When the phash last changed or the image left or came back from the trash (create,
+    # crop, restore, delete, undelete), in the order those writes
     # committed: the similarity index of every worker reads what changed since the revision
     # it has seen (images/similarity.py).
     revision = models.BigIntegerField(default=0, db_index=True, editable=False)

@@ -45,12 +45,13 @@ def image_open(
     """The image's row and the file it names (the current file, or the original), opened
     for reading: the two agree. ``seen`` is the row if the caller has just read it.
 
-    A crop, restore or delete that commits between reading the row and opening its file
-    removes the file the row named: the row is read again and its new file opened (or
-    ``Image.DoesNotExist``: the image is gone, 404). A row that still names a missing file
-    is a fault of ours (``FileNotFoundError``: a 500; ``images_check`` finds it). After a
-    few such lost races the file is opened with the row locked, when no write can remove
-    it (a file is removed only after the write that stops naming it commits).
+    A crop or restore keeps the file it replaced (a revision), but a purge, or a revision
+    dropped past IMAGES_MAX_REVISIONS, that commits between reading the row and opening its
+    file removes the file the row named: the row is read again and its new file opened (or
+    ``Image.DoesNotExist``: the image is trashed or gone, 404). A row that still names a
+    missing file is a fault of ours (``FileNotFoundError``: a 500; ``images_check`` finds
+    it). After a few such lost races the file is opened with the row locked, when no write
+    can remove it (a file is removed only after the write that stops naming it commits).
     """
     field = "original" if original else "file"
     image = seen or Image.objects.get(pk=image_id)

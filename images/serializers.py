@@ -287,7 +287,10 @@ class TrashedImageSerializer(ImageSerializer):
 
 class RestoreSerializer(serializers.Serializer):
     revision = serializers.IntegerField(
-        min_value=1, default=1, help_text="The revision to make current (1: the original)."
+        min_value=1,
+        max_value=2**31 - 1,  # a database integer: a larger one is no revision, and a 400
+        default=1,
+        help_text="The revision to make current (1: the original).",
     )
 
 

@@ -6,10 +6,10 @@ overwritten; the database row is the truth about which of them are in use. A fai
 operation removes what it wrote (``cleanup_on_failure``); a file a row stops naming is
 removed only once that row's transaction has committed (``delete_on_commit``).
 
-A file can therefore vanish between reading a row and opening the file it named (a crop,
-restore or delete committed in between): ``open_file`` raises ``FileNotFoundError`` for it
-on every backend, and callers read the row again (``selectors.image_open``). A missing file
-is never an outage.
+A file can therefore vanish between reading a row and opening the file it named (a purge,
+or a revision dropped past its bound, committed in between): ``open_file`` raises
+``FileNotFoundError`` for it on every backend, and callers read the row again
+(``selectors.image_open``). A missing file is never an outage.
 """
 
 import logging

@@ -58,7 +58,7 @@ class StorageCheck:
 
         ``exists`` is one request per file on object storage, so a chunk of names is checked
         by ``jobs`` threads at once. A file found missing is confirmed against the row as it
-        is now: a crop or delete that committed meanwhile is not a missing file.
+        is now: a revision dropped or a purge that committed meanwhile is not a missing file.
         """
         rows = (
             Image.all_objects.order_by()

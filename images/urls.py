@@ -20,6 +20,21 @@ class ImageIdConverter:
 register_converter(ImageIdConverter, "image_id")
 
 
+class RevisionConverter:
+    """A revision number: up to 9 digits (a database integer); anything else is a JSON 404."""
+
+    regex = "[0-9]{1,9}"
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value) -> str:
+        return str(value)
+
+
+register_converter(RevisionConverter, "revision")
+
+
 def both(route: str, view_class, name: str) -> list:
     """The route as written, and its twin with (or without) the trailing slash."""
     twin_route = route[:-1] if route.endswith("/") else route + "/"
@@ -70,7 +85,7 @@ urlpatterns = [
         "image-revisions",
     ),
     *both(
-        "images/<image_id:image_id>/revisions/<int:revision>/file",
+        "images/<image_id:image_id>/revisions/<revision:revision>/file",
         trash_views.ImageRevisionFileView,
         "image-revision-file",
     ),

@@ -134,7 +134,7 @@ def test_restore_of_the_current_revision_changes_nothing(api, image):
     assert len(revisions(api, image["id"])) == 2
 
 
-@pytest.mark.parametrize("revision", ["two", 0, -1, 1.5, True, None, [2]])
+@pytest.mark.parametrize("revision", ["two", 0, -1, 1.5, True, None, [2], 2**31, 10**30])
 def test_restore_refuses_a_revision_that_is_not_a_positive_integer(api, image, revision):
     crop(api, image["id"], width=40, height=40)
 
@@ -155,6 +155,9 @@ def test_restore_refuses_a_revision_that_is_not_a_positive_integer(api, image, r
         ("post", "/api/v1/images/{id}/restore"),
         ("get", "/api/v1/images/{id}/revisions/7/file"),
         ("get", "/api/v1/images/{id}/revisions/0/file"),
+        ("get", "/api/v1/images/{id}/revisions/99999999999999999999/file"),
+        ("get", "/api/v1/images/{id}/revisions/-1/file"),
+        ("get", "/api/v1/images/{id}/revisions/two/file"),
     ],
 )
 def test_an_unknown_revision_is_404(api, image, method, path):
