@@ -119,7 +119,7 @@ def document_outages(result: dict, generator, request, public) -> dict:
     one reads the database."""
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     for path, operations in result.get("paths", {}).items():
-        if not path.startswith(("/api/v1/images", "/api/v1/events")):
+        if not path.startswith(("/api/v1/images", "/api/v1/events", "/api/v1/trash")):
             continue
         for operation in operations.values():
             responses = operation.setdefault("responses", {})

@@ -26,9 +26,10 @@ class ActorSerializer(serializers.Serializer):
 CHANGES = (
     "`updated`: each changed field (name, description, tags, metadata) mapped to "
     "`[old, new]`; `cropped`: `crop` (`{left, top, width, height}` in the pixels of the "
-    "file cut from) and `width`, `height` as `[old, new]`; `restored`: `width`, `height` as "
-    "`[old, new]`; `created`: the new image's name, description, tags, metadata, format, "
-    "width, height, sha256 and source_url; otherwise `{}`."
+    "file cut from) and `width`, `height` as `[old, new]`; `restored`: `revision` (the one "
+    "brought back) and `width`, `height` as `[old, new]`; `created`: the new image's name, "
+    "description, tags, metadata, format, width, height, sha256 and source_url; otherwise "
+    "`{}`."
 )
 
 

@@ -8,6 +8,19 @@ from .imaging import CONTENT_TYPES
 from .resize import CONTENT_TYPES as RENDITION_CONTENT_TYPES
 
 
+class LiveImageManager(models.Manager):
+    """The images that are not in the trash: what every images endpoint, the admin and the
+    similarity index see. ``Image.all_objects`` sees trashed ones too (trash, purge,
+    images_check)."""
+
+    def get_queryset(self) -> models.QuerySet:
+        return super().get_queryset().filter(deleted_at__isnull=True)
+
+
+class AnyImageManager(models.Manager):
+    """Every image, trashed ones too."""
+
+
 class Image(models.Model):
     """A stored image. The row is the truth: it names the current file and the original.
 
@@ -36,7 +49,8 @@ class Image(models.Model):
     phash = models.CharField(max_length=16, db_index=True)
     # The same 64 bits as a signed integer, for comparisons inside the database.
     phash_value = models.BigIntegerField()
-    # When the phash last changed (create, crop, restore), in the order those writes
+    # When the phash last changed or the image left or came back from the trash (create,
+    # crop, restore, delete, undelete), in the order those writes
     # committed: the similarity index of every worker reads what changed since the revision
     # it has seen (images/similarity.py).
     revision = models.BigIntegerField(default=0, db_index=True, editable=False)
@@ -56,9 +70,30 @@ class Image(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # In the trash since then (null: live), and purged at ``purge_at`` by images_purge; the
+    # date is fixed when it is trashed, so a later change of IMAGES_TRASH_DAYS keeps the
+    # date the trash listing promised.
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    purge_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    # ``objects`` is the default manager (the admin's, forms', related managers'); Django's
+    # own lookups (a revision's ``image``, cascades) use a plain base manager: every row.
+    objects = LiveImageManager()
+    all_objects = AnyImageManager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
+            # The trash, newest deletion first; images_purge's due images. Partial: only
+            # trashed rows are in them.
+            models.Index(
+                fields=["-deleted_at", "-id"],
+                condition=Q(deleted_at__isnull=False),
+                name="image_trash",
+            ),
+            models.Index(
+                fields=["purge_at"], condition=Q(purge_at__isnull=False), name="image_purge_at"
+            ),
             models.Index(fields=["format", "-created_at"], name="image_format_created"),
             # Who owns a stored file (images_check asks in batches) and whether some bytes
             # are already stored, cropped since (import_images' skip), without table scans.
@@ -69,6 +104,10 @@ class Image(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def trashed(self) -> bool:
+        return self.deleted_at is not None
 
     @property
     def content_type(self) -> str:
@@ -253,6 +292,48 @@ class Rendition(models.Model):
     @property
     def content_type(self) -> str:
         return RENDITION_CONTENT_TYPES[self.format]
+
+
+class ImageRevision(models.Model):
+    """One version of an image's bytes: revision 1 the upload (the ``original``), then one per
+    crop and per restore, numbered on; the highest is the current one (the row's ``file``).
+
+    A restore points at the stored file of the revision it brings back (no copy), so several
+    revisions may name one file; a file is removed only when no revision and no image row
+    names it. ``crop`` is the box cut, in the pixels of the revision it was cut from.
+    """
+
+    class Operation(models.TextChoices):
+        UPLOAD = "upload"
+        CROP = "crop"
+        RESTORE = "restore"
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="revisions")
+    revision = models.PositiveIntegerField()
+    operation = models.CharField(max_length=8, choices=Operation.choices)
+    crop = models.JSONField(null=True, blank=True)
+    file = models.FileField(max_length=255)
+    format = models.CharField(max_length=4, choices=Image.Format.choices)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    file_size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    phash = models.CharField(max_length=16)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["image", "revision"]
+        constraints = [
+            models.UniqueConstraint(fields=["image", "revision"], name="image_revision_unique")
+        ]
+        indexes = [models.Index(fields=["file"], name="image_revision_file")]  # images_check
+
+    def __str__(self) -> str:
+        return f"revision {self.revision} of {self.image_id}"
+
+    @property
+    def content_type(self) -> str:
+        return CONTENT_TYPES[self.format]
 
 
 class ImageEvent(models.Model):

@@ -1,7 +1,8 @@
 """Reading images: lookups, lists, comparisons and similarity searches. Nothing here writes.
 
 Each function takes keyword-only arguments and raises ``Image.DoesNotExist`` for an id
-that is not stored (the API's 404).
+that is not stored or is in the trash (the API's 404): ``Image.objects`` leaves trashed
+images out, so nothing here can find one but ``trash_list``.
 """
 
 import uuid
@@ -13,9 +14,9 @@ from django.core.files import File
 from django.db import transaction
 from django.db.models import F, QuerySet
 
-from . import imaging, incoming, metadata_index, similarity, storage, visual_diff
+from . import imaging, incoming, metadata_index, revisions, similarity, storage, visual_diff
 from .lab_metadata import DEFAULT_ORDERING, NO_FILTERS, Filters, Ordering
-from .models import Image, ImageEvent, Rendition
+from .models import Image, ImageEvent, ImageRevision, Rendition
 from .resize import Spec
 
 
@@ -44,12 +45,13 @@ def image_open(
     """The image's row and the file it names (the current file, or the original), opened
     for reading: the two agree. ``seen`` is the row if the caller has just read it.
 
-    A crop, restore or delete that commits between reading the row and opening its file
-    removes the file the row named: the row is read again and its new file opened (or
-    ``Image.DoesNotExist``: the image is gone, 404). A row that still names a missing file
-    is a fault of ours (``FileNotFoundError``: a 500; ``images_check`` finds it). After a
-    few such lost races the file is opened with the row locked, when no write can remove
-    it (a file is removed only after the write that stops naming it commits).
+    A crop or restore keeps the file it replaced (a revision), but a purge, or a revision
+    dropped past IMAGES_MAX_REVISIONS, that commits between reading the row and opening its
+    file removes the file the row named: the row is read again and its new file opened (or
+    ``Image.DoesNotExist``: the image is trashed or gone, 404). A row that still names a
+    missing file is a fault of ours (``FileNotFoundError``: a 500; ``images_check`` finds
+    it). After a few such lost races the file is opened with the row locked, when no write
+    can remove it (a file is removed only after the write that stops naming it commits).
     """
     field = "original" if original else "file"
     image = seen or Image.objects.get(pk=image_id)
@@ -202,10 +204,48 @@ def _labelled(filters: Filters) -> QuerySet[Image] | None:
     return metadata_index.filtered(Image.objects.all(), filters) if filters else None
 
 
+def trash_list() -> QuerySet[Image]:
+    """The trashed images, the latest deleted first (read by the partial index of them)."""
+    return Image.all_objects.filter(deleted_at__isnull=False).order_by("-deleted_at", "-id")
+
+
+def revision_list(*, image_id: uuid.UUID) -> list[ImageRevision]:
+    """The image's revisions, oldest first; the last is ``current``."""
+    image = Image.objects.get(pk=image_id)
+    rows = list(image.revisions.order_by("revision"))
+    for row in rows:
+        row.current = row is rows[-1]
+    return rows
+
+
+def revision_get(*, image_id: uuid.UUID, revision: int) -> ImageRevision:
+    """Revision ``revision`` of a live image; ``ImageRevision.DoesNotExist`` (404)."""
+    return revisions.revision_of(image_id=image_id, revision=revision)
+
+
+def revision_open(
+    *, image_id: uuid.UUID, revision: int, seen: ImageRevision | None = None
+) -> tuple[ImageRevision, File]:
+    """A revision's row and its file, opened. A file gone because the revision was dropped
+    or the image purged meanwhile: ``ImageRevision.DoesNotExist`` (404) on reading it again;
+    a row that still names a missing file is a fault of ours (``FileNotFoundError``)."""
+    row = seen or revisions.revision_of(image_id=image_id, revision=revision)
+    try:
+        return row, storage.open_file(row.file.name)
+    except FileNotFoundError:
+        row = revisions.revision_of(image_id=image_id, revision=revision)
+        return row, storage.open_file(row.file.name)
+
+
 def rendition_stored(*, image_id: uuid.UUID, spec: Spec, format: str | None) -> Rendition | None:
     """The stored rendition of the image's current file, if there is one, in one query;
-    ``format`` None: in the image's own format. None for an unknown image too."""
-    rows = Rendition.objects.filter(image_id=image_id, spec=spec.name, source=F("image__file"))
+    ``format`` None: in the image's own format. None for an unknown or trashed image too."""
+    rows = Rendition.objects.filter(
+        image_id=image_id,
+        image__deleted_at__isnull=True,  # a trashed image's renditions stay, unserved
+        spec=spec.name,
+        source=F("image__file"),
+    )
     rows = rows.filter(format=format) if format else rows.filter(format=F("image__format"))
     try:
         return rows.get()  # one at most (the unique constraint): no ORDER BY needed

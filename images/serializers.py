@@ -12,7 +12,7 @@ from rest_framework.utils import html
 from . import lab_metadata, resize
 from .errors import ImageServiceError, InvalidMetadata, InvalidRendition, InvalidTags
 from .labels import MAX_BULK
-from .models import Image
+from .models import Image, ImageRevision
 from .similarity import MAX_DISTANCE
 
 # An image's metadata, as every endpoint returns it, in this order: the model's fields and
@@ -275,6 +275,58 @@ class ImageSerializer(RenderedFast, serializers.ModelSerializer):
             view_name = f"image-{field_name.removesuffix('_url')}"
             return Link, {"view_name": view_name, "ids": {"image_id": "id"}}
         return super().build_unknown_field(field_name, model_class)
+
+
+class TrashedImageSerializer(ImageSerializer):
+    """A trashed image: its metadata, when it was trashed and when it will be purged."""
+
+    class Meta(ImageSerializer.Meta):
+        fields = [*IMAGE_FIELDS, "deleted_at", "purge_at"]
+        read_only_fields = fields
+
+
+class RestoreSerializer(serializers.Serializer):
+    revision = serializers.IntegerField(
+        min_value=1,
+        max_value=2**31 - 1,  # a database integer: a larger one is no revision, and a 400
+        default=1,
+        help_text="The revision to make current (1: the original).",
+    )
+
+
+class ImageRevisionSerializer(serializers.ModelSerializer):
+    crop = serializers.JSONField(
+        allow_null=True,
+        help_text=(
+            'A crop\'s box, {"left", "top", "width", "height"}, in the pixels of the revision '
+            "it was cut from; null for the upload and a restore."
+        ),
+    )
+    file_url = Link("image-revision-file", ids={"image_id": "image_id", "revision": "revision"})
+    current = serializers.BooleanField(help_text="Whether these are the image's current bytes.")
+
+    class Meta:
+        model = ImageRevision
+        fields = [
+            "revision",
+            "operation",
+            "crop",
+            "width",
+            "height",
+            "format",
+            "file_size",
+            "sha256",
+            "phash",
+            "created_at",
+            "file_url",
+            "current",
+        ]
+        read_only_fields = fields
+
+
+class ImageRevisionsSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    results = ImageRevisionSerializer(many=True, help_text="Oldest first.")
 
 
 class ImageUploadSerializer(serializers.Serializer):

@@ -1,8 +1,10 @@
-"""Writing images: create, crop, rename, describe, restore, delete. Reads are in selectors.
+"""Writing images: create, crop, rename, describe, restore. Reads are in selectors; the
+trash (delete, undelete, purge) is images/trash.py, the revisions images/revisions.py.
 
 Every write follows one rule: the database row is the truth. Bytes are stored under a new
 generated name first (images/storage.py), the row is switched to them in a transaction, and
-only once that transaction has committed are the files it no longer names removed. A
+only once that transaction has committed are the files it no longer names removed (a crop
+or restore names no fewer: every revision's file is kept, images/revisions.py). A
 failure removes whatever the operation wrote, so nothing is left behind; a failure before
 the commit (the database lost half-way) removes it without asking the database. A create
 checks that the database answers before it decodes and stores anything.
@@ -25,9 +27,12 @@ from typing import BinaryIO
 from django.conf import settings
 from django.db import transaction
 
-from . import database, imaging, incoming, labels, renditions, selectors, similarity, storage
+from . import database, imaging, incoming, labels, renditions, revisions, similarity, storage
 from .history import ANONYMOUS, Action, Actor, created_changes, event_record, size_changes
-from .models import Image
+from .models import Image, ImageRevision
+from .trash import image_delete, image_purge, image_undelete
+
+__all__ = ["image_delete", "image_purge", "image_undelete"]  # the trash's, named here too
 
 
 def image_create(
@@ -187,6 +192,7 @@ def _create(
         with written.atomic():
             _save_with_revision(image, force_insert=True)
             labels.index_new(image)
+            revisions.record(image, operation=revisions.Operation.UPLOAD)
             # Writers queue on the revision counter's lock, so a twin upload that won the
             # race is committed and visible here: it is returned, and our row undone.
             twin = _oldest_with_bytes(digest, other_than=image.pk) if dedupe else None
@@ -275,7 +281,7 @@ def _crop_once(image_id: uuid.UUID, *, box: dict, locked: bool, actor: Actor) ->
                 cropped = _crop(image, box=box, written=written)
             elif cropped.source != image.file.name:
                 raise _StaleCrop()  # removes the file it wrote, on the way out
-            replaced, before = image.file.name, (image.width, image.height)
+            before = (image.width, image.height)
             _set_current(
                 image,
                 name=cropped.name,
@@ -284,7 +290,9 @@ def _crop_once(image_id: uuid.UUID, *, box: dict, locked: bool, actor: Actor) ->
                 sha256=cropped.sha256,
             )
             _save_with_revision(image)
-            _delete_after_commit(image, replaced)
+            # The file it replaced stays: it is the revision before this one.
+            revisions.record(image, operation=revisions.Operation.CROP, crop=cropped.box)
+            renditions.drop_replaced_on_commit(image)
             changes = {"crop": cropped.box, **size_changes(before, image)}
             event_record(image_id=image_id, action=Action.CROPPED, actor=actor, changes=changes)
     return image
@@ -312,50 +320,45 @@ def _crop(image: Image, *, box: dict, written: Callable[[str], str]) -> _Cropped
     return _Cropped(image.file.name, stored, info, size, digest, box)
 
 
-def image_restore(*, image_id: uuid.UUID, actor: Actor = ANONYMOUS) -> Image:
-    """Make the original the current image again.
-
-    The original never changes, so it is analysed before the row is locked: the
-    transaction (on SQLite, the database's write lock) lasts only for the switch.
-    """
+def image_restore(*, image_id: uuid.UUID, revision: int = 1, actor: Actor = ANONYMOUS) -> Image:
+    """Make a revision's bytes current again (default: 1, the original) by adding a
+    "restore" revision that names its stored file: nothing is copied or decoded, the
+    revision row has what the image row needs. Already current: nothing changes.
+    ``ImageRevision.DoesNotExist`` (404) for an unknown revision."""
+    target = revisions.revision_of(image_id=image_id, revision=revision)
     image = Image.objects.get(pk=image_id)
-    if image.file.name == image.original.name:
+    if image.file.name == target.file.name:
         return image
-    # A delete committing meanwhile removes the original: then the image is gone (404).
-    image, original = selectors.image_open(image_id=image_id, original=True, seen=image)
-    with original:
-        info = incoming.analyze(original)
+    _check_stored(target)  # a missing file or an outage shows before the switch
     with transaction.atomic():
         image = Image.objects.select_for_update().get(pk=image_id)
-        replaced, before = image.file.name, (image.width, image.height)
-        if replaced != image.original.name:
+        target = image.revisions.get(revision=revision)  # a trim meanwhile: 404
+        if image.file.name != target.file.name:
+            before = (image.width, image.height)
+            info = imaging.ImageInfo(target.format, target.width, target.height, target.phash)
             _set_current(
-                image,
-                name=image.original.name,
-                info=info,
-                size=image.original_file_size,
-                sha256=image.original_sha256,
+                image, name=target.file.name, info=info, size=target.file_size, sha256=target.sha256
             )
             _save_with_revision(image)
-            _delete_after_commit(image, replaced)
+            revisions.record(image, operation=revisions.Operation.RESTORE)
+            renditions.drop_replaced_on_commit(image)
             event_record(
                 image_id=image_id,
                 action=Action.RESTORED,
                 actor=actor,
-                changes=size_changes(before, image),
+                changes={"revision": revision, **size_changes(before, image)},
             )
     return image
 
 
-def image_delete(*, image_id: uuid.UUID, actor: Actor = ANONYMOUS) -> None:
-    with transaction.atomic():
-        image = Image.objects.select_for_update().get(pk=image_id)
-        names = {image.file.name, image.original.name, *renditions.rendition_files(image)}
-        image.delete()  # its renditions' rows with it
-        # The row is gone for good; if storage fails now, the files stay as orphans for
-        # `images_check --fix` and the client still hears that the image was deleted.
-        storage.delete_on_commit(names)
-        event_record(image_id=image_id, action=Action.DELETED, actor=actor)
+def _check_stored(target: ImageRevision) -> None:
+    """Raise unless the revision's file can be read (``storage.ERRORS``: 503); a file gone
+    because the revision was dropped meanwhile is ``ImageRevision.DoesNotExist``."""
+    try:
+        storage.open_file(target.file.name).close()
+    except FileNotFoundError:
+        revisions.revision_of(image_id=target.image_id, revision=target.revision)
+        raise
 
 
 def _set_current(
@@ -378,11 +381,3 @@ def _save_with_revision(image: Image, *, force_insert: bool = False) -> None:
     (other writers wait) until that transaction ends."""
     image.revision = similarity.next_revision()
     image.save(force_insert=force_insert)
-
-
-def _delete_after_commit(image: Image, replaced: str) -> None:
-    """Once committed, remove a file the row no longer names (never the original), and the
-    renditions of the file it named."""
-    if replaced not in (image.file.name, image.original.name):
-        storage.delete_on_commit([replaced])
-    renditions.drop_replaced_on_commit(image)

@@ -8,7 +8,8 @@ looked up in the database, which is the truth, so the answer is exact although d
 reach the array.
 
 The array stays a superset through a change feed. Every write that gives an image a phash
-(create, crop, restore, all through ``services._save_with_revision``) stamps the row with
+(create, crop, restore, all through ``services._save_with_revision``; trashing and
+restoring from the trash too, images/trash.py) stamps the row with
 the next revision from ``RevisionCounter`` inside its own transaction; the counter row stays
 locked until that transaction ends, so revisions follow the order of commits. Before each
 search, a worker reads the counter (one query by primary key); when it moved, it reads the
@@ -55,7 +56,7 @@ def next_revision() -> int:
     """Take the next revision. Call it inside the writing transaction, as late as possible:
     the counter row stays locked (other writers wait) until that transaction ends."""
     return counters.take(
-        RevisionCounter, highest=lambda: Image.objects.aggregate(top=Max("revision"))["top"]
+        RevisionCounter, highest=lambda: Image.all_objects.aggregate(top=Max("revision"))["top"]
     )
 
 

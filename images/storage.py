@@ -6,10 +6,10 @@ overwritten; the database row is the truth about which of them are in use. A fai
 operation removes what it wrote (``cleanup_on_failure``); a file a row stops naming is
 removed only once that row's transaction has committed (``delete_on_commit``).
 
-A file can therefore vanish between reading a row and opening the file it named (a crop,
-restore or delete committed in between): ``open_file`` raises ``FileNotFoundError`` for it
-on every backend, and callers read the row again (``selectors.image_open``). A missing file
-is never an outage.
+A file can therefore vanish between reading a row and opening the file it named (a purge,
+or a revision dropped past its bound, committed in between): ``open_file`` raises
+``FileNotFoundError`` for it on every backend, and callers read the row again
+(``selectors.image_open``). A missing file is never an outage.
 """
 
 import logging
@@ -30,7 +30,7 @@ from django.http import FileResponse, HttpResponse, HttpResponseNotModified, Htt
 from django.utils.http import parse_etags
 
 from . import imaging, resize
-from .models import Image, Rendition
+from .models import Image, ImageRevision, Rendition
 
 logger = logging.getLogger(__name__)
 
@@ -188,11 +188,14 @@ def _remove_unowned(written: Written) -> None:
 
 
 def owned(names: list[str]) -> set[str]:
-    """Those of ``names`` that a row names: an image's file or original, or a rendition."""
-    images = Image.objects.filter(Q(file__in=names) | Q(original__in=names)).order_by()
+    """Those of ``names`` that a row names: an image's file or original (in the trash or
+    not), a revision, or a rendition."""
+    images = Image.all_objects.filter(Q(file__in=names) | Q(original__in=names)).order_by()
     kept = {name for pair in images.values_list("file", "original") for name in pair}
-    renditions = Rendition.objects.filter(file__in=names).order_by()
-    return kept | set(renditions.values_list("file", flat=True))
+    for model in (ImageRevision, Rendition):
+        rows = model.objects.filter(file__in=names).order_by()
+        kept |= set(rows.values_list("file", flat=True))
+    return kept
 
 
 def check_available() -> None:

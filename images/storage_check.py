@@ -2,10 +2,10 @@
 
 Two kinds of trouble, both left by a crash between the two halves of a write:
 
-- a row names a file (current or original) that is not in storage;
-- a file under the images folder that no row names (an orphan): neither an image's nor a
-  rendition's. A rendition whose file is missing is no trouble: it is made again when next
-  asked for.
+- a row names a file (current, original or a revision's) that is not in storage;
+- a file under the images folder that no row names (an orphan): neither an image's (in the
+  trash or not), nor a revision's, nor a rendition's. A rendition whose file is missing
+  is no trouble: it is made again when next asked for.
 
 Nothing is ever loaded whole: rows are read with a database cursor in chunks, the storage
 is listed one directory at a time (256 fan-out folders), and the owners of listed files are
@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice
 
+from django.db.models import F
 from django.utils import timezone
 
 from . import storage
-from .models import Image
+from .models import Image, ImageRevision
 
 BATCH = 1000
 
@@ -30,7 +31,7 @@ BATCH = 1000
 @dataclass(frozen=True)
 class MissingFile:
     image_id: uuid.UUID
-    field: str  # "file" (the current image) or "original"
+    field: str  # "file" (the current image), "original" or "revision N"
     name: str
 
 
@@ -57,10 +58,10 @@ class StorageCheck:
 
         ``exists`` is one request per file on object storage, so a chunk of names is checked
         by ``jobs`` threads at once. A file found missing is confirmed against the row as it
-        is now: a crop or delete that committed meanwhile is not a missing file.
+        is now: a revision dropped or a purge that committed meanwhile is not a missing file.
         """
         rows = (
-            Image.objects.order_by()
+            Image.all_objects.order_by()
             .values_list("pk", "file", "original")
             .iterator(chunk_size=BATCH)
         )
@@ -73,10 +74,24 @@ class StorageCheck:
                     for field, name in (("file", file), ("original", original))
                     if field == "file" or original != file
                 ]
-                found = pool.map(self._exists, [name for _, _, name in named])
-                for (pk, field, _name), exists in zip(named, found, strict=True):
-                    if not exists and (missing := self._still_missing(pk, field)):
-                        yield missing
+                yield from self._confirmed_missing(pool, named)
+            # Revisions naming a file that their image's row does not (those were checked).
+            revisions = (
+                ImageRevision.objects.exclude(file=F("image__file"))
+                .exclude(file=F("image__original"))
+                .order_by()
+                .values_list("image_id", "revision", "file")
+                .iterator(chunk_size=BATCH)
+            )
+            for chunk in _chunks(revisions, BATCH):
+                named = [(pk, f"revision {number}", name) for pk, number, name in chunk]
+                yield from self._confirmed_missing(pool, named)
+
+    def _confirmed_missing(self, pool, named: list[tuple]) -> Iterator[MissingFile]:
+        found = pool.map(self._exists, [name for _, _, name in named])
+        for (pk, field, _name), exists in zip(named, found, strict=True):
+            if not exists and (missing := self._still_missing(pk, field)):
+                yield missing
 
     def unowned_files(self) -> Iterator[UnownedFile]:
         """Files under the images folder that no row names, with their modification time.
@@ -104,7 +119,12 @@ class StorageCheck:
         return bool(name) and self.storage.exists(name)
 
     def _still_missing(self, pk: uuid.UUID, field: str) -> MissingFile | None:
-        name = Image.objects.filter(pk=pk).values_list(field, flat=True).first()
+        if field.startswith("revision "):
+            number = int(field.removeprefix("revision "))
+            rows = ImageRevision.objects.filter(image_id=pk, revision=number)
+            name = rows.values_list("file", flat=True).first()
+        else:
+            name = Image.all_objects.filter(pk=pk).values_list(field, flat=True).first()
         if name is None or self._exists(name):
             return None
         return MissingFile(image_id=pk, field=field, name=name)

@@ -2,7 +2,7 @@ import uuid
 
 from django.urls import path, register_converter
 
-from . import history_views, rendition_views, views
+from . import history_views, rendition_views, trash_views, views
 
 
 class ImageIdConverter:
@@ -18,6 +18,21 @@ class ImageIdConverter:
 
 
 register_converter(ImageIdConverter, "image_id")
+
+
+class RevisionConverter:
+    """A revision number: up to 9 digits (a database integer); anything else is a JSON 404."""
+
+    regex = "[0-9]{1,9}"
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value) -> str:
+        return str(value)
+
+
+register_converter(RevisionConverter, "revision")
 
 
 def both(route: str, view_class, name: str) -> list:
@@ -64,6 +79,19 @@ urlpatterns = [
     ),
     *both("images/<image_id:image_id>/similar", views.ImageSimilarView, "image-similar"),
     *both("images/search", views.ImageSearchView, "image-search"),
+    *both(
+        "images/<image_id:image_id>/revisions",
+        trash_views.ImageRevisionsView,
+        "image-revisions",
+    ),
+    *both(
+        "images/<image_id:image_id>/revisions/<revision:revision>/file",
+        trash_views.ImageRevisionFileView,
+        "image-revision-file",
+    ),
+    *both("trash/", trash_views.TrashListView, "trash-list"),
+    *both("trash/<image_id:image_id>", trash_views.TrashDetailView, "trash-detail"),
+    *both("trash/<image_id:image_id>/restore", trash_views.TrashRestoreView, "trash-restore"),
     *both("images/<image_id:image_id>/history", history_views.ImageHistoryView, "image-history"),
     *both("events", history_views.EventFeedView, "events"),
 ]

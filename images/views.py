@@ -38,6 +38,7 @@ from .serializers import (
     ImageUpdateSerializer,
     ImageUploadSerializer,
     LabelFilterSerializer,
+    RestoreSerializer,
     SimilarImagesSerializer,
     SimilarQuerySerializer,
     UploadOptionsSerializer,
@@ -254,7 +255,15 @@ class ImageDetailView(Guarded, APIView):
     def patch(self, request, image_id):
         return self._update(request, image_id)
 
-    @extend_schema(responses={204: None, **NOT_FOUND}, summary="Delete an image and its files")
+    @extend_schema(
+        responses={204: None, **NOT_FOUND},
+        summary="Move an image to the trash",
+        description=(
+            "From then on it is not found, listed or matched (404 everywhere but the trash); "
+            "its files stay until it is purged, IMAGES_TRASH_DAYS later (0: at once), or "
+            "restored with `POST /api/v1/trash/{id}/restore`."
+        ),
+    )
     def delete(self, request, image_id):
         services.image_delete(image_id=image_id, actor=actor_from_request(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -280,15 +289,24 @@ class ImageDetailView(Guarded, APIView):
 
 
 class ImageRestoreView(Guarded, APIView):
-    costly_methods = frozenset({"POST"})  # decodes the original again
+    costly_methods = frozenset({"POST"})  # reads the revision's file again
 
     @extend_schema(
-        request=None,
-        responses={200: ImageSerializer, **NOT_FOUND, 503: ErrorSerializer},
-        summary="Make the original the current image again",
+        request=RestoreSerializer,
+        responses={200: ImageSerializer, 400: ErrorSerializer, **NOT_FOUND, 503: ErrorSerializer},
+        summary="Make a revision's bytes (default: the original) current again",
+        description=(
+            'Optional JSON `{"revision": n}` (default 1, the original). A new `"restore"` '
+            "revision names the same stored bytes and is the current one; already current: "
+            "nothing changes. An unknown revision is 404 `not_found`."
+        ),
     )
     def post(self, request, image_id):
-        image = services.image_restore(image_id=image_id, actor=actor_from_request(request))
+        serializer = RestoreSerializer(data=merged_input(request))
+        serializer.is_valid(raise_exception=True)
+        image = services.image_restore(
+            image_id=image_id, **serializer.validated_data, actor=actor_from_request(request)
+        )
         return Response(ImageSerializer(image, context={"request": request}).data)
 
 

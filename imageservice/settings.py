@@ -207,6 +207,15 @@ if IMAGES_RENDITION_MAX_SIZE < 1 or IMAGES_RENDITIONS_PER_IMAGE < 1:
     raise ImproperlyConfigured(
         "IMAGES_RENDITION_MAX_SIZE and IMAGES_RENDITIONS_PER_IMAGE must be at least 1."
     )
+# The trash (images/trash.py): days a deleted image is kept before images_purge removes it
+# (0: a delete purges at once). Revisions (images/revisions.py) kept per image: revision 1
+# and the current one always, so at least 2.
+IMAGES_TRASH_DAYS = env.int("IMAGES_TRASH_DAYS", default=30)
+IMAGES_MAX_REVISIONS = env.int("IMAGES_MAX_REVISIONS", default=50)
+if IMAGES_TRASH_DAYS < 0 or IMAGES_MAX_REVISIONS < 2:
+    raise ImproperlyConfigured(
+        "IMAGES_TRASH_DAYS must be 0 or more and IMAGES_MAX_REVISIONS at least 2."
+    )
 
 # --- Slow clients ----------------------------------------------------------------------
 # gunicorn's worker (imageservice/gunicorn_worker.py) reads each request whole before a

@@ -40,12 +40,13 @@ def upload(api, data: bytes | None = None):
 
 
 def images_operations() -> list[tuple[str, str]]:
-    """Every (method, path) the OpenAPI schema documents under /api/v1/images."""
+    """Every (method, path) the OpenAPI schema documents under /api/v1/images and
+    /api/v1/trash (the trash follows the images' rules)."""
     schema = SchemaGenerator().get_schema(request=None, public=True)
     return [
         (method, path)
         for path, operations in schema["paths"].items()
-        if path.startswith("/api/v1/images")
+        if path.startswith(("/api/v1/images", "/api/v1/trash"))
         for method in operations
     ]
 
@@ -53,7 +54,7 @@ def images_operations() -> list[tuple[str, str]]:
 def concrete(path: str) -> str:
     for name in ("{image_id}", "{source_id}", "{target_id}"):
         path = path.replace(name, str(uuid.uuid4()))
-    return path
+    return path.replace("{revision}", "1")
 
 
 def test_every_images_operation_refuses_a_request_without_token_with_401(api, token_mode):
@@ -95,6 +96,8 @@ def test_a_full_token_may_upload_read_crop_and_delete(api, token_mode, files):
     assert api.get(f"/api/v1/images/{image_id}/file").status_code == 200
     assert api.put(f"/api/v1/images/{image_id}?width=10&height=10").json()["width"] == 10
     assert api.delete(f"/api/v1/images/{image_id}").status_code == 204
+    assert api.get("/api/v1/trash/").json()["count"] == 1
+    assert api.delete(f"/api/v1/trash/{image_id}").status_code == 204
     assert files() == []
 
 

@@ -97,16 +97,19 @@ def test_admin_thumbnail_from_s3_and_none_when_the_store_is_unreachable(staff, u
     assert staff.get(url).status_code == 404  # the page shows no preview, not an error
 
 
-def test_admin_change_renames_and_delete_removes_files(staff, files):
+def test_admin_change_renames_and_delete_moves_to_the_trash(staff, files):
     add(staff, image_bytes("PNG"), "old.png")
     image = Image.objects.get()
 
     staff.post(f"/admin/images/image/{image.pk}/change/", {"name": "new", "description": "d"})
     assert Image.objects.get().name == "new"
 
+    kept = files()
     staff.post(f"/admin/images/image/{image.pk}/delete/", {"post": "yes"})
     assert Image.objects.count() == 0
-    assert files() == []
+    assert Image.all_objects.get().deleted_at is not None  # in the trash, as the API's delete
+    assert files() == kept
+    assert staff.get(f"/admin/images/image/{image.pk}/change/").status_code == 302  # not live
 
 
 def test_admin_change_page_lists_near_duplicates_with_thumbnails_and_distances(staff):
@@ -212,7 +215,7 @@ def test_change_page_of_a_cropped_image_shows_the_original_and_restores_it(staff
     image.refresh_from_db()
     assert (image.width, image.height) == (600, 300)
     assert image.file.name == image.original.name
-    assert len(files()) == 1  # the crop's file is gone, as after the API's restore
+    assert len(files()) == 2  # the crop's file stays, a revision, as after the API's restore
     assert response.redirect_chain[-1][0] == f"/admin/images/image/{image.pk}/change/"
     assert "is the current image again" in response.content.decode()
     assert "Restore original" not in response.content.decode()

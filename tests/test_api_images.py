@@ -210,7 +210,8 @@ def test_diff_reads_no_file(api, stored, media_root):
     assert api.get(f"/api/v1/images/{first['id']}/diff/{second['id']}").status_code == 200
 
 
-def test_delete_removes_the_row_and_its_files(api, stored, files):
+def test_delete_with_no_trash_days_removes_the_row_and_its_files(api, stored, files, settings):
+    settings.IMAGES_TRASH_DAYS = 0
     image = stored()
     assert len(files()) == 1
 
@@ -218,11 +219,14 @@ def test_delete_removes_the_row_and_its_files(api, stored, files):
 
     assert response.status_code == 204
     assert api.get(f"/api/v1/images/{image['id']}").status_code == 404
-    assert Image.objects.count() == 0
+    assert Image.all_objects.count() == 0
     assert files() == []
 
 
-def test_delete_of_a_cropped_image_removes_current_and_original(api, stored, files):
+def test_delete_with_no_trash_days_of_a_cropped_image_removes_every_revision(
+    api, stored, files, settings
+):
+    settings.IMAGES_TRASH_DAYS = 0
     image = stored(image_bytes("PNG", (50, 50)))
     api.put(f"/api/v1/images/{image['id']}?width=20&height=20")
     assert len(files()) == 2

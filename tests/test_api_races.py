@@ -1,5 +1,6 @@
-"""Downloads, restores and deletes racing crops and deletes of the same images, on a real
-threaded server: every answer is the bytes of a state that existed, or 404 once gone."""
+"""Downloads, restores and deletes racing crops, deletes and purges of the same images, on
+a real threaded server: every answer is the bytes of a state that existed, or 404 once
+gone."""
 
 import concurrent.futures
 import hashlib
@@ -30,6 +31,7 @@ class Race:
         self.lock = threading.Lock()
         self.states: set[str] = set()  # sha256 of every state the writers made
         self.deleting: set[str] = set()  # ids whose DELETE has been sent
+        self.purged: set[str] = set()  # ids whose purge has been answered, whatever it said
         self.reads: list[tuple[str, int, str, str | None]] = []  # (id, status, body, etag)
         self.answers: list[tuple[str, int, str]] = []  # (request, status, body) of writers
         self.done = threading.Event()
@@ -62,7 +64,8 @@ def reader(race: Race, ids: list[str]) -> None:
 
 
 def cropper(race: Race, image_id: str, cycles: int) -> None:
-    """Crop to a random box and restore, again and again; crop once more and delete."""
+    """Crop to a random box and restore, again and again; crop once more, delete and purge
+    (the purge removes the files readers may still be opening)."""
     session = requests.Session()
     path = f"/api/v1/images/{image_id}"
     for _ in range(cycles):
@@ -73,13 +76,18 @@ def cropper(race: Race, image_id: str, cycles: int) -> None:
     with race.lock:
         race.deleting.add(image_id)
     race.write(session, "DELETE", path)
+    race.write(session, "DELETE", f"/api/v1/trash/{image_id}")
+    with race.lock:
+        race.purged.add(image_id)
 
 
 def restorer(race: Race, image_id: str) -> None:
     """Restore the same image until it is gone: restores race crops and the delete."""
     session = requests.Session()
+    # Also stops if the delete failed (then the answers' check below says how), not hangs.
     while race.write(session, "POST", f"/api/v1/images/{image_id}/restore").status_code == 200:
-        pass
+        if image_id in race.purged:
+            break
 
 
 @pytest.mark.parametrize("storage", ["local", "s3"])

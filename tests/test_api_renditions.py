@@ -263,11 +263,13 @@ def test_rename_keeps_the_renditions(api, image):
     assert Rendition.objects.count() == 1
 
 
-def test_delete_removes_the_renditions_with_the_image(api, image, files):
+def test_purge_removes_the_renditions_with_the_image(api, image, files):
     for spec in ("max-10x10", "fill-20x20.webp", "width-30.png"):
         rendition(api, image["id"], spec)
 
     assert api.delete(f"/api/v1/images/{image['id']}").status_code == 204
+    assert len(files()) == 4  # in the trash: every file stays
+    assert api.delete(f"/api/v1/trash/{image['id']}").status_code == 204
 
     assert files() == []
     assert Rendition.objects.count() == 0
@@ -403,6 +405,7 @@ def test_renditions_on_s3_are_stored_served_dropped_and_deleted(api, upload, s3)
     assert key not in s3.stored_keys()
     rendition(api, image["id"], "max-30x30.webp")
     assert api.delete(url).status_code == 204
+    assert api.delete(f"/api/v1/trash/{image['id']}").status_code == 204
     assert s3.stored_keys() == []
 
 

@@ -167,7 +167,7 @@ def test_original_stays_as_received_after_crops_and_restore_brings_it_back(api, 
     original = api.get(f"{url}/original")
     assert original["ETag"] == f'"{image["sha256"]}"'
     assert b"".join(original.streaming_content) == data
-    assert len(files()) == 2  # the original and the latest crop, nothing in between
+    assert len(files()) == 3  # the original and each crop: every revision is kept
 
     restored = api.post(f"{url}/restore")
 
@@ -176,7 +176,7 @@ def test_original_stays_as_received_after_crops_and_restore_brings_it_back(api, 
     for field in ("format", "width", "height", "file_size", "sha256", "phash"):
         assert body[field] == image[field], field
     assert current_bytes(api, image["id"]) == data
-    assert len(files()) == 1
+    assert len(files()) == 3  # the restore names the original's file: nothing copied
 
 
 def test_restore_of_an_uncropped_image_changes_nothing(api, stored):
@@ -191,7 +191,7 @@ def test_concurrent_crops_of_one_image_apply_one_after_another(live_server, stor
     """Twelve clients crop one 100x100 image at once, each to its own smaller size. Applied
     one after another, the smallest crop wins and every larger one that comes after it is
     refused; a crop working on a stale image would leave a larger size. Either way the row
-    must describe the file it names, and no replaced file may remain."""
+    must describe the file it names, and every applied crop is a revision of its own."""
     import requests
 
     image = stored(image_bytes("PNG", (100, 100)))
@@ -217,4 +217,9 @@ def test_concurrent_crops_of_one_image_apply_one_after_another(live_server, stor
     assert PILImage.open(io.BytesIO(data)).size == (final["width"], final["height"])
     assert final["sha256"] == hashlib.sha256(data).hexdigest()
     assert final["file_size"] == len(data)
-    assert len(files()) == 2  # the original and the current file, nothing in between
+    applied = [body for status, body in results if status == 200]
+    revisions = requests.get(f"{url}/revisions", timeout=10).json()["results"]
+    assert [r["width"] for r in revisions[1:]] == sorted(
+        (b["width"] for b in applied), reverse=True
+    )
+    assert len(files()) == 1 + len(applied)  # the original and each crop's file

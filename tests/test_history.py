@@ -78,7 +78,7 @@ def test_crop_restore_and_delete_record_their_actions_and_sizes():
                 "height": [48, 10],
             },
         ),
-        ("restored", {"width": [20, 64], "height": [10, 48]}),
+        ("restored", {"revision": 1, "width": [20, 64], "height": [10, 48]}),
     ]
     deleted = ImageEvent.objects.order_by("cursor").last()
     assert (deleted.image_id, deleted.action, deleted.changes) == (image.pk, "deleted", {})

@@ -138,3 +138,36 @@ def test_schema_documents_the_history_and_the_event_feed_with_an_integer_cursor(
         "created", "updated", "cropped", "restored", "deleted", "undeleted"
     }  # fmt: skip
     assert set(components["ActorKind"]["enum"]) == {"token", "user", "anonymous", "command"}
+
+
+def test_schema_documents_the_trash_and_the_revisions():
+    schema = openapi()
+    paths, components = schema["paths"], schema["components"]["schemas"]
+
+    assert set(paths["/api/v1/trash/"]) == {"get"}
+    assert set(paths["/api/v1/trash/{image_id}"]) == {"delete"}
+    assert set(paths["/api/v1/trash/{image_id}/restore"]) == {"post"}
+    for path, method in [
+        ("/api/v1/trash/", "get"),
+        ("/api/v1/trash/{image_id}", "delete"),
+        ("/api/v1/trash/{image_id}/restore", "post"),
+        ("/api/v1/images/{image_id}/revisions", "get"),
+        ("/api/v1/images/{image_id}/revisions/{revision}/file", "get"),
+    ]:
+        assert {"404", "503"} <= set(paths[path][method]["responses"]), path
+    trashed = components["PaginatedTrashedImageList"]["properties"]["results"]["items"]
+    assert {"deleted_at", "purge_at"} <= set(
+        components[trashed["$ref"].split("/")[-1]]["properties"]
+    )
+    revision = components["ImageRevision"]["properties"]
+    assert list(revision) == [
+        "revision", "operation", "crop", "width", "height", "format", "file_size", "sha256",
+        "phash", "created_at", "file_url", "current",
+    ]  # fmt: skip
+    assert set(components["ImageRevisions"]["properties"]) == {"count", "results"}
+    restore = paths["/api/v1/images/{image_id}/restore"]["post"]
+    assert "revision" in components["RestoreRequest"]["properties"]
+    assert not restore["requestBody"].get("required", False)  # the body is optional
+    revision_file = paths["/api/v1/images/{image_id}/revisions/{revision}/file"]["get"]
+    assert {"image/jpeg", "image/png"} <= set(revision_file["responses"]["200"]["content"])
+    assert {"302", "304"} <= set(revision_file["responses"])

@@ -8,7 +8,7 @@ from django.db import connection
 from PIL import Image as PILImage
 
 from images import services
-from images.models import Image
+from images.models import Image, ImageRevision
 from tests.factories import encode, image_bytes, pattern
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -95,7 +95,12 @@ def test_crop_of_a_file_replaced_meanwhile_starts_again_from_the_new_one(meanwhi
     with default_storage.open(cropped.file.name) as stored:
         assert PILImage.open(stored).tobytes() == source.crop((10, 10, 70, 70)).tobytes()
     assert (cropped.width, cropped.height) == (60, 60)
-    assert len(files()) == 2  # the original and the current file: nothing in between
+    crops = ImageRevision.objects.filter(image=image, operation="crop").order_by("revision")
+    assert [revision.crop for revision in crops] == [
+        {"left": 0, "top": 0, "width": 80, "height": 80},
+        {"left": 10, "top": 10, "width": 60, "height": 60},  # in the 80x80's pixels
+    ]
+    assert len(files()) == 3  # the original and each crop; the stale attempt's file is gone
 
 
 def test_crop_that_keeps_losing_the_race_crops_under_the_lock(meanwhile, files):
@@ -109,21 +114,23 @@ def test_crop_that_keeps_losing_the_race_crops_under_the_lock(meanwhile, files):
     cropped = services.image_crop(image_id=image.pk, width=50, height=50)
 
     assert Image.objects.get(pk=image.pk).width == cropped.width == 50
-    assert len(files()) == 2
+    # The original, the two crops that won the races, and this one; no stale attempt's file.
+    assert len(files()) == ImageRevision.objects.count() == 4
 
 
-def test_crop_of_an_image_deleted_meanwhile_leaves_nothing(meanwhile, files):
+def test_crop_of_an_image_deleted_meanwhile_leaves_no_file_of_its_own(meanwhile, files):
     image = services.image_create(file=io.BytesIO(image_bytes("PNG", (40, 40))), name="x")
+    before = files()
     meanwhile(lambda: services.image_delete(image_id=image.pk))
 
     with pytest.raises(Image.DoesNotExist):
         services.image_crop(image_id=image.pk, width=10, height=10)
 
-    assert files() == []
+    assert files() == before  # the trashed image's own file stays, until it is purged
 
 
-def test_crop_whose_file_is_removed_before_it_opens_it_starts_again(monkeypatch, files):
-    """Another crop switches the row and removes the file this crop was about to read."""
+def test_crop_whose_file_is_replaced_as_it_opens_it_starts_again(monkeypatch, files):
+    """Another crop switches the row while this crop opens the file it read from the row."""
     source = pattern((100, 100))
     image = services.image_create(file=io.BytesIO(encode(source, "PNG")), name="x")
     services.image_crop(image_id=image.pk, width=90, height=90)  # current != original
@@ -140,7 +147,7 @@ def test_crop_whose_file_is_removed_before_it_opens_it_starts_again(monkeypatch,
 
     cropped = services.image_crop(image_id=image.pk, width=60, height=60)
 
-    assert not default_storage.exists(raced[0])
+    assert default_storage.exists(raced[0])  # a crop removes nothing: it is a revision
     with default_storage.open(cropped.file.name) as stored:
         assert PILImage.open(stored).tobytes() == source.crop((15, 15, 75, 75)).tobytes()
-    assert len(files()) == 2
+    assert len(files()) == 4  # the original and the three crops

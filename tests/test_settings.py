@@ -192,3 +192,19 @@ def test_behind_a_tls_proxy_its_forwarded_proto_is_trusted_only_when_told(settin
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
     assert Client().get("/api/v1/schema/", HTTP_X_FORWARDED_PROTO="https").status_code == 200
+
+
+def test_the_trash_days_and_revision_bound_come_from_the_environment(monkeypatch):
+    defaults = load_settings(monkeypatch, IMAGES_TRASH_DAYS="", IMAGES_MAX_REVISIONS="")
+    chosen = load_settings(monkeypatch, IMAGES_TRASH_DAYS="0", IMAGES_MAX_REVISIONS="2")
+
+    assert (defaults["IMAGES_TRASH_DAYS"], defaults["IMAGES_MAX_REVISIONS"]) == (30, 50)
+    assert (chosen["IMAGES_TRASH_DAYS"], chosen["IMAGES_MAX_REVISIONS"]) == (0, 2)
+
+
+@pytest.mark.parametrize(
+    "env", [{"IMAGES_TRASH_DAYS": "-1"}, {"IMAGES_MAX_REVISIONS": "1"}], ids=["days", "bound"]
+)
+def test_a_negative_trash_or_a_revision_bound_below_2_is_refused(monkeypatch, env):
+    with pytest.raises(ImproperlyConfigured, match="IMAGES_TRASH_DAYS"):
+        load_settings(monkeypatch, **env)

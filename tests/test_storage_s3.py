@@ -46,9 +46,11 @@ def test_upload_crop_restore_and_delete_keep_bucket_and_row_in_step(api, upload,
     assert PILImage.open(io.BytesIO(s3.read(crop_key))).size == (20, 10)
 
     assert api.post(f"{url}/restore").json()["sha256"] == image["sha256"]
-    assert s3.stored_keys() == [key]  # the replaced crop was removed after the commit
+    assert s3.stored_keys() == sorted([key, crop_key])  # the crop stays: a revision
 
     assert api.delete(url).status_code == 204
+    assert s3.stored_keys() == sorted([key, crop_key])  # in the trash
+    assert api.delete(f"/api/v1/trash/{image['id']}").status_code == 204
     assert s3.stored_keys() == []
 
 
