@@ -25,7 +25,10 @@ Operation = ImageRevision.Operation
 def record(image: Image, *, operation: str, crop: dict | None = None) -> ImageRevision:
     """Add the revision the image's row now names as its current file; then keep the
     revisions within the bound."""
-    last = image.revisions.aggregate(top=Max("revision"))["top"] or 0
+    if operation == Operation.UPLOAD:
+        last = 0  # a new image: nothing to ask the database
+    else:  # the caller holds the image's row lock: no other revision is numbered meanwhile
+        last = image.revisions.aggregate(top=Max("revision"))["top"] or 0
     revision = ImageRevision.objects.create(
         image=image,
         revision=last + 1,

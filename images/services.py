@@ -190,25 +190,28 @@ def _create(
         )
         _set_current(image, name=stored, info=info, size=size, sha256=digest)
         with written.atomic():
-            _save_with_revision(image, force_insert=True)
-            labels.index_new(image)
-            revisions.record(image, operation=revisions.Operation.UPLOAD)
-            # Writers queue on the revision counter's lock, so a twin upload that won the
-            # race is committed and visible here: it is returned, and our row undone.
-            twin = _oldest_with_bytes(digest, other_than=image.pk) if dedupe else None
-            if twin:
-                transaction.set_rollback(True)
-            else:
-                event_record(
-                    image_id=image.pk,
-                    action=Action.CREATED,
-                    actor=actor,
-                    changes=created_changes(image),
-                )
+            twin = _insert(image, dedupe=dedupe, actor=actor)
         if twin:
             storage.delete([stored])
             return twin, False
     return image, True
+
+
+def _insert(image: Image, *, dedupe: bool, actor: Actor) -> Image | None:
+    """Insert a new image with its index rows, its revision 1 and its ``created`` event,
+    inside the creating transaction; or, if a twin upload of the same bytes won the race
+    (writers queue on the revision counter's lock, so it is committed and visible here),
+    undo all of it and return the twin."""
+    _save_with_revision(image, force_insert=True)
+    labels.index_new(image)
+    revisions.record(image, operation=revisions.Operation.UPLOAD)
+    twin = _oldest_with_bytes(image.sha256, other_than=image.pk) if dedupe else None
+    if twin:
+        transaction.set_rollback(True)
+        return twin
+    changes = created_changes(image)
+    event_record(image_id=image.pk, action=Action.CREATED, actor=actor, changes=changes)
+    return None
 
 
 def _oldest_with_bytes(sha256: str, *, other_than: uuid.UUID | None = None) -> Image | None:
