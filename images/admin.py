@@ -380,3 +380,6 @@ def _original_dimensions(image: Image) -> tuple[int | None, int | None]:
             return imaging.dimensions(file)
     except (ImageServiceError, *storage.ERRORS):
         return None, None  # the page says so; images_check tells why
+
+
+from . import admin_trash  # noqa: E402, F401 (the trash's admin, registered with the rest)

@@ -118,6 +118,24 @@ class Image(models.Model):
         return CONTENT_TYPES[self.original_format]
 
 
+class TrashedImageManager(models.Manager):
+    def get_queryset(self) -> models.QuerySet:
+        return super().get_queryset().filter(deleted_at__isnull=False)
+
+
+class TrashedImage(Image):
+    """The images in the trash, as the admin's trash lists them (no table of its own)."""
+
+    objects = TrashedImageManager()
+
+    class Meta:
+        proxy = True
+        default_manager_name = "objects"
+        ordering = ["-deleted_at", "-id"]
+        verbose_name = "image in the trash"
+        verbose_name_plural = "trash"
+
+
 class CodePointCharField(models.CharField):
     """Text compared and sorted by code point on every database, as Python sorts strings.
 
