@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from access.actors import actor_from_request
 
 from . import services
+from .admin import ImageAdmin
 from .models import Image, TrashedImage
 
 SHOWN = [
@@ -16,10 +17,9 @@ SHOWN = [
     "description",
     "tags",
     "metadata",
-    "format",
-    "width",
-    "height",
-    "file_size",
+    "format_name",
+    "dimensions",
+    "size",
     "sha256",
     "created_at",
     "deleted_at",
@@ -29,11 +29,15 @@ SHOWN = [
 
 @admin.register(TrashedImage)
 class TrashAdmin(admin.ModelAdmin):
-    list_display = ["name", "format", "width", "height", "deleted_at", "purge_at"]
+    list_display = ["name", "format_name", "dimensions", "size", "deleted_at", "purge_at"]
     list_display_links = ["name"]
     search_fields = ["name"]
     fields = readonly_fields = SHOWN
     actions = ["restore"]
+    # The images' own columns, written as there (JPEG, 400 x 300, 1.2 MB).
+    format_name = ImageAdmin.format_name
+    dimensions = ImageAdmin.dimensions
+    size = ImageAdmin.size
 
     def has_add_permission(self, request) -> bool:
         return False  # a delete puts images here

@@ -35,6 +35,8 @@ def test_the_trash_lists_deleted_images_with_their_purge_date_and_nothing_live(s
     assert "deleted by mistake" in page
     assert "still here" not in page
     assert str(gone.purge_at.year) in page
+    assert "PNG" in page  # as the API and the images' list write formats, not "Png"
+    assert "64 x 48" in page
     assert "deleted by mistake" not in staff.get("/admin/images/image/").content.decode()
 
 

@@ -38,7 +38,8 @@ def test_redoc_renders_the_api_title_and_its_operations(page):
     page.goto("/redoc/")
 
     expect(page.get_by_role("heading", name=re.compile("Image service API"))).to_be_visible()
-    expect(page.get_by_text("Make the original the current image again").first).to_be_attached()
+    restore = page.get_by_text("Make a revision's bytes (default: the original) current again")
+    expect(restore.first).to_be_attached()
 
 
 def test_the_root_opens_the_api_docs(page):
