@@ -97,8 +97,9 @@ def post_worker_init(worker) -> None:
 
 # Freed memory a worker keeps for its next image (imageservice/memory.py): a 2850x2850
 # photo's ingest (about 40 MiB: its decode at 4 bytes a pixel and its greyscale copy) and
-# its upload's buffers. A 24-megapixel photo's (118 MiB) is given back once the worker is
-# idle, so its peak ingesting one does not grow by what is kept.
+# its upload's buffers. Of a 24-megapixel photo's (118 MiB), all but this much is given back
+# once the worker is idle; its peak ingesting one does not grow by what is kept, which the
+# next image takes first.
 KEEP_FREE = 64 * 1024 * 1024
 
 

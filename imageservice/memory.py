@@ -6,8 +6,10 @@ worker's threads share one heap, image buffers come from it, and free() never sh
 the next image reuses the last one's memory instead of faulting it in again page by page.
 What glibc cannot do by itself is bound that: when no request is in flight, a worker whose
 resident memory grew by more than ``keep`` bytes since its last trim returns its free
-memory to the system (malloc_trim). While requests overlap, what one frees the next one
-takes. Where there is no malloc_trim (not glibc), nothing is done.
+memory to the system (malloc_trim), but for ``keep`` bytes at the top of its heap, which
+the next image takes without faulting them in again (a small photo after a 24-megapixel
+one cost 15-20 ms more when nothing was kept). While requests overlap, what one frees the
+next one takes. Where there is no malloc_trim (not glibc), nothing is done.
 """
 
 import ctypes
@@ -26,8 +28,8 @@ def request_started() -> None:
 
 
 def request_finished(*, keep: int) -> None:
-    """If this was the last request in flight, trim when more than ``keep`` bytes became
-    resident since the last trim."""
+    """If this was the last request in flight, trim to ``keep`` free bytes when more than
+    ``keep`` bytes became resident since the last trim."""
     global _in_flight, _resident_after_trim
     with _lock:
         _in_flight = max(0, _in_flight - 1)
@@ -36,7 +38,7 @@ def request_finished(*, keep: int) -> None:
         # Under the lock, so no request starts (and takes memory) before what is resident
         # after the trim is known: that is the mark the next growth is measured from.
         if resident() - _resident_after_trim > keep:
-            _malloc_trim(0)
+            _malloc_trim(keep)
             _resident_after_trim = resident()
 
 
