@@ -176,3 +176,28 @@ def test_in_token_mode_the_history_needs_a_token_and_a_read_only_one_may_read(
 
     assert refused.status_code == 401
     assert history(api, image_id)["count"] == 1
+
+
+def test_the_trash_restore_is_undeleted_a_purge_records_nothing_and_the_feed_keeps_it(
+    api, upload, settings
+):
+    settings.IMAGES_AUTH = "token"
+    api.credentials(HTTP_AUTHORIZATION=f"Token {new_token('curation')}")
+    image_id = upload(image_bytes("PNG", (64, 48))).json()["id"]
+    api.delete(f"/api/v1/images/{image_id}")
+    assert api.get(f"/api/v1/images/{image_id}/history").status_code == 404  # in the trash
+
+    assert api.post(f"/api/v1/trash/{image_id}/restore").status_code == 200
+    assert [e["action"] for e in history(api, image_id)["results"]] == [
+        "undeleted",
+        "deleted",
+        "created",
+    ]
+    api.delete(f"/api/v1/images/{image_id}")
+    assert api.delete(f"/api/v1/trash/{image_id}").status_code == 204
+
+    assert api.get(f"/api/v1/images/{image_id}/history").status_code == 404
+    feed = api.get("/api/v1/events").json()["results"]
+    assert [(e["image_id"], e["action"], e["actor"]["name"]) for e in feed] == [
+        (image_id, action, "curation") for action in ("created", "deleted", "undeleted", "deleted")
+    ]
