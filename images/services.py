@@ -9,8 +9,8 @@ failure removes whatever the operation wrote, so nothing is left behind; a failu
 the commit (the database lost half-way) removes it without asking the database. A create
 checks that the database answers before it decodes and stores anything.
 
-Every write that gives an image a phash saves it through ``_save_with_revision``, which
-stamps the row for the similarity index's change feed (images/similarity.py). Every write
+Every write that gives an image a phash saves it through ``similarity.save_with_revision``,
+which stamps the row for the similarity index's change feed (images/similarity.py). Every write
 of an image's tags and metadata changes the index rows of them in the same transaction
 (images/metadata_index.py); edits of names, descriptions, tags and metadata are in
 images/labels.py. Every write records what it changed, and ``actor``, who asked, as an
@@ -202,7 +202,7 @@ def _insert(image: Image, *, dedupe: bool, actor: Actor) -> Image | None:
     inside the creating transaction; or, if a twin upload of the same bytes won the race
     (writers queue on the revision counter's lock, so it is committed and visible here),
     undo all of it and return the twin."""
-    _save_with_revision(image, force_insert=True)
+    similarity.save_with_revision(image, force_insert=True)
     labels.index_new(image)
     revisions.record(image, operation=revisions.Operation.UPLOAD)
     twin = _oldest_with_bytes(image.sha256, other_than=image.pk) if dedupe else None
@@ -292,7 +292,7 @@ def _crop_once(image_id: uuid.UUID, *, box: dict, locked: bool, actor: Actor) ->
                 size=cropped.size,
                 sha256=cropped.sha256,
             )
-            _save_with_revision(image)
+            similarity.save_with_revision(image)
             # The file it replaced stays: it is the revision before this one.
             revisions.record(image, operation=revisions.Operation.CROP, crop=cropped.box)
             renditions.drop_replaced_on_commit(image)
@@ -342,7 +342,7 @@ def image_restore(*, image_id: uuid.UUID, revision: int = 1, actor: Actor = ANON
             _set_current(
                 image, name=target.file.name, info=info, size=target.file_size, sha256=target.sha256
             )
-            _save_with_revision(image)
+            similarity.save_with_revision(image)
             revisions.record(image, operation=revisions.Operation.RESTORE)
             renditions.drop_replaced_on_commit(image)
             event_record(
@@ -355,13 +355,12 @@ def image_restore(*, image_id: uuid.UUID, revision: int = 1, actor: Actor = ANON
 
 
 def _check_stored(target: ImageRevision) -> None:
-    """Raise unless the revision's file can be read (``storage.ERRORS``: 503); a file gone
-    because the revision was dropped meanwhile is ``ImageRevision.DoesNotExist``."""
-    try:
-        storage.open_file(target.file.name).close()
-    except FileNotFoundError:
+    """Raise unless the revision's file is there, without reading it (``storage.ERRORS``:
+    503); a file gone because the revision was dropped meanwhile is
+    ``ImageRevision.DoesNotExist``."""
+    if not storage.exists(target.file.name):
         revisions.revision_of(image_id=target.image_id, revision=target.revision)
-        raise
+        raise FileNotFoundError(target.file.name)
 
 
 def _set_current(
@@ -375,12 +374,3 @@ def _set_current(
     image.sha256 = sha256
     image.phash = info.phash
     image.phash_value = imaging.phash_to_int(info.phash)
-
-
-def _save_with_revision(image: Image, *, force_insert: bool = False) -> None:
-    """Save an image whose phash may have changed, stamped with the next revision: the one
-    way such a write reaches the database, so that every worker's similarity index sees
-    it. Inside the writing transaction, as late as possible: the counter stays locked
-    (other writers wait) until that transaction ends."""
-    image.revision = similarity.next_revision()
-    image.save(force_insert=force_insert)

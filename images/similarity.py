@@ -8,8 +8,8 @@ looked up in the database, which is the truth, so the answer is exact although d
 reach the array.
 
 The array stays a superset through a change feed. Every write that gives an image a phash
-(create, crop, restore, all through ``services._save_with_revision``; trashing and
-restoring from the trash too, images/trash.py) stamps the row with
+(create, crop, restore; trashing and restoring from the trash, since the index must drop
+and take back the value) saves it through ``save_with_revision``, which stamps the row with
 the next revision from ``RevisionCounter`` inside its own transaction; the counter row stays
 locked until that transaction ends, so revisions follow the order of commits. Before each
 search, a worker reads the counter (one query by primary key); when it moved, it reads the
@@ -58,6 +58,19 @@ def next_revision() -> int:
     return counters.take(
         RevisionCounter, highest=lambda: Image.all_objects.aggregate(top=Max("revision"))["top"]
     )
+
+
+def save_with_revision(
+    image: Image, *, force_insert: bool = False, update_fields: list[str] | None = None
+) -> None:
+    """Save an image, stamped with the next revision: the one way a write that changes what
+    the index must hold (a phash, or whether the image is live) reaches the database, so
+    that every worker's index sees it. Inside the writing transaction, as late as possible:
+    the counter stays locked (other writers wait) until that transaction ends."""
+    image.revision = next_revision()
+    if update_fields is not None:
+        update_fields = [*update_fields, "revision"]
+    image.save(force_insert=force_insert, update_fields=update_fields)
 
 
 def current_revision() -> int:

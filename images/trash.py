@@ -39,7 +39,7 @@ def image_delete(*, image_id: uuid.UUID, actor: Actor = ANONYMOUS) -> None:
         else:
             image.deleted_at = timezone.now()
             image.purge_at = image.deleted_at + timedelta(days=settings.IMAGES_TRASH_DAYS)
-            _stamp(image, "deleted_at", "purge_at")
+            similarity.save_with_revision(image, update_fields=["deleted_at", "purge_at"])
         event_record(image_id=image_id, action=Action.DELETED, actor=actor)
 
 
@@ -49,7 +49,7 @@ def image_undelete(*, image_id: uuid.UUID, actor: Actor = ANONYMOUS) -> Image:
         image = _trashed().select_for_update().get(pk=image_id)
         image.deleted_at = image.purge_at = None
         labels.index_new(image)
-        _stamp(image, "deleted_at", "purge_at")
+        similarity.save_with_revision(image, update_fields=["deleted_at", "purge_at"])
         event_record(image_id=image_id, action=Action.UNDELETED, actor=actor)
     return image
 
@@ -105,10 +105,3 @@ def _unindex(image: Image) -> None:
     metadata_index.apply_changes(
         [metadata_index.Change(image.pk, image.created_at, image.tags, [], image.metadata, {})]
     )
-
-
-def _stamp(image: Image, *fields: str) -> None:
-    """Save ``fields`` with the next similarity revision (services._save_with_revision's
-    rule): as late as possible in the transaction, the counter stays locked until it ends."""
-    image.revision = similarity.next_revision()
-    image.save(update_fields=[*fields, "revision"])
