@@ -106,6 +106,12 @@ class StoredFile:
         return cls(image.file.name, image.format, image.file_size, image.sha256)
 
 
+def exists(name: str) -> bool:
+    """Whether the stored file is there, without reading it (S3: one HEAD request; an
+    outage raises, as a read would)."""
+    return default_storage.exists(name)
+
+
 def save(file: BinaryIO, fmt: str, *, written: Callable[[str], str]) -> str:
     """Write the bytes under a new generated name; record and return the name storage used.
 

@@ -151,3 +151,15 @@ def test_crop_whose_file_is_replaced_as_it_opens_it_starts_again(monkeypatch, fi
     with default_storage.open(cropped.file.name) as stored:
         assert PILImage.open(stored).tobytes() == source.crop((15, 15, 75, 75)).tobytes()
     assert len(files()) == 4  # the original and the three crops
+
+
+def test_restore_to_a_revision_whose_file_vanished_fails_without_changing_the_row():
+    image = services.image_create(file=io.BytesIO(image_bytes("PNG", (64, 48))), name="a")
+    cropped = services.image_crop(image_id=image.pk, width=32, height=24)
+    default_storage.delete(image.original.name)  # revision 1's bytes, gone under its row
+
+    with pytest.raises(FileNotFoundError):
+        services.image_restore(image_id=image.pk, revision=1)
+
+    assert Image.objects.get(pk=image.pk).file.name == cropped.file.name
+    assert ImageRevision.objects.filter(image=image).count() == 2
