@@ -14,7 +14,16 @@ from django.core.files import File
 from django.db import transaction
 from django.db.models import F, QuerySet
 
-from . import imaging, incoming, metadata_index, revisions, similarity, storage, visual_diff
+from . import (
+    imaging,
+    incoming,
+    metadata_index,
+    rendition_cache,
+    revisions,
+    similarity,
+    storage,
+    visual_diff,
+)
 from .lab_metadata import DEFAULT_ORDERING, NO_FILTERS, Filters, Ordering
 from .models import Image, ImageEvent, ImageRevision, Rendition
 from .resize import Spec
@@ -238,8 +247,14 @@ def revision_open(
 
 
 def rendition_stored(*, image_id: uuid.UUID, spec: Spec, format: str | None) -> Rendition | None:
-    """The stored rendition of the image's current file, if there is one, in one query;
-    ``format`` None: in the image's own format. None for an unknown or trashed image too."""
+    """The stored rendition of the image's current file, if there is one: as the cache
+    remembers it (images/rendition_cache.py), else in one query; ``format`` None: in the
+    image's own format. None for an unknown or trashed image too."""
+    generation, remembered = rendition_cache.lookup(
+        image_id=image_id, spec=spec.name, format=format
+    )
+    if remembered is not None:
+        return remembered
     rows = Rendition.objects.filter(
         image_id=image_id,
         image__deleted_at__isnull=True,  # a trashed image's renditions stay, unserved
@@ -248,9 +263,11 @@ def rendition_stored(*, image_id: uuid.UUID, spec: Spec, format: str | None) -> 
     )
     rows = rows.filter(format=format) if format else rows.filter(format=F("image__format"))
     try:
-        return rows.get()  # one at most (the unique constraint): no ORDER BY needed
+        row = rows.get()  # one at most (the unique constraint): no ORDER BY needed
     except Rendition.DoesNotExist:
         return None
+    rendition_cache.remember(generation=generation, spec=spec.name, format=format, rendition=row)
+    return row
 
 
 def _label(image: Image) -> str:

@@ -24,7 +24,15 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from . import labels, metadata_index, renditions, revisions, similarity, storage
+from . import (
+    labels,
+    metadata_index,
+    rendition_cache,
+    renditions,
+    revisions,
+    similarity,
+    storage,
+)
 from .history import ANONYMOUS, Action, Actor, event_record
 from .models import Image
 
@@ -34,6 +42,7 @@ def image_delete(*, image_id: uuid.UUID, actor: Actor = ANONYMOUS) -> None:
     with transaction.atomic():
         image = Image.objects.select_for_update().get(pk=image_id)
         _unindex(image)
+        rendition_cache.forget_on_commit(image.pk)  # its renditions stay, unserved
         if settings.IMAGES_TRASH_DAYS == 0:
             _purge(image)
         else:

@@ -207,6 +207,11 @@ if IMAGES_RENDITION_MAX_SIZE < 1 or IMAGES_RENDITIONS_PER_IMAGE < 1:
     raise ImproperlyConfigured(
         "IMAGES_RENDITION_MAX_SIZE and IMAGES_RENDITIONS_PER_IMAGE must be at least 1."
     )
+# How long CACHE_URL may remember a stored rendition's row (images/rendition_cache.py);
+# 0: every request reads the database.
+IMAGES_RENDITION_CACHE_SECONDS = env.int("IMAGES_RENDITION_CACHE_SECONDS", default=600)
+if IMAGES_RENDITION_CACHE_SECONDS < 0:
+    raise ImproperlyConfigured("IMAGES_RENDITION_CACHE_SECONDS must be 0 or more.")
 # The trash (images/trash.py): days a deleted image is kept before images_purge removes it
 # (0: a delete purges at once). Revisions (images/revisions.py) kept per image: revision 1
 # and the current one always, so at least 2.
@@ -232,6 +237,12 @@ if min(REQUEST_HEADER_TIMEOUT, REQUEST_BODY_TIMEOUT, REQUEST_BODY_MIN_RATE) <= 0
 # a folder of files beside the database (no server, no migration, no write lock taken in
 # SQLite); several machines share redis://host:6379/0 instead.
 CACHES = {"default": env.cache_url("CACHE_URL", default=f"filecache://{DATA_DIR / 'cache'}")}
+# A cache server that stops answering must not hold requests: a Redis call gives up after a
+# second (a throttle then lets the request through, a rendition is found in the database).
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    CACHES["default"].setdefault("OPTIONS", {}).update(
+        socket_connect_timeout=1.0, socket_timeout=1.0
+    )
 
 # --- Access and rate limits -----------------------------------------------------------
 IMAGES_AUTH = env.str("IMAGES_AUTH", default="open")

@@ -1,10 +1,15 @@
-"""Real network peers the tests start on 127.0.0.1: an S3 server and a TCP proxy."""
+"""Real network peers the tests start on 127.0.0.1: an S3 server, a Redis server and a TCP
+proxy."""
 
 import functools
 import selectors
+import shutil
 import socket
+import subprocess
 import threading
+import time
 from contextlib import suppress
+from pathlib import Path
 
 from werkzeug.serving import make_server
 
@@ -66,6 +71,48 @@ class S3Server:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=10)
+
+
+class RedisServer:
+    """The distribution's redis-server on a free 127.0.0.1 port, keeping nothing on disk, as
+    a cache for several machines is run (``CACHE_URL=redis://...``)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = 0
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return ("127.0.0.1", self.port)
+
+    def __enter__(self) -> "RedisServer":
+        binary = shutil.which("redis-server")
+        assert binary, "redis-server is missing: apt-get install redis-server (.ci/run does)"
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.process = subprocess.Popen(
+            [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+             "--appendonly", "no", "--dir", str(self.folder)],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(self.address, timeout=1) as probe:
+                    probe.sendall(b"PING\r\n")
+                    if probe.recv(16).startswith(b"+PONG"):
+                        return self
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "redis-server did not answer"
+            time.sleep(0.05)
+
+    def __exit__(self, *exc) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
 
 
 class TcpProxy:

@@ -86,7 +86,8 @@ FILE_CACHE = "django.core.cache.backends.filebased.FileBasedCache"
          {"BACKEND": FILE_CACHE, "LOCATION": str(REPO / "data" / "cache")}),
         (("CACHES", "default"), {"CACHE_URL": "redis://cache.lab:6379/1"},
          {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-          "LOCATION": "redis://cache.lab:6379/1"}),
+          "LOCATION": "redis://cache.lab:6379/1",
+          "OPTIONS": {"socket_connect_timeout": 1.0, "socket_timeout": 1.0}}),
         (("SECURE_SSL_REDIRECT",), {"HTTPS_ONLY": "true", "SECURE_SSL_REDIRECT": "false"}, False),
         (("SESSION_COOKIE_SECURE",), {"HTTPS_ONLY": "true"}, True),
         (("SECURE_HSTS_SECONDS",), {"HTTPS_ONLY": "true"}, 31536000),
@@ -208,3 +209,13 @@ def test_the_trash_days_and_revision_bound_come_from_the_environment(monkeypatch
 def test_a_negative_trash_or_a_revision_bound_below_2_is_refused(monkeypatch, env):
     with pytest.raises(ImproperlyConfigured, match="IMAGES_TRASH_DAYS"):
         load_settings(monkeypatch, **env)
+
+
+def test_the_rendition_cache_seconds_come_from_the_environment(monkeypatch):
+    default = load_settings(monkeypatch, IMAGES_RENDITION_CACHE_SECONDS="")
+    off = load_settings(monkeypatch, IMAGES_RENDITION_CACHE_SECONDS="0")
+
+    assert default["IMAGES_RENDITION_CACHE_SECONDS"] == 600
+    assert off["IMAGES_RENDITION_CACHE_SECONDS"] == 0
+    with pytest.raises(ImproperlyConfigured, match="IMAGES_RENDITION_CACHE_SECONDS"):
+        load_settings(monkeypatch, IMAGES_RENDITION_CACHE_SECONDS="-1")
