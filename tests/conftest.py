@@ -57,6 +57,20 @@ def files(media_root):
 
 
 @pytest.fixture
+def broken_cache(settings, tmp_path):
+    """Django's cache in a folder that cannot be made, a file standing where it goes: every
+    call to the cache fails, as on a broken disk."""
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(not_a_folder / "cache"),
+        }
+    }
+
+
+@pytest.fixture
 def upload(api):
     def upload(data: bytes, filename: str = "photo.jpg", **fields):
         payload = {"file": io.BytesIO(data), **fields}

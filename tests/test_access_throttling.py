@@ -180,15 +180,7 @@ def test_counts_are_shared_with_another_process_through_the_cache(api, rates, se
     assert 1 <= int(retry_after) <= 60
 
 
-def test_a_broken_cache_lets_requests_through_and_logs_it(api, rates, settings, tmp_path, caplog):
-    not_a_folder = tmp_path / "file"
-    not_a_folder.write_text("")
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-            "LOCATION": str(not_a_folder / "cache"),
-        }
-    }
+def test_a_broken_cache_lets_requests_through_and_logs_it(api, rates, broken_cache, caplog):
     rates(read="1/min")
 
     with caplog.at_level(logging.ERROR, logger="access.throttling"):

@@ -156,18 +156,7 @@ def test_a_lookup_that_a_write_overtook_is_never_served(api, image):
     assert rendition(api, image["id"]).status_code == 404
 
 
-def test_a_broken_cache_serves_from_the_database_and_logs_it(
-    api, image, settings, tmp_path, caplog
-):
-    not_a_folder = tmp_path / "file"
-    not_a_folder.write_text("")
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-            "LOCATION": str(not_a_folder / "cache"),
-        }
-    }
-
+def test_a_broken_cache_serves_from_the_database_and_logs_it(api, image, broken_cache, caplog):
     with caplog.at_level(logging.WARNING, logger="images.rendition_cache"):
         made = rendition(api, image["id"])
         again = rendition(api, image["id"])
