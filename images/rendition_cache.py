@@ -82,8 +82,9 @@ def remember(
         rendition.sha256,
         rendition.last_used_at,
     )
+    key = _key(rendition.image_id, spec, format)
     try:
-        cache.set(_key(rendition.image_id, spec, format), entry, _ttl())
+        cache.set(key, entry, settings.IMAGES_RENDITION_CACHE_SECONDS)
     except Exception:  # not remembered: the next lookup reads the database
         logger.warning("rendition cache unavailable; not remembered", exc_info=True)
 
@@ -112,11 +113,8 @@ def _generation(image_id: uuid.UUID, found: str | None) -> str | None:
     if found is not None:
         return found
     fresh = secrets.token_hex(8)
-    return fresh if cache.add(_generation_key(image_id), fresh, _ttl()) else None
-
-
-def _ttl() -> int:
-    return settings.IMAGES_RENDITION_CACHE_SECONDS
+    added = cache.add(_generation_key(image_id), fresh, settings.IMAGES_RENDITION_CACHE_SECONDS)
+    return fresh if added else None
 
 
 def _generation_key(image_id: uuid.UUID) -> str:
