@@ -8,7 +8,7 @@ from django.contrib import admin, messages
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import filesizeformat
-from django.urls import path, reverse, reverse_lazy
+from django.urls import path, reverse
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.timezone import localtime
@@ -18,7 +18,6 @@ from access.actors import actor_from_request
 
 from . import (
     imaging,
-    lab_metadata,
     labels,
     metadata_index,
     renditions,
@@ -28,6 +27,7 @@ from . import (
     storage,
 )
 from .admin_forms import ImageAddForm, ImageChangeForm
+from .admin_labels import TagFilter, main_keys, metadata_column, metadata_filter, tags_column
 from .errors import ImageServiceError
 from .models import Image
 
@@ -36,12 +36,6 @@ PREVIEW_SIZE = 480
 NEAR_DUPLICATE_DISTANCE = 10  # phash bits, the API's default
 NEAR_DUPLICATES_SHOWN = 12
 HISTORY_SHOWN = 50  # the newest changes on the change page; the API pages through all
-
-# The admin is the service's, not Django's; "View site" leads to the API's docs.
-admin.site.site_header = "Image service"
-admin.site.site_title = "Image service admin"
-admin.site.index_title = "Images and API tokens"
-admin.site.site_url = reverse_lazy("swagger-ui")
 
 
 class FormatFilter(admin.SimpleListFilter):
@@ -57,36 +51,11 @@ class FormatFilter(admin.SimpleListFilter):
         return queryset.filter(format=self.value()) if self.value() else queryset
 
 
-class TagFilter(admin.SimpleListFilter):
-    """The most used tags; choosing one lists the images with it."""
-
-    title = "tag"
-    parameter_name = "tag"
-    shown = 50
-
-    def lookups(self, request, model_admin):
-        facets = selectors.image_facets(key=None, limit=self.shown)
-        return [(facet.value, facet.value) for facet in facets]
-
-    def queryset(self, request, queryset):
-        if self.value() is None:
-            return queryset
-        return metadata_index.filtered(queryset, lab_metadata.Filters(tags=(self.value(),)))
-
-
 @admin.register(Image)
 class ImageAdmin(admin.ModelAdmin):
-    list_display = [
-        "thumbnail",
-        "name",
-        "format_name",
-        "dimensions",
-        "size",
-        "phash",
-        "created_at",
-    ]
+    list_display = ["thumbnail", "name", "format_name", "dimensions", "size", tags_column]
     list_display_links = ["thumbnail", "name"]
-    list_filter = [FormatFilter, TagFilter]
+    list_filter = [FormatFilter, TagFilter]  # and one per main metadata key
     search_fields = ["name", "=sha256", "=phash"]
     search_help_text = (
         "A name, a sha256 or phash, a tag, a metadata value, or KEY=VALUE for one key's value."
@@ -112,6 +81,19 @@ class ImageAdmin(admin.ModelAdmin):
         if field not in ImageChangeForm.Meta.fields
     ]
     add_fieldsets = [(None, {"fields": ["upload", "name", "description", "store_anyway"]})]
+
+    def get_list_display(self, request):
+        """The columns, with one for each of the metadata keys most images have."""
+        columns = [metadata_column(key) for key in self._main_keys(request)]
+        return [*self.list_display, *columns, "created_at"]
+
+    def get_list_filter(self, request):
+        return [*self.list_filter, *(metadata_filter(key) for key in self._main_keys(request))]
+
+    def _main_keys(self, request) -> list[str]:
+        if not hasattr(request, "images_main_keys"):  # once per request: columns, filters
+            request.images_main_keys = main_keys()
+        return request.images_main_keys
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = ImageAddForm if obj is None else ImageChangeForm

@@ -12,7 +12,7 @@ from typing import BinaryIO
 from django.conf import settings
 from django.core.files import File
 from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, QuerySet, Sum
 
 from . import (
     imaging,
@@ -25,7 +25,7 @@ from . import (
     visual_diff,
 )
 from .lab_metadata import DEFAULT_ORDERING, NO_FILTERS, Filters, Ordering
-from .models import Image, ImageEvent, ImageRevision, Rendition
+from .models import FacetCount, Image, ImageEvent, ImageRevision, Rendition
 from .resize import Spec
 
 
@@ -105,6 +105,18 @@ def image_facets(
     that match, most frequent first, then by value."""
     within = _matching(name=name, sha256=sha256, phash=phash, format=format)
     return metadata_index.facets(filters, within=within, key=key, limit=limit)
+
+
+def metadata_keys(*, limit: int) -> list[str]:
+    """The metadata keys most images have, most first, then by key: from the counts the
+    facets keep, never a count over the images."""
+    keys = (
+        FacetCount.objects.filter(field__startswith="metadata.", count__gt=0)
+        .values("field")
+        .annotate(images=Sum("count"))
+        .order_by("-images", "field")
+    )
+    return [row["field"].removeprefix("metadata.") for row in keys[:limit]]
 
 
 def _matching(
