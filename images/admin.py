@@ -80,7 +80,11 @@ class ImageAdmin(admin.ModelAdmin):
         for field in options["fields"]
         if field not in ImageChangeForm.Meta.fields
     ]
-    add_fieldsets = [(None, {"fields": ["upload", "name", "description", "store_anyway"]})]
+    add_fieldsets = [
+        (None, {"fields": ["upload", "name", "description"]}),
+        ("Tags and metadata, for every file", {"fields": ["tags", "metadata"]}),
+        (None, {"fields": ["store_anyway"]}),
+    ]
 
     def get_list_display(self, request):
         """The columns, with one for each of the metadata keys most images have."""
@@ -120,6 +124,22 @@ class ImageAdmin(admin.ModelAdmin):
                 metadata=patch,
                 actor=actor_from_request(request),
             )
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """Several files added: the list, saying which; one: as the admin does."""
+        added = getattr(obj, "added_with", [obj])
+        if len(added) == 1:
+            return super().response_add(request, obj, post_url_continue)
+        links = format_html_join(
+            ", ",
+            '<a href="{}">{}</a>',
+            (
+                (reverse("admin:images_image_change", args=[image.pk]), image.name)
+                for image in added
+            ),
+        )
+        self.message_user(request, format_html("{} images added: {}.", len(added), links))
+        return HttpResponseRedirect(reverse("admin:images_image_changelist"))
 
     def get_search_results(self, request, queryset, search_term):
         """Also the images with the term as a tag or a metadata value (``KEY=VALUE``: as
