@@ -1,4 +1,4 @@
-"""The admin's forms (images/admin_forms.py, images/admin_widgets.py): adding several files
+"""The admin's forms (images/admin/forms.py, images/admin/widgets.py): adding several files
 at once with tags and metadata, all or none refused before anything is stored; metadata
 typed as rows of key, type and value, or as JSON in the box beside them."""
 

@@ -1,4 +1,4 @@
-"""The admin's index and list (imageservice/admin_site.py, images/admin_labels.py): images
+"""The admin's index and list (imageservice/admin_site.py, images/admin/labels.py): images
 first, then tokens, users and login lockouts; the list shows each image's tags and the metadata keys
 most images have, and filters by a tag or by one of those keys' values."""
 

@@ -1,5 +1,5 @@
 "use strict";
-// The admin's metadata rows (images/admin_widgets.py): add and remove rows, and keep the
+// The admin's metadata rows (images/admin/widgets.py): add and remove rows, and keep the
 // JSON box and the copy the server compares it with equal to the rows after each change of
 // them, so the server takes the rows; a box edited by hand differs from its copy and wins.
 document.addEventListener("DOMContentLoaded", () => {
