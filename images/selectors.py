@@ -282,9 +282,11 @@ def _label(image: Image) -> str:
     return f"{image.name} ({image.width}x{image.height})"
 
 
-def image_history(*, image_id: uuid.UUID) -> QuerySet[ImageEvent]:
-    """The image's events, newest (last committed) first."""
-    if not Image.objects.filter(pk=image_id).exists():
+def image_history(*, image_id: uuid.UUID, trashed: bool = False) -> QuerySet[ImageEvent]:
+    """The image's events, newest (last committed) first; with ``trashed``, of an image in
+    the trash too (the admin's trash shows them)."""
+    images = Image.all_objects if trashed else Image.objects
+    if not images.filter(pk=image_id).exists():
         raise Image.DoesNotExist("No image with this id.")
     return ImageEvent.objects.filter(image_id=image_id).order_by("-cursor")
 
