@@ -55,7 +55,7 @@ def events_table(events: list[ImageEvent]) -> str:
     rows = format_html_join(
         "",
         '<tr><th scope="row">{}</th><td class="event-action">{}</td><td class="event-actor">{}'
-        '</td><td class="event-changes">{}</td></tr>',
+        '</td><td class="event-changes" style="overflow-wrap:anywhere">{}</td></tr>',
         (
             (
                 date_format(localtime(event.at), "DATETIME_FORMAT"),
