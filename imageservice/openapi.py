@@ -78,7 +78,8 @@ FORM_EXAMPLES = {
         "tags": TAGS_EXAMPLE,
         "metadata": METADATA,
     },
-    "ImageSearchRequest": {"phash": "c3a5f0e1d2b49687"},
+    # Its form is for a file: an example url or phash would be sent beside it.
+    "ImageSearchRequest": {"url": "", "phash": ""},
 }
 
 # Per operation: named examples of its JSON body, where the view declares none (the
@@ -190,7 +191,17 @@ def _operations(operations: dict) -> list[dict]:
     return [operations[method] for method in methods if method in operations]
 
 
+# Operations whose JSON body Swagger UI should offer first (it opens the first media type):
+# a search by phash runs as it stands; its form needs a file picked first.
+JSON_FIRST = {"api_v1_images_search_create"}
+
+
 def _add_body_examples(operation: dict) -> None:
+    content = operation.get("requestBody", {}).get("content", {})
+    if operation.get("operationId") in JSON_FIRST and "application/json" in content:
+        operation["requestBody"]["content"] = {
+            "application/json": content["application/json"]
+        } | content
     examples = BODY_EXAMPLES.get(operation.get("operationId"))
     if not examples:
         return

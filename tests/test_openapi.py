@@ -110,3 +110,13 @@ def test_the_image_and_error_samples_are_whole_objects_of_their_own_fields(schem
 
         assert set(component["example"]) <= set(component["properties"]), name
         assert set(component["required"]) <= set(component["example"]), name
+
+
+@pytest.mark.django_db
+def test_the_search_opens_on_its_json_body_whose_example_runs_as_it_stands(schema, client):
+    body = schema["paths"]["/api/v1/images/search"]["post"]["requestBody"]["content"]
+
+    assert next(iter(body)) == "application/json"
+    example = body["application/json"]["examples"]["by phash"]["value"]
+    answer = client.post("/api/v1/images/search", example, content_type="application/json")
+    assert answer.status_code == 200, answer.content
