@@ -308,7 +308,7 @@ class BufferingThreadWorker(ThreadWorker):
             )
         return arrival.body_left <= 0
 
-    def _headers_done(self, arrival: Arrival, framing: "Framing") -> None:
+    def _headers_done(self, arrival: Arrival, framing: Framing) -> None:
         received = bytes(arrival.received)
         arrival.head, arrival.received = received[: framing.head], bytearray()
         after = received[framing.head :]
