@@ -19,6 +19,7 @@ from .journal import DEFAULT_NAME, Journal
 from .labels_csv import CsvError, parse_scalar
 from .models import Image
 from .report import report_for
+from .retries import Retries
 from .uploader import Uploader
 
 OK, FAILED, USAGE, INTERRUPTED = 0, 1, 2, 130
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("the service's URL: --url or IMGSVC_URL (e.g. http://127.0.0.1:8000)")
     token = args.token or os.environ.get("IMGSVC_TOKEN") or None
     try:
-        with Client(url, token) as client:
+        with Client(url, token, retries=Retries(attempts=max(0, args.retries) + 1)) as client:
             return args.run(client, args)
     except UsageError as exc:
         print(f"imgsvc: {exc}", file=sys.stderr)
@@ -60,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--url", help="The service, e.g. http://127.0.0.1:8000 (IMGSVC_URL).")
     parser.add_argument("--token", help="An API token (IMGSVC_TOKEN).")
+    parser.add_argument(
+        "--retries", type=int, default=Retries.attempts - 1, metavar="N",
+        help="Times a request is sent again after a 429, a 503 or a lost connection "
+        f"(default {Retries.attempts - 1}).",
+    )  # fmt: skip
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     upload = commands.add_parser(
