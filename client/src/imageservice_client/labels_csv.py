@@ -2,7 +2,10 @@
 
 Pure Python (no Django, no HTTP): ``imgsvc upload --metadata-csv`` reads it on a lab's PC,
 and the service's ``manage.py import_images --metadata-csv`` reads it with this same code,
-so a sheet means the same to both.
+so a sheet means the same to both. The code is in two places, the same text:
+client/src/imageservice_client/labels_csv.py and images/labels/sheet.py (a test compares
+them), because the service must not depend on its client's distribution (nor the client
+on the service's).
 
 - The delimiter is the header's: a comma, a semicolon (Excel's export where the decimal
   mark is a comma) or a tab. Keys cannot contain any of them, so the one the header line
@@ -10,7 +13,7 @@ so a sheet means the same to both.
 - Every error names the line of the file it is on, as an editor numbers them (a quoted
   cell may span lines; a byte-order mark is not a line).
 - A cell that is a JSON number becomes that number; anything else (``007``, ``true``)
-  stays text; an empty cell gives no value.
+  stays text; an empty cell (or only spaces) gives no value.
 """
 
 import csv
@@ -128,8 +131,8 @@ def _row(record: list[str], keys: list[str], line: int, path: str) -> CsvRow:
         raise CsvError(path, line, "a file name first, then at most one value per key.")
     values: dict[str, Value] = {}
     for key, cell in zip(keys, record[1:], strict=False):
-        if cell == "":
-            continue
+        if not cell.strip():
+            continue  # an empty cell gives no value
         value = parse_scalar(cell.strip())
         if isinstance(value, str) and len(value) > MAX_TEXT_LENGTH:
             raise CsvError(path, line, f"{key}: at most {MAX_TEXT_LENGTH} characters.")
