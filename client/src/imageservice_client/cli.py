@@ -18,7 +18,7 @@ from .folder import Labels, parse_options, plan
 from .journal import DEFAULT_NAME, Journal
 from .labels_csv import CsvError, parse_scalar
 from .models import Image
-from .report import report_for
+from .report import report_for, shown
 from .retries import Retries
 from .uploader import Uploader
 
@@ -190,9 +190,9 @@ def run_upload(client: Client, args) -> int:
     planned = plan(args.paths, recursive=args.recursive, labels=labels)
     report = report_for(sys.stderr)
     for path in planned.skipped:
-        report.note(f"skipped   {path}: not a JPEG or PNG, not sent")
+        report.note(f"skipped   {shown(path)}: not a JPEG or PNG, not sent")
     for path in planned.unlabelled:
-        report.note(f"no row    {path}: not in {args.metadata_csv}; --tag/--metadata only")
+        report.note(f"no row    {shown(path)}: not in {args.metadata_csv}; --tag/--metadata only")
     for row in planned.missing:
         report.note(f"missing   {args.metadata_csv}, line {row.line}: no file {row.name}")
     folders = [p for p in args.paths if p.is_dir()]
@@ -211,7 +211,7 @@ def run_upload(client: Client, args) -> int:
         "other files."
     )
     for outcome in uploader.problems:
-        print(f"  {outcome.kind} {outcome.path}: {outcome.code}: {outcome.detail}")
+        print(f"  {outcome.kind} {shown(outcome.path)}: {outcome.code}: {outcome.detail}")
     if interrupted:
         print("Interrupted: run the same command again to send the rest.", file=sys.stderr)
         return INTERRUPTED

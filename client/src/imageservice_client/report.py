@@ -18,6 +18,14 @@ from rich.progress import (
 )
 
 
+def shown(path: Path) -> str:
+    """A path as the person typed it: relative to the current folder when under it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 @dataclass(frozen=True)
 class Outcome:
     kind: str  # stored, existing, journal, refused, failed, cancelled
@@ -28,15 +36,16 @@ class Outcome:
     detail: str = ""
 
     def line(self) -> str:
+        path = shown(self.path)
         match self.kind:
             case "stored":
-                return f"stored    {self.path} -> {self.image_id}"
+                return f"stored    {path} -> {self.image_id}"
             case "existing":
-                return f"existing  {self.path} -> {self.image_id} (already stored; labels applied)"
+                return f"existing  {path} -> {self.image_id} (already stored; labels applied)"
             case "journal":
-                return f"done      {self.path} -> {self.image_id} (in the journal)"
+                return f"done      {path} -> {self.image_id} (in the journal)"
             case _:
-                return f"{self.kind:<9} {self.path}: {self.code}: {self.detail}"
+                return f"{self.kind:<9} {path}: {self.code}: {self.detail}"
 
 
 class PlainReport:
