@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from .feed import EventStream
 from .models import (
     Diff,
     Download,
@@ -25,6 +26,7 @@ from .models import (
     TrashedImage,
     Upload,
 )
+from .query import _dropping_none, label_filters
 from .retries import Retries
 from .transport import Transport
 
@@ -56,29 +58,6 @@ OPERATIONS: dict[str, str] = {
 }
 
 Source = str | Path | bytes | BinaryIO  # a file's path, its bytes, or an open binary file
-
-
-def label_filters(
-    tags: list[str] | None = None, metadata: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """The query of tag and metadata filters: ``metadata={"plate": "P1", "t__gt": 3}``
-    becomes ``metadata.plate=P1&metadata.t__gt=3``."""
-    params: dict[str, Any] = {}
-    if tags:
-        params["tag"] = list(tags)
-    for key, value in (metadata or {}).items():
-        params[f"metadata.{key}"] = _query_value(value)
-    return params
-
-
-def _query_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _dropping_none(**values: Any) -> dict[str, Any]:
-    return {name: value for name, value in values.items() if value is not None}
 
 
 class Client:
@@ -431,25 +410,3 @@ class Client:
             found.group(1) if found else None,
             response.headers.get("ETag"),
         )
-
-
-class EventStream:
-    """The event feed as an iterator that keeps its cursor (``.cursor``)."""
-
-    def __init__(
-        self, client: Client, after: int, poll_interval: float, until_caught_up: bool
-    ) -> None:
-        self.client, self.cursor = client, after
-        self.poll_interval, self.until_caught_up = poll_interval, until_caught_up
-
-    def __iter__(self) -> Iterator[Event]:
-        while True:
-            page = self.client.events(after=self.cursor, limit=1000)
-            for event in page.results:
-                self.cursor = event.cursor
-                yield event
-            self.cursor = max(self.cursor, page.next_cursor)
-            if not page.results:
-                if self.until_caught_up:
-                    return
-                self.client._sleep(self.poll_interval)

@@ -66,7 +66,7 @@ class Uploader:
                         break
                 pool.shutdown(wait=True, cancel_futures=True)
         finally:
-            _on_interrupt(previous)
+            _restore(previous)
             self.report.stop()
         return self.stop.is_set()
 
@@ -109,14 +109,13 @@ class Uploader:
         return Outcome(kind, path, size, image_id=upload.image.id)
 
 
-def _on_interrupt(handler):
-    """Install ``handler`` for SIGINT and SIGTERM (main thread only); the previous ones."""
+def _on_interrupt(handler) -> dict:
+    """``handler`` for SIGINT and SIGTERM (in the main thread only); the previous ones."""
     if threading.current_thread() is not threading.main_thread():
-        return None
-    if handler is None:
-        return None
-    if isinstance(handler, tuple):
-        signal.signal(signal.SIGINT, handler[0])
-        signal.signal(signal.SIGTERM, handler[1])
-        return None
-    return (signal.signal(signal.SIGINT, handler), signal.signal(signal.SIGTERM, handler))
+        return {}
+    return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _restore(previous: dict) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
