@@ -114,3 +114,9 @@ class InvalidFilter(ImageServiceError):
     status_code = HTTPStatus.BAD_REQUEST
     code = "invalid_filter"
     default_detail = "The filter or ordering is not valid."
+
+
+class WebhookNotFound(ImageServiceError):
+    status_code = HTTPStatus.NOT_FOUND
+    code = "not_found"
+    default_detail = "No webhook with this id."

@@ -15,13 +15,22 @@ from django.db import transaction
 from django.db.models import F, QuerySet, Sum
 
 from images import incoming, similarity
+from images.errors import WebhookNotFound
 from images.imaging import decode as imaging
 from images.imaging import visual_diff
 from images.imaging.resize import Spec
 from images.infra import rendition_cache, storage
 from images.labels import index as metadata_index
 from images.labels.rules import DEFAULT_ORDERING, NO_FILTERS, Filters, Ordering
-from images.models import FacetCount, Image, ImageEvent, ImageRevision, Rendition
+from images.models import (
+    FacetCount,
+    Image,
+    ImageEvent,
+    ImageRevision,
+    Rendition,
+    Webhook,
+    WebhookDelivery,
+)
 from images.services import revisions
 
 
@@ -302,3 +311,22 @@ def event_feed(*, after: int = 0, limit: int = 100) -> EventPage:
     (images/history.py), so a consumer that goes on from ``next_cursor`` misses none."""
     events = list(ImageEvent.objects.filter(cursor__gt=after).order_by("cursor")[:limit])
     return EventPage(results=events, next_cursor=events[-1].cursor if events else after)
+
+
+def webhook_list() -> QuerySet[Webhook]:
+    """Every webhook, oldest first."""
+    return Webhook.objects.order_by("created_at", "id")
+
+
+def webhook_deliveries(*, webhook_id: uuid.UUID) -> QuerySet[WebhookDelivery]:
+    """A webhook's kept delivery attempts, newest first; ``WebhookNotFound`` if unknown."""
+    if not Webhook.objects.filter(pk=webhook_id).exists():
+        raise WebhookNotFound()
+    return WebhookDelivery.objects.filter(webhook_id=webhook_id).order_by("-id")
+
+
+def image_renditions(*, image_id: uuid.UUID) -> list[Rendition]:
+    """The stored renditions of a live image's current file, by spec and format;
+    ``Image.DoesNotExist`` for an unknown or trashed image."""
+    image = Image.objects.get(pk=image_id)
+    return list(image.renditions.filter(source=image.file.name).order_by("spec", "format"))

@@ -3,11 +3,16 @@
 from django.utils.cache import patch_vary_headers
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access.throttling import charge_costly
 from images import selectors
-from images.api.serializers import ErrorSerializer, RenditionRequestSerializer
+from images.api.serializers import (
+    ErrorSerializer,
+    RenditionRequestSerializer,
+    StoredRenditionListSerializer,
+)
 from images.api.views import DOWNLOAD_HEADERS, NOT_FOUND, AnyAccept, Guarded
 from images.imaging import resize
 from images.services import renditions
@@ -79,3 +84,18 @@ class ImageRenditionView(Guarded, APIView):
         if wanted["spec"].auto:
             patch_vary_headers(response, ["Accept"])
         return response
+
+
+class ImageRenditionListView(Guarded, APIView):
+    @extend_schema(
+        operation_id="api_v1_images_renditions_list",
+        responses={200: StoredRenditionListSerializer, **NOT_FOUND},
+        summary="The renditions stored for the current file (made ahead or on request)",
+        description=(
+            "Each stored rendition of the image's current file: made by the worker after an "
+            "upload, crop or restore (IMAGES_EAGER_RENDITIONS), or by a first request."
+        ),
+    )
+    def get(self, request, image_id):
+        rows = selectors.image_renditions(image_id=image_id)
+        return Response(StoredRenditionListSerializer({"results": rows}).data)

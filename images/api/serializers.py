@@ -12,7 +12,7 @@ from rest_framework.utils import html
 from images.errors import ImageServiceError, InvalidMetadata, InvalidRendition, InvalidTags
 from images.imaging import resize
 from images.labels import rules as lab_metadata
-from images.models import Image, ImageRevision
+from images.models import Image, ImageRevision, Rendition
 from images.services.edits import MAX_BULK
 from images.similarity import MAX_DISTANCE
 
@@ -602,3 +602,16 @@ class ErrorSerializer(serializers.Serializer):
     errors = serializers.DictField(
         child=serializers.ListField(child=serializers.CharField()), required=False
     )
+
+
+class StoredRenditionSerializer(serializers.ModelSerializer):
+    bytes = serializers.IntegerField(source="file_size", help_text="Its size in bytes.")
+    format = serializers.CharField(help_text="JPEG, PNG, WEBP or AVIF.")
+
+    class Meta:
+        model = Rendition
+        fields = ["spec", "format", "width", "height", "bytes", "sha256", "created_at"]
+
+
+class StoredRenditionListSerializer(serializers.Serializer):
+    results = StoredRenditionSerializer(many=True, help_text="By spec, then format.")

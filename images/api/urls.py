@@ -1,8 +1,10 @@
 import uuid
 
 from django.urls import path, register_converter
+from rest_framework.routers import SimpleRouter
 
 from images.api import history_views, rendition_views, trash_views, views
+from images.api.webhook_views import WebhookViewSet
 
 
 class ImageIdConverter:
@@ -42,6 +44,22 @@ def both(route: str, view_class, name: str) -> list:
     twin.slash_twin = True
     twin.route_name = name  # the twin's requests are counted under the route's name (metrics)
     return [path(route, view_class.as_view(), name=name), path(twin_route, twin)]
+
+
+def with_slash_twins(patterns) -> list:
+    """A router's routes, each with its twin with (or without) the trailing slash."""
+    routes = []
+    for pattern in patterns:
+        route = str(pattern.pattern)
+        twin = pattern.callback.cls.as_view(pattern.callback.actions, **pattern.callback.initkwargs)
+        twin.slash_twin = True
+        twin.route_name = pattern.name
+        routes += [pattern, path(route[:-1] if route.endswith("/") else route + "/", twin)]
+    return routes
+
+
+router = SimpleRouter(trailing_slash=False, use_regex_path=False)
+router.register("webhooks", WebhookViewSet, basename="webhook")
 
 
 def hide_slash_variants(endpoints):
@@ -94,4 +112,10 @@ urlpatterns = [
     *both("trash/<image_id:image_id>/restore", trash_views.TrashRestoreView, "trash-restore"),
     *both("images/<image_id:image_id>/history", history_views.ImageHistoryView, "image-history"),
     *both("events", history_views.EventFeedView, "events"),
+    *both(
+        "images/<image_id:image_id>/renditions",
+        rendition_views.ImageRenditionListView,
+        "image-renditions",
+    ),
+    *with_slash_twins(router.urls),
 ]
