@@ -17,7 +17,7 @@ TWINS_SHOWN = 5
 
 
 class ImageAddForm(forms.ModelForm):
-    upload = forms.FileField(label="Image file", help_text="A JPEG or PNG image.")
+    upload = forms.FileField(label="Image file", help_text="A JPEG, PNG, TIFF, WebP or HEIC image.")
     name = forms.CharField(max_length=255, required=False, help_text="Defaults to the file name.")
     store_anyway = forms.BooleanField(
         required=False,

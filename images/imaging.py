@@ -1,16 +1,21 @@
 """Pure image work: decode, check limits, hash, crop, encode.
 
 No ORM, no HTTP, no settings: callers pass the limits. Every image goes through
-``open_image``, which lets only Pillow's JPEG and PNG decoders near the pixels, decides the
-format from the content (never a name or a client's content type), refuses oversized
-images from their header before any pixel is decoded, and turns every decoder failure into
-a domain error with a stable code.
+``open_image``, which lets only the JPEG, PNG, TIFF, WebP and HEIF decoders near the pixels,
+decides the format from the content (never a name or a client's content type), refuses
+oversized images from their header before any pixel is decoded, and turns every decoder
+failure into a domain error with a stable code.
 
-Before Pillow parses anything, the file's structure is walked: every PNG chunk's checksum,
-the decompressed size of PNG text and ICC chunks (zlib bombs), the number of scans of a
-JPEG (each progressive scan makes the decoder pass over every block of the image again, so
-a file of many tiny scans costs minutes of CPU per megabyte). What is over a limit is
-refused as too large (413), as the pixel limit is.
+Before a decoder parses anything, the file's structure is walked: every PNG chunk's
+checksum, the decompressed size of PNG text and ICC chunks (zlib bombs), the number of scans
+of a JPEG (each progressive scan makes the decoder pass over every block of the image again,
+so a file of many tiny scans costs minutes of CPU per megabyte), a TIFF's IFD (pages, kind,
+compression, strips and tiles: images/tiff.py), a WebP's chunks and a HEIF's boxes
+(images/containers.py). What is over a limit is refused as too large (413), as the pixel
+limit is.
+
+16-bit images are mapped to 8 bits by one rule (images/hashing.py) for everything but a
+crop, which keeps their depth.
 """
 
 import io
@@ -22,22 +27,44 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 
-import imagehash
+import numpy as np
+import pillow_heif
 from PIL import Image, JpegImagePlugin, PngImagePlugin
 
+from . import containers, hashing, tiff
 from .errors import (
     ImageTooLarge,
     InvalidCrop,
     InvalidImage,
     UnsupportedImageFormat,
 )
+from .hashing import hamming, int_to_phash, phash_to_int  # noqa: F401  (their old home)
 
-ALLOWED_FORMATS = ("JPEG", "PNG")
-CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}
-EXTENSIONS = {"JPEG": "jpg", "PNG": "png"}
+# One decoding thread: requests already run in parallel; no thumbnails, depth or auxiliary
+# images: only the primary image is ever read.
+pillow_heif.register_heif_opener(
+    thumbnails=False, depth_images=False, aux_images=False, decode_threads=1
+)
+
+ALLOWED_FORMATS = ("JPEG", "PNG", "TIFF", "WEBP", "HEIF")
+ACCEPTED = "JPEG, PNG, TIFF, WebP or HEIC"
+CONTENT_TYPES = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "TIFF": "image/tiff",
+    "WEBP": "image/webp",
+    "HEIF": "image/heic",  # every HEIF accepted is HEVC-coded: a HEIC
+}
+EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "TIFF": "tif", "WEBP": "webp", "HEIF": "heic"}
 JPEG_QUALITY = 95  # crops are re-encoded without visible loss
+HEIF_QUALITY = 95
+# Whether this libheif can encode HEVC; without, a HEIC's crop is a PNG (lossless).
+HEIF_WRITABLE = bool(pillow_heif.libheif_info().get("HEIF"))
+# Formats whose crops decode to exactly the cropped pixels: hashed without a second decode.
+LOSSLESS_CROPS = ("PNG", "TIFF", "WEBP")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_SOI = b"\xff\xd8"
+TIFF_HEADS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 # Pillow's own limits on PNG metadata, enforced here first so that an excess is a clear
 # 413 rather than a decoder error: each compressed text or ICC chunk may inflate to 1 MiB,
 # all text chunks together to 64 MiB.
@@ -58,7 +85,7 @@ class ImageInfo:
     format: str
     width: int
     height: int
-    phash: str  # 16 lowercase hex digits: str(imagehash.phash(image))
+    phash: str  # 16 lowercase hex digits: images/hashing.py
 
     @property
     def content_type(self) -> str:
@@ -71,16 +98,31 @@ def open_image(
     *,
     max_pixels: int,
     draft_size: tuple[int, int] | Callable[[Image.Image], tuple[int, int] | None] | None = None,
+    keep_depth: bool = False,
 ) -> Iterator[Image.Image]:
-    """Open, check and fully decode a JPEG or PNG; yield the loaded image. ``draft_size``
+    """Open, check and fully decode an image; yield the loaded image. ``draft_size``
     (previews, renditions: a size, or a function of the undecoded image giving one) lets a
-    JPEG decode at the smallest DCT scale (1/2, 1/4, 1/8) at least that large."""
+    JPEG decode at the smallest DCT scale (1/2, 1/4, 1/8) at least that large.
+
+    16-bit images come out mapped to 8 bits by the rule of images/hashing.py, unless
+    ``keep_depth`` (crops): then 16-bit grey stays "I;16", and a 16-bit RGB TIFF, which
+    Pillow has no mode for, comes as its 8-bit RGB with the samples in ``samples16``."""
     fp.seek(0)
-    head = fp.read(len(PNG_SIGNATURE))
-    if head == PNG_SIGNATURE:
+    head = fp.read(16)
+    tiff_layout = None
+    if head.startswith(PNG_SIGNATURE):
         _check_png_chunks(fp)
     elif head.startswith(JPEG_SOI):
         _check_jpeg_scans(fp)
+    elif head[:4] in TIFF_HEADS:
+        fp.seek(0)
+        tiff_layout = tiff.check(fp.read(), max_pixels=max_pixels)  # the byte limit bounds it
+    elif containers.is_webp(head):
+        fp.seek(0)
+        containers.check_webp(fp.read(), max_pixels=max_pixels)
+    elif containers.is_heif(head):
+        fp.seek(0)
+        containers.check_heif(fp.read(), max_pixels=max_pixels)
     fp.seek(0)
     try:
         image = Image.open(fp, formats=ALLOWED_FORMATS)
@@ -91,7 +133,7 @@ def open_image(
         other = _identify(fp)
         if other:
             raise UnsupportedImageFormat(
-                f"{other} images are not accepted; send a JPEG or PNG."
+                f"{other} images are not accepted; send a {ACCEPTED}."
             ) from exc
         raise InvalidImage() from exc
     with image:
@@ -100,22 +142,75 @@ def open_image(
             raise ImageTooLarge(
                 f"The image is {width}x{height} pixels; at most {max_pixels} pixels are accepted."
             )
-        if getattr(image, "n_frames", 1) > 1 or image.format not in ALLOWED_FORMATS:
+        frames = getattr(image, "n_frames", 1)
+        if frames > 1 and image.format in ("TIFF", "WEBP", "HEIF"):
+            raise UnsupportedImageFormat(
+                f"Images of {frames} frames or pages are not accepted; send one still image "
+                "per upload."
+            )
+        if frames > 1 or image.format not in ALLOWED_FORMATS:
             raise ImageTooLarge("Images with more than one frame are not accepted.")
         try:
             size = draft_size(image) if callable(draft_size) else draft_size
             if size and image.format == "JPEG":
                 image.draft(image.mode, size)
-            image.load()
+            if tiff_layout is not None and tiff_layout.rgb16:
+                fp.seek(0)
+                loaded = _rgb16(fp.read(), tiff_layout, image, keep_depth=keep_depth)
+            else:
+                image.load()
+                loaded = image if keep_depth else _in_8_bits(image)
         except Image.DecompressionBombError as exc:
             raise ImageTooLarge(str(exc)) from exc
         except Exception as exc:
             raise InvalidImage(f"The image could not be decoded ({exc}).") from exc
-        if image.mode == "P" and image.palette is None:
+        if loaded.mode == "P" and loaded.palette is None:
             # PLTE missing or after the image data: Pillow decodes the indices anyway, but
             # they name no colours (and with tRNS the phash's convert fails).
             raise InvalidImage("The PNG image has no colour palette before its image data.")
-        yield image
+        with loaded:
+            yield loaded
+
+
+def _in_8_bits(image: Image.Image) -> Image.Image:
+    """A 16-bit grey image mapped to 8 bits, with its format and metadata (ICC, EXIF
+    orientation); any other image unchanged."""
+    if image.mode not in hashing.DEEP_MODES:
+        return image
+    mapped = hashing.eight_bit(image)
+    _carry(image, mapped)
+    return mapped
+
+
+def _rgb16(data: bytes, layout: tiff.Layout, image: Image.Image, *, keep_depth: bool):
+    """A 16-bit RGB TIFF read at full depth; its 8-bit RGB by the rule, the samples kept
+    on it (``samples16``) for a crop."""
+
+    def open_grey(patched: bytes) -> Image.Image:
+        with Image.open(io.BytesIO(patched), formats=["TIFF"]) as grey:
+            grey.load()
+            return grey.copy()
+
+    samples = tiff.read_rgb16(data, layout, open_grey)
+    rgb = Image.fromarray(hashing.to_8bit(samples), "RGB")
+    _carry(image, rgb)
+    if keep_depth:
+        rgb.samples16 = samples
+    return rgb
+
+
+def _carry(source: Image.Image, target: Image.Image) -> None:
+    target.format = source.format
+    target.info = {key: source.info[key] for key in ("icc_profile", "dpi") if key in source.info}
+    exif = source.getexif()
+    if exif.get(0x0112):
+        target.info["exif"] = _orientation_exif(exif[0x0112]).tobytes()
+
+
+def _orientation_exif(orientation: int) -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return exif
 
 
 def analyze(fp: BinaryIO, *, max_pixels: int) -> ImageInfo:
@@ -151,35 +246,45 @@ def crop_box(
 def crop(
     fp: BinaryIO, out: BinaryIO, *, box: tuple[int, int, int, int], max_pixels: int
 ) -> ImageInfo:
-    """Crop the image in ``fp`` to ``box`` and encode it into ``out`` in its own format.
+    """Crop the image in ``fp`` to ``box`` and encode it into ``out`` in its own format and
+    depth (a HEIC where no HEVC encoder is available: a PNG, which the returned format says).
 
     Returns what ``analyze`` would say of the bytes written: the phash must be what a client
-    computes from the stored file. A re-encoded JPEG decodes to other pixels than the crop,
-    so it is decoded again; PNG is lossless, so the file decodes to exactly the cropped
-    pixels (same mode, same values: a test checks every mode a PNG opens as) and their
-    phash is the file's, without a second decode.
+    computes from the stored file. A re-encoded JPEG or HEIC decodes to other pixels than
+    the crop, so it is decoded again; PNG, TIFF and WebP crops are lossless, so the file
+    decodes to exactly the cropped pixels (same mode, same values: a test checks every mode
+    a PNG opens as) and their phash is the file's, without a second decode. A 16-bit RGB
+    crop is hashed from its file too: its 8 bits depend on its own samples' range.
     """
-    with open_image(fp, max_pixels=max_pixels) as image:
+    with open_image(fp, max_pixels=max_pixels, keep_depth=True) as image:
         fmt = image.format
+        samples = getattr(image, "samples16", None)
         try:
-            options = encoder_options(image)
-            cropped = image.crop(box)
+            fmt, options = encoder_options(image)
+            if samples is not None:
+                left, top, right, bottom = box
+                deep = np.ascontiguousarray(samples[top:bottom, left:right])
+            else:
+                cropped = image.crop(box)
         except Exception as exc:
             raise InvalidImage(f"The cropped image could not be encoded ({exc}).") from exc
         image.close()  # frees the full image's pixels before the encoder's buffers
     try:
+        if samples is not None:
+            out.write(tiff.write(deep))
+            return analyze(out, max_pixels=max_pixels)
         cropped.save(out, fmt, **options)
     except Exception as exc:
         raise InvalidImage(f"The cropped image could not be encoded ({exc}).") from exc
-    if fmt == "PNG":
+    if fmt in LOSSLESS_CROPS:
         return _info(cropped, fmt)
     cropped.close()
     return analyze(out, max_pixels=max_pixels)
 
 
 def dimensions(fp: BinaryIO) -> tuple[int, int]:
-    """Width and height of a stored JPEG or PNG, from its header alone (nothing decoded):
-    for showing, never for checking an image that was not validated when stored."""
+    """Width and height of a stored image, from its header alone (nothing decoded): for
+    showing, never for checking an image that was not validated when stored."""
     fp.seek(0)
     try:
         with Image.open(fp, formats=ALLOWED_FORMATS) as image:
@@ -195,7 +300,7 @@ def thumbnail(fp: BinaryIO, *, size: int, max_pixels: int) -> tuple[bytes, str]:
     buffer = io.BytesIO()
     try:
         preview.thumbnail((size, size))
-        if preview.mode in ("RGBA", "LA", "PA") or "transparency" in preview.info:
+        if preview.mode in ("RGBA", "LA", "PA", "RGBa") or "transparency" in preview.info:
             preview.convert("RGBA").save(buffer, "PNG")
             return buffer.getvalue(), CONTENT_TYPES["PNG"]
         preview.convert("RGB").save(buffer, "JPEG", quality=85)
@@ -204,45 +309,41 @@ def thumbnail(fp: BinaryIO, *, size: int, max_pixels: int) -> tuple[bytes, str]:
     return buffer.getvalue(), CONTENT_TYPES["JPEG"]
 
 
-def phash_to_int(phash: str) -> int:
-    """The phash as a signed 64-bit integer, the form databases index and compare."""
-    value = int(phash, 16)
-    return value - (1 << 64) if value >= 1 << 63 else value
-
-
-def int_to_phash(value: int) -> str:
-    return f"{value & 0xFFFFFFFFFFFFFFFF:016x}"
-
-
-def hamming(a: int, b: int) -> int:
-    """Bits that differ between two 64-bit hashes (signed or unsigned ints)."""
-    return ((a ^ b) & 0xFFFFFFFFFFFFFFFF).bit_count()
-
-
 def _info(image: Image.Image, fmt: str) -> ImageInfo:
     width, height = image.size
-    try:
-        phash = str(imagehash.phash(image))
-    except Exception as exc:  # an odd mode the hash cannot take: the image's fault
-        raise InvalidImage(f"The image could not be hashed ({exc}).") from exc
-    return ImageInfo(format=fmt, width=width, height=height, phash=phash)
+    return ImageInfo(format=fmt, width=width, height=height, phash=hashing.phash(image))
 
 
-def encoder_options(image: Image.Image) -> dict:
-    """How a crop of ``image`` is encoded: its metadata kept, JPEG at high quality."""
-    options = {
-        key: image.info[key] for key in ("icc_profile", "exif", "dpi") if image.info.get(key)
-    }
-    if image.format == "JPEG":
+def encoder_options(image: Image.Image) -> tuple[str, dict]:
+    """The format a crop of ``image`` is encoded in, and how: its metadata kept, JPEG and
+    HEIC at high quality, TIFF with lossless Deflate, WebP lossless (a crop of a lossy
+    WebP loses nothing more)."""
+    fmt = image.format
+    options = {key: image.info[key] for key in ("icc_profile", "exif") if image.info.get(key)}
+    if image.info.get("dpi") and fmt in ("JPEG", "PNG", "TIFF"):
+        options["dpi"] = image.info["dpi"]
+    if fmt == "JPEG":
         options["quality"] = JPEG_QUALITY
         sampling = JpegImagePlugin.get_sampling(image)
         if sampling != -1:
             options["subsampling"] = sampling
-    return options
+    elif fmt == "TIFF":
+        options["compression"] = "tiff_adobe_deflate"
+        orientation = image.getexif().get(0x0112)
+        options.pop("exif", None)
+        if orientation:
+            options["exif"] = _orientation_exif(orientation)
+    elif fmt == "WEBP":
+        options.update(lossless=True, exact=True)
+    elif fmt == "HEIF":
+        if not HEIF_WRITABLE:
+            return "PNG", {key: options[key] for key in ("icc_profile",) if key in options}
+        options["quality"] = HEIF_QUALITY
+    return fmt, options
 
 
 def _identify(fp: BinaryIO) -> str | None:
-    """The format name of an image Pillow knows but we refuse (GIF, WebP, ...), if any."""
+    """The format name of an image Pillow knows but we refuse (GIF, AVIF, ...), if any."""
     try:
         with Image.open(fp) as other:
             return other.format

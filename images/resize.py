@@ -4,7 +4,8 @@ No ORM, no HTTP, no settings: callers pass the limits. The source goes through
 ``imaging.open_image`` (the same checks and limits as an upload), and a JPEG decodes at the
 smallest DCT scale that still covers the rendition (shrink-on-load, as ``Image.thumbnail``
 does). The picture is then made to look as the original does in a colour-managed viewer:
-EXIF orientation applied, palette, 1-bit, 16-bit and CMYK converted, an embedded ICC
+EXIF orientation applied, palette, 1-bit and CMYK converted, 16-bit mapped to 8 by the
+hash's rule (images/hashing.py), an embedded ICC
 profile converted to sRGB; alpha is kept where the output format has it and flattened on
 white for JPEG. Nothing of the source's metadata (EXIF, XMP, comments, ICC, text chunks) is
 written into a rendition: nothing about the instrument or the place leaks into thumbnails.
@@ -17,10 +18,9 @@ import re
 from dataclasses import dataclass
 from typing import BinaryIO
 
-import numpy as np
 from PIL import Image, ImageCms
 
-from . import imaging
+from . import hashing, imaging
 from .errors import InvalidImage, InvalidRendition
 
 KINDS = ("max", "fill", "width", "height")
@@ -252,11 +252,10 @@ def _workable(image: Image.Image) -> Image.Image:
     Pillow) and convert to every output format."""
     mode = image.mode
     transparent = "transparency" in image.info
-    if mode in ("I;16", "I;16B", "I;16L", "I"):
-        # Pillow's convert("L") clips 16-bit values at 255 (all but black turns white);
-        # scale them instead.
-        values = np.asarray(image).astype(np.uint32)
-        return Image.fromarray((np.minimum(values, 65535) >> 8).astype(np.uint8), "L")
+    if mode in hashing.DEEP_MODES:
+        # open_image maps 16 bits to 8 by the hash's rule; Pillow's convert("L") would clip
+        # every value over 255 (all but black turns white).
+        return hashing.eight_bit(image)
     if mode in ("P", "PA"):
         return image.convert("RGBA" if transparent or mode == "PA" else "RGB")
     if mode == "1":

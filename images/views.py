@@ -20,7 +20,7 @@ from access.actors import actor_from_request
 from access.permissions import ImagesAccess
 from access.throttling import ImagesRateThrottle, charge_costly
 
-from . import labels, selectors, services, storage
+from . import imaging, labels, selectors, services, storage
 from .models import Image
 from .pagination import ImagePagination
 from .serializers import (
@@ -133,7 +133,7 @@ class ImageUploadView(Guarded, APIView):
             200: OpenApiResponse(ImageSerializer, description="dedupe: the stored twin."),
             **IMAGE_ERRORS,
         },
-        summary="Upload a JPEG or PNG image",
+        summary="Upload a JPEG, PNG, TIFF, WebP or HEIC image",
         description=(
             "With `?dedupe=true`, an upload whose bytes are already stored (same sha256) "
             "answers 200 with that image and stores nothing (the tags and metadata sent "
@@ -449,8 +449,7 @@ class ImageDiffPictureView(Guarded, APIView):
 
 
 BINARY = {
-    (200, "image/jpeg"): OpenApiTypes.BINARY,
-    (200, "image/png"): OpenApiTypes.BINARY,
+    **{(200, content_type): OpenApiTypes.BINARY for content_type in imaging.CONTENT_TYPES.values()},
     302: OpenApiResponse(
         description="With presigned downloads on: Location is a short-lived URL of the bytes."
     ),
@@ -478,7 +477,7 @@ DOWNLOAD_HEADERS = [
         str,
         OpenApiParameter.HEADER,
         required=True,
-        description="A generated file name: `<id>.jpg` or `<id>.png`.",
+        description="A generated file name: `<id>.jpg`, `.png`, `.tif`, `.webp` or `.heic`.",
         response=[200],
     ),
 ]

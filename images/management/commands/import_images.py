@@ -33,7 +33,8 @@ class Outcome:
 
 class Command(BaseCommand):
     help = (
-        "Import every JPEG and PNG under the given files and folders (recursive) through the "
+        "Import every JPEG, PNG, TIFF, WebP and HEIC image under the given files and folders "
+        "(recursive) through the "
         "same code as uploads. Files whose bytes are already stored are skipped, so an "
         "interrupted import continues where it stopped when run again. Every regular file "
         "that is not hidden is tried and decided by decoding, not by its name; --pattern "
