@@ -14,19 +14,14 @@ from django.core.files import File
 from django.db import transaction
 from django.db.models import F, QuerySet
 
-from . import (
-    imaging,
-    incoming,
-    metadata_index,
-    rendition_cache,
-    revisions,
-    similarity,
-    storage,
-    visual_diff,
-)
-from .lab_metadata import DEFAULT_ORDERING, NO_FILTERS, Filters, Ordering
-from .models import Image, ImageEvent, ImageRevision, Rendition
-from .resize import Spec
+from images import incoming, similarity
+from images.imaging import hashing, visual_diff
+from images.imaging.resize import Spec
+from images.infra import rendition_cache, storage
+from images.labels import index as metadata_index
+from images.labels.rules import DEFAULT_ORDERING, NO_FILTERS, Filters, Ordering
+from images.models import Image, ImageEvent, ImageRevision, Rendition
+from images.services import revisions
 
 
 @dataclass(frozen=True)
@@ -137,7 +132,7 @@ def image_diff(*, source_id: uuid.UUID, target_id: uuid.UUID) -> ImageDiff:
         hashes[source_id],
         hashes[target_id],
     )
-    diff = imaging.hamming(source_phash, target_phash)
+    diff = hashing.hamming(source_phash, target_phash)
     return ImageDiff(
         source_image_id=source_id,
         target_image_id=target_id,
@@ -153,7 +148,7 @@ def image_diff_picture(*, source_id: uuid.UUID, target_id: uuid.UUID) -> bytes:
     with fp_a:
         target, fp_b = image_open(image_id=target_id)
         with fp_b:
-            distance = imaging.hamming(source.phash_value, target.phash_value)
+            distance = hashing.hamming(source.phash_value, target.phash_value)
             return visual_diff.render(
                 fp_a,
                 fp_b,
@@ -202,7 +197,7 @@ def image_search(
     if phash is None:
         raise ValueError("image_search needs a file, a URL or a phash.")
     return similarity.search(
-        phash_value=imaging.phash_to_int(phash),
+        phash_value=hashing.phash_to_int(phash),
         max_distance=max_distance,
         limit=limit,
         within=_labelled(filters),
@@ -248,7 +243,7 @@ def revision_open(
 
 def rendition_stored(*, image_id: uuid.UUID, spec: Spec, format: str | None) -> Rendition | None:
     """The stored rendition of the image's current file, if there is one: as the cache
-    remembers it (images/rendition_cache.py), else in one query; ``format`` None: in the
+    remembers it (images/infra/rendition_cache.py), else in one query; ``format`` None: in the
     image's own format. None for an unknown or trashed image too."""
     generation, remembered = rendition_cache.lookup(
         image_id=image_id, spec=spec.name, format=format

@@ -4,8 +4,8 @@ import imagehash
 import pytest
 from PIL import Image as PILImage
 
-from images.hashing import eight_bit
-from images.imaging import PNG_SIGNATURE
+from images.imaging.checks import PNG_SIGNATURE
+from images.imaging.hashing import eight_bit
 from images.models import Image
 from tests.factories import (
     apng_bytes,

@@ -1,0 +1,220 @@
+"""Opening an image: the one door every image's bytes go through.
+
+No ORM, no HTTP, no settings: callers pass the limits. ``open_image`` lets only the JPEG,
+PNG, TIFF, WebP and HEIF decoders near the pixels, decides the format from the content
+(never a name or a client's content type), has the file's structure walked before a decoder
+parses anything (PNG and JPEG: checks.py; TIFF: tiff.py; WebP and HEIF: containers.py),
+refuses oversized images from their header before any pixel is decoded, and turns every
+decoder failure into a domain error with a stable code. 16-bit images come out mapped to 8
+bits by the rule of hashing.py, except for a crop (crop.py), which keeps their depth.
+"""
+
+import io
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import pillow_heif
+from PIL import Image
+
+from images.errors import ImageTooLarge, InvalidImage, UnsupportedImageFormat
+from images.imaging import checks, containers, hashing, tiff
+
+# One decoding thread: requests already run in parallel; no thumbnails, depth or auxiliary
+# images: only the primary image is ever read.
+pillow_heif.register_heif_opener(
+    thumbnails=False, depth_images=False, aux_images=False, decode_threads=1
+)
+
+ALLOWED_FORMATS = ("JPEG", "PNG", "TIFF", "WEBP", "HEIF")
+ACCEPTED = "JPEG, PNG, TIFF, WebP or HEIC"
+CONTENT_TYPES = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "TIFF": "image/tiff",
+    "WEBP": "image/webp",
+    "HEIF": "image/heic",  # every HEIF accepted is HEVC-coded: a HEIC
+}
+EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "TIFF": "tif", "WEBP": "webp", "HEIF": "heic"}
+TIFF_HEADS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    format: str
+    width: int
+    height: int
+    phash: str  # 16 lowercase hex digits: images/hashing.py
+
+    @property
+    def content_type(self) -> str:
+        return CONTENT_TYPES[self.format]
+
+
+@contextmanager
+def open_image(
+    fp: BinaryIO,
+    *,
+    max_pixels: int,
+    draft_size: tuple[int, int] | Callable[[Image.Image], tuple[int, int] | None] | None = None,
+    keep_depth: bool = False,
+) -> Iterator[Image.Image]:
+    """Open, check and fully decode an image; yield the loaded image. ``draft_size``
+    (previews, renditions: a size, or a function of the undecoded image giving one) lets a
+    JPEG decode at the smallest DCT scale (1/2, 1/4, 1/8) at least that large.
+
+    16-bit images come out mapped to 8 bits by the rule of images/hashing.py, unless
+    ``keep_depth`` (crops): then 16-bit grey stays "I;16", and a 16-bit RGB TIFF, which
+    Pillow has no mode for, comes as its 8-bit RGB with the samples in ``samples16``."""
+    fp.seek(0)
+    head = fp.read(16)
+    tiff_layout = None
+    if head.startswith(checks.PNG_SIGNATURE):
+        checks.check_png_chunks(fp)
+    elif head.startswith(checks.JPEG_SOI):
+        checks.check_jpeg_scans(fp)
+    elif head[:4] in TIFF_HEADS:
+        fp.seek(0)
+        tiff_layout = tiff.check(fp.read(), max_pixels=max_pixels)  # the byte limit bounds it
+    elif containers.is_webp(head):
+        fp.seek(0)
+        containers.check_webp(fp.read(), max_pixels=max_pixels)
+    elif containers.is_heif(head):
+        fp.seek(0)
+        containers.check_heif(fp.read(), max_pixels=max_pixels)
+    fp.seek(0)
+    try:
+        image = Image.open(fp, formats=ALLOWED_FORMATS)
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLarge(f"The image has too many pixels ({exc}).") from exc
+    except Exception as exc:
+        fp.seek(0)
+        other = _identify(fp)
+        if other:
+            raise UnsupportedImageFormat(
+                f"{other} images are not accepted; send a {ACCEPTED}."
+            ) from exc
+        raise InvalidImage() from exc
+    with image:
+        width, height = image.size
+        if width * height > max_pixels:
+            raise ImageTooLarge(
+                f"The image is {width}x{height} pixels; at most {max_pixels} pixels are accepted."
+            )
+        frames = getattr(image, "n_frames", 1)
+        if frames > 1 and image.format in ("TIFF", "WEBP", "HEIF"):
+            raise UnsupportedImageFormat(
+                f"Images of {frames} frames or pages are not accepted; send one still image "
+                "per upload."
+            )
+        if frames > 1 or image.format not in ALLOWED_FORMATS:
+            raise ImageTooLarge("Images with more than one frame are not accepted.")
+        try:
+            size = draft_size(image) if callable(draft_size) else draft_size
+            if size and image.format == "JPEG":
+                image.draft(image.mode, size)
+            if tiff_layout is not None and tiff_layout.rgb16:
+                fp.seek(0)
+                loaded = _rgb16(fp.read(), tiff_layout, image, keep_depth=keep_depth)
+            else:
+                image.load()
+                loaded = image if keep_depth else _in_8_bits(image)
+        except Image.DecompressionBombError as exc:
+            raise ImageTooLarge(str(exc)) from exc
+        except Exception as exc:
+            raise InvalidImage(f"The image could not be decoded ({exc}).") from exc
+        if loaded.mode == "P" and loaded.palette is None:
+            # PLTE missing or after the image data: Pillow decodes the indices anyway, but
+            # they name no colours (and with tRNS the phash's convert fails).
+            raise InvalidImage("The PNG image has no colour palette before its image data.")
+        with loaded:
+            yield loaded
+
+
+def _in_8_bits(image: Image.Image) -> Image.Image:
+    """A 16-bit grey image mapped to 8 bits, with its format and metadata (ICC, EXIF
+    orientation); any other image unchanged."""
+    if image.mode not in hashing.DEEP_MODES:
+        return image
+    mapped = hashing.eight_bit(image)
+    _carry(image, mapped)
+    return mapped
+
+
+def _rgb16(data: bytes, layout: tiff.Layout, image: Image.Image, *, keep_depth: bool):
+    """A 16-bit RGB TIFF read at full depth; its 8-bit RGB by the rule, the samples kept
+    on it (``samples16``) for a crop."""
+
+    def open_grey(patched: bytes) -> Image.Image:
+        with Image.open(io.BytesIO(patched), formats=["TIFF"]) as grey:
+            grey.load()
+            return grey.copy()
+
+    samples = tiff.read_rgb16(data, layout, open_grey)
+    rgb = Image.fromarray(hashing.to_8bit(samples), "RGB")
+    _carry(image, rgb)
+    if keep_depth:
+        rgb.samples16 = samples
+    return rgb
+
+
+def _carry(source: Image.Image, target: Image.Image) -> None:
+    target.format = source.format
+    target.info = {key: source.info[key] for key in ("icc_profile", "dpi") if key in source.info}
+    exif = source.getexif()
+    if exif.get(0x0112):
+        target.info["exif"] = orientation_exif(exif[0x0112]).tobytes()
+
+
+def orientation_exif(orientation: int) -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return exif
+
+
+def analyze(fp: BinaryIO, *, max_pixels: int) -> ImageInfo:
+    """Decode once; return format, dimensions and phash."""
+    with open_image(fp, max_pixels=max_pixels) as image:
+        return info_of(image, image.format)
+
+
+def dimensions(fp: BinaryIO) -> tuple[int, int]:
+    """Width and height of a stored image, from its header alone (nothing decoded): for
+    showing, never for checking an image that was not validated when stored."""
+    fp.seek(0)
+    try:
+        with Image.open(fp, formats=ALLOWED_FORMATS) as image:
+            return image.size
+    except Exception as exc:
+        raise InvalidImage() from exc
+
+
+def thumbnail(fp: BinaryIO, *, size: int, max_pixels: int) -> tuple[bytes, str]:
+    """A small preview for people (the admin); returns bytes and content type."""
+    with open_image(fp, max_pixels=max_pixels, draft_size=(size, size)) as image:
+        preview = image.copy()
+    buffer = io.BytesIO()
+    try:
+        preview.thumbnail((size, size))
+        if preview.mode in ("RGBA", "LA", "PA", "RGBa") or "transparency" in preview.info:
+            preview.convert("RGBA").save(buffer, "PNG")
+            return buffer.getvalue(), CONTENT_TYPES["PNG"]
+        preview.convert("RGB").save(buffer, "JPEG", quality=85)
+    except Exception as exc:
+        raise InvalidImage(f"No preview could be made ({exc}).") from exc
+    return buffer.getvalue(), CONTENT_TYPES["JPEG"]
+
+
+def info_of(image: Image.Image, fmt: str) -> ImageInfo:
+    width, height = image.size
+    return ImageInfo(format=fmt, width=width, height=height, phash=hashing.phash(image))
+
+
+def _identify(fp: BinaryIO) -> str | None:
+    """The format name of an image Pillow knows but we refuse (GIF, AVIF, ...), if any."""
+    try:
+        with Image.open(fp) as other:
+            return other.format
+    except Exception:
+        return None
