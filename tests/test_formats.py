@@ -388,3 +388,73 @@ def test_the_checks_say_lossless_for_a_lossless_webp():
 
     assert containers.check_webp(lossless, max_pixels=LIMIT) is True
     assert containers.check_webp(lossy, max_pixels=LIMIT) is False
+
+
+# --- Every way in ------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", ["tiff grey 16 LZW", "webp lossless", "heic"])
+def test_create_from_url_takes_the_new_formats(api, origin, settings, kind):
+    settings.IMAGES_ALLOW_PRIVATE_URLS = True  # the test origin is on 127.0.0.1
+    data = KINDS[kind]()
+    url = origin.serve("/scope/frame", data, "application/octet-stream")
+
+    response = api.post("/api/v1/images/", {"url": url}, format="json")
+
+    assert response.status_code == 201, response.content
+    assert response.json()["format"] == FORMATS[kind.split()[0]][0]
+    assert body_of(api.get(f"/api/v1/images/{response.json()['id']}/original")) == data
+
+
+@pytest.mark.django_db
+def test_search_by_a_16_bit_tiff_finds_the_png_of_the_same_plate(api, upload):
+    stored = upload(encode(plate_photo((96, 72)).convert("L"), "PNG"), "plate.png").json()
+    file = io.BytesIO(tif(plate16()))
+    file.name = "plate.tif"
+
+    response = api.post("/api/v1/images/search?max_distance=4", {"file": file}, format="multipart")
+
+    assert response.status_code == 200, response.content
+    assert stored["id"] in [result["image"]["id"] for result in response.json()["results"]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_import_images_takes_tiff_webp_and_heic_and_refuses_a_stack(tmp_path):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    folder = tmp_path / "scope"
+    folder.mkdir()
+    for name, data in [
+        ("a.tif", KINDS["tiff rgb 16 uncompressed"]()),
+        ("b.webp", KINDS["webp lossy"]()),
+        ("c.heic", KINDS["heic"]()),
+        ("stack.tif", multi_page_tiff()),
+    ]:
+        (folder / name).write_bytes(data)
+    out = io.StringIO()
+
+    with pytest.raises(CommandError):  # exit 1: one file was refused
+        call_command("import_images", str(folder), stdout=out, stderr=io.StringIO())
+
+    assert sorted(ImageRow.objects.values_list("name", "format")) == [
+        ("a", "TIFF"),
+        ("b", "WEBP"),
+        ("c", "HEIF"),
+    ]
+    assert "stack.tif: unsupported_image_format: Multi-page TIFF" in out.getvalue()
+
+
+def test_without_a_hevc_encoder_a_heic_crop_is_a_png_and_says_so(monkeypatch):
+    from images.imaging import crop as cropping
+
+    # As on a libheif built without x265: the capability is read once, at import.
+    monkeypatch.setattr(cropping, "HEIF_WRITABLE", False)
+    out = io.BytesIO()
+
+    info = cropping.crop(io.BytesIO(KINDS["heic"]()), out, box=(4, 4, 24, 14), max_pixels=LIMIT)
+
+    assert (info.format, info.width, info.height) == ("PNG", 20, 10)
+    assert Image.open(io.BytesIO(out.getvalue())).format == "PNG"
+    assert info.phash == str(imagehash.phash(Image.open(io.BytesIO(out.getvalue()))))
