@@ -67,17 +67,17 @@ def lab(tmp_path: Path) -> Path:
     )
 
 
-def test_a_folder_tree_is_imported_and_what_is_not_jpeg_or_png_refused_with_reasons(lab, files):
+def test_a_folder_tree_is_imported_and_what_is_not_an_image_refused_with_reasons(lab, files):
     code, lines = run(str(lab))
 
     assert code == 1  # some files were refused
     assert sorted(line for line in lines if line.startswith("refused")) == [
-        f"refused  {lab}/run-3/empty.png: invalid_image: The file is not a valid JPEG or PNG "
-        "image.",
-        f"refused  {lab}/run-3/notes.txt: invalid_image: The file is not a valid JPEG or PNG "
-        "image.",
+        f"refused  {lab}/run-3/empty.png: invalid_image: The file is not a valid JPEG, PNG, "
+        "TIFF, WebP or HEIC image.",
+        f"refused  {lab}/run-3/notes.txt: invalid_image: The file is not a valid JPEG, PNG, "
+        "TIFF, WebP or HEIC image.",
         f"refused  {lab}/run-3/scan.gif: unsupported_image_format: GIF images are not accepted; "
-        "send a JPEG or PNG.",
+        "send a JPEG, PNG, TIFF, WebP or HEIC.",
     ]
     assert lines[-2:] == [
         "Imported 4, skipped 0 (already stored), refused 3 of 7 files.",
