@@ -53,7 +53,7 @@ def test_analyze_gives_format_size_and_the_phash_imagehash_gives(fmt, mode):
     info = imaging.analyze(io.BytesIO(data), max_pixels=LIMIT)
 
     assert (info.format, info.width, info.height) == (fmt, 70, 50)
-    # 16-bit grey through the 16-bit rule (images/hashing.py), every other mode as it is
+    # 16-bit grey through the 16-bit rule (images/imaging/hashing.py), every other mode as it is
     assert info.phash == str(imagehash.phash(hashing.eight_bit(Image.open(io.BytesIO(data)))))
     assert len(info.phash) == 16
 

@@ -45,7 +45,7 @@ class ImageInfo:
     format: str
     width: int
     height: int
-    phash: str  # 16 lowercase hex digits: images/hashing.py
+    phash: str  # 16 lowercase hex digits: images/imaging/hashing.py
 
     @property
     def content_type(self) -> str:
@@ -64,7 +64,7 @@ def open_image(
     (previews, renditions: a size, or a function of the undecoded image giving one) lets a
     JPEG decode at the smallest DCT scale (1/2, 1/4, 1/8) at least that large.
 
-    16-bit images come out mapped to 8 bits by the rule of images/hashing.py, unless
+    16-bit images come out mapped to 8 bits by the rule of images/imaging/hashing.py, unless
     ``keep_depth`` (crops): then 16-bit grey stays "I;16", and a 16-bit RGB TIFF, which
     Pillow has no mode for, comes as its 8-bit RGB with the samples in ``samples16``."""
     fp.seek(0)

@@ -28,7 +28,7 @@ from images.errors import InvalidImage
 
 DEEP_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 LOW, HIGH = 1, 999  # per mille: the 0.1th and 99.9th percentiles
-_BLOCK = 1 << 20  # samples per step: memory stays a few MiB over the image itself
+_BLOCK = 1 << 20  # samples per histogram step: a few MiB over the image itself
 
 
 def stretch_range(samples: np.ndarray) -> tuple[int, int]:
@@ -48,17 +48,13 @@ def to_8bit(samples: np.ndarray) -> np.ndarray:
     """16-bit samples (any shape, uint16) mapped to uint8 by the stretch rule above."""
     samples = np.ascontiguousarray(samples, dtype=np.uint16)
     lo, hi = stretch_range(samples)
-    out = np.empty(samples.shape, dtype=np.uint8)
-    flat_in, flat_out = samples.reshape(-1), out.reshape(-1)
+    # The rule for each of the 65536 values once, then one table lookup per sample: a
+    # tenth of the time of the arithmetic per sample, and no 8-byte temporaries.
+    values = np.arange(65536, dtype=np.int64)
     span = hi - lo
-    for start in range(0, flat_in.size, _BLOCK):
-        values = flat_in[start : start + _BLOCK].astype(np.int64)
-        if span == 0:
-            flat_out[start : start + _BLOCK] = values >> 8
-        else:
-            mapped = ((values - lo) * 255 + span // 2) // span
-            flat_out[start : start + _BLOCK] = np.clip(mapped, 0, 255)
-    return out
+    if span == 0:
+        return (values >> 8).astype(np.uint8)[samples]
+    return np.clip(((values - lo) * 255 + span // 2) // span, 0, 255).astype(np.uint8)[samples]
 
 
 def eight_bit(image: Image.Image) -> Image.Image:

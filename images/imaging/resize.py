@@ -5,10 +5,10 @@ No ORM, no HTTP, no settings: callers pass the limits. The source goes through
 smallest DCT scale that still covers the rendition (shrink-on-load, as ``Image.thumbnail``
 does). The picture is then made to look as the original does in a colour-managed viewer:
 EXIF orientation applied, palette, 1-bit and CMYK converted, 16-bit mapped to 8 by the
-hash's rule (images/hashing.py), an embedded ICC
-profile converted to sRGB; alpha is kept where the output format has it and flattened on
-white for JPEG. Nothing of the source's metadata (EXIF, XMP, comments, ICC, text chunks) is
-written into a rendition: nothing about the instrument or the place leaks into thumbnails.
+hash's rule (hashing.py), an embedded ICC profile converted to sRGB; alpha is kept where
+the output format has it and flattened on white for JPEG. Nothing of the source's metadata
+(EXIF, XMP, comments, ICC, text chunks) is written into a rendition: nothing about the
+instrument or the place leaks into thumbnails.
 """
 
 import functools

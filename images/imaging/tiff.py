@@ -9,10 +9,10 @@ cannot bound, palettes, CMYK, YCbCr, float samples. Structure errors are invalid
 sizes over the limits too large (413), all decided from the IFD alone.
 
 Pillow reads a 16-bit RGB TIFF as 8-bit RGB (its top 8 bits), which would break the
-16-bit rule (images/hashing.py). ``read_rgb16`` therefore shows Pillow's decoders the same
-strips or tiles as a 16-bit greyscale image three times as wide (the samples are
-interleaved, so the bytes are the same), and undoes the horizontal predictor itself, whose
-stride that view changes.
+16-bit rule (hashing.py). ``read_rgb16`` therefore shows Pillow's decoders the same strips or
+tiles as a 16-bit greyscale image three times as wide (the samples are interleaved, so the
+bytes are the same), and undoes the horizontal predictor itself, whose stride that view
+changes.
 """
 
 import math
