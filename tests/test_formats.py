@@ -12,7 +12,7 @@ import tifffile
 from PIL import Image
 
 from images.errors import ImageTooLarge
-from images.imaging import containers, hashing, tiff
+from images.imaging import containers, hashing, resize, tiff
 from images.imaging import decode as imaging
 from images.models import Image as ImageRow
 from tests.factories import encode, pattern, plate_photo
@@ -263,8 +263,6 @@ def test_a_16_bit_tiff_rendition_and_thumbnail_follow_the_hash_rule():
 
 
 def test_a_tiff_rendition_is_turned_upright_by_its_orientation_tag():
-    from images.imaging import resize
-
     data = tif(plate16((60, 40)), extratags=[(274, "H", 1, 6, True)])  # rotate 90 clockwise
     spec = resize.parse_spec("max-100x100.png", max_size=4000)
 
@@ -458,3 +456,26 @@ def test_without_a_hevc_encoder_a_heic_crop_is_a_png_and_says_so(monkeypatch):
     assert (info.format, info.width, info.height) == ("PNG", 20, 10)
     assert Image.open(io.BytesIO(out.getvalue())).format == "PNG"
     assert info.phash == str(imagehash.phash(Image.open(io.BytesIO(out.getvalue()))))
+
+
+def test_a_16_bit_rgb_tiff_is_turned_upright_as_pillow_turns_the_others_and_keeps_its_icc():
+    from images.imaging import crop as cropping
+    from tests.factories import linear_rgb_icc
+
+    icc = linear_rgb_icc()
+    source = tiff.write(rgb16(), orientation=6, icc_profile=icc)  # 90 degrees clockwise
+    upright = np.rot90(rgb16(), -1)
+    out = io.BytesIO()
+
+    info = cropping.crop(io.BytesIO(source), out, box=(3, 4, 33, 24), max_pixels=LIMIT)
+
+    assert imaging.analyze(io.BytesIO(source), max_pixels=LIMIT).width == 72  # as Pillow's
+    assert (info.width, info.height) == (30, 20)
+    with tifffile.TiffFile(io.BytesIO(out.getvalue())) as file:
+        page = file.pages[0]
+        assert "Orientation" not in page.tags  # the pixels are upright now
+        assert page.tags["InterColorProfile"].value == icc
+        assert np.array_equal(page.asarray(), upright[4:24, 3:33])
+    spec = resize.parse_spec("max-200x200.png", max_size=4000)
+    rendered = resize.render(io.BytesIO(source), spec=spec, format="PNG", max_pixels=LIMIT)
+    assert (rendered.width, rendered.height) == (72, 96)  # turned once, not twice

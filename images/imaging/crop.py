@@ -8,7 +8,7 @@ from PIL import Image, JpegImagePlugin
 
 from images.errors import InvalidCrop, InvalidImage
 from images.imaging import tiff
-from images.imaging.decode import ImageInfo, analyze, info_of, open_image, orientation_exif
+from images.imaging.decode import ImageInfo, analyze, info_of, open_image
 
 JPEG_QUALITY = 95  # crops are re-encoded without visible loss
 HEIF_QUALITY = 95
@@ -70,7 +70,7 @@ def crop(
         image.close()  # frees the full image's pixels before the encoder's buffers
     try:
         if samples is not None:
-            out.write(tiff.write(deep))
+            out.write(tiff.write(deep, icc_profile=options.get("icc_profile")))
             return analyze(out, max_pixels=max_pixels)
         cropped.save(out, fmt, **options)
     except Exception as exc:
@@ -95,11 +95,10 @@ def encoder_options(image: Image.Image) -> tuple[str, dict]:
         if sampling != -1:
             options["subsampling"] = sampling
     elif fmt == "TIFF":
+        # Pillow turns a TIFF upright as it loads it: the crop is upright and says nothing
+        # of an orientation (the source's other TIFF tags describe the source, not it).
         options["compression"] = "tiff_adobe_deflate"
-        orientation = image.getexif().get(0x0112)
         options.pop("exif", None)
-        if orientation:
-            options["exif"] = orientation_exif(orientation)
     elif fmt == "WEBP":
         options.update(lossless=True, exact=True)
     elif fmt == "HEIF":

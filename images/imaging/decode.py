@@ -163,11 +163,13 @@ def _carry(source: Image.Image, target: Image.Image) -> None:
     target.format = source.format
     target.info = {key: source.info[key] for key in ("icc_profile", "dpi") if key in source.info}
     exif = source.getexif()
-    if exif.get(0x0112):
-        target.info["exif"] = orientation_exif(exif[0x0112]).tobytes()
+    # Pillow turns a TIFF upright as it loads it (a 16-bit RGB one is turned in tiff.py):
+    # its orientation is done. Other formats' is applied by renditions, so it is kept.
+    if exif.get(0x0112) and source.format != "TIFF":
+        target.info["exif"] = _orientation_exif(exif[0x0112]).tobytes()
 
 
-def orientation_exif(orientation: int) -> Image.Exif:
+def _orientation_exif(orientation: int) -> Image.Exif:
     exif = Image.Exif()
     exif[0x0112] = orientation
     return exif

@@ -42,6 +42,7 @@ WIDTH, HEIGHT, BITS, COMPRESSION, PHOTOMETRIC = 256, 257, 258, 259, 262
 STRIP_OFFSETS, SAMPLES, ROWS_PER_STRIP, STRIP_COUNTS = 273, 277, 278, 279
 PLANAR, PREDICTOR, TILE_WIDTH, TILE_LENGTH = 284, 317, 322, 323
 TILE_OFFSETS, TILE_COUNTS, EXTRA_SAMPLES, SAMPLE_FORMAT = 324, 325, 338, 339
+ORIENTATION, ICC_PROFILE = 274, 34675
 _TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
 _INTEGER_TYPES = {1: "B", 3: "H", 4: "I", 6: "b", 8: "h", 9: "i", 13: "I"}
 
@@ -158,6 +159,8 @@ def read_rgb16(data: bytes, layout: Layout, open_grey) -> np.ndarray:
         _set(patched, layout.entries[PREDICTOR], end, 3, 1)
     if layout.tile_width is not None:
         _set(patched, layout.entries[TILE_WIDTH], end, 4, 3 * layout.tile_width)
+    if ORIENTATION in layout.entries:  # Pillow would turn the wide grey view; done below
+        _set(patched, layout.entries[ORIENTATION], end, 3, 1)
     grey = open_grey(bytes(patched))
     samples = np.asarray(grey).astype(np.uint16, copy=False).reshape(layout.height, layout.width, 3)
     if layout.predictor == 2:  # differences along each row of each strip or tile
@@ -166,13 +169,44 @@ def read_rgb16(data: bytes, layout: Layout, open_grey) -> np.ndarray:
         for left in range(0, layout.width, step):
             band = samples[:, left : left + step]
             np.cumsum(band, axis=1, dtype=np.uint16, out=band)  # wraps modulo 2**16
-    return samples
+    return _upright(samples, _orientation(data, layout))
 
 
-def write(samples: np.ndarray, *, rows_per_strip: int = 64) -> bytes:
+def _orientation(data: bytes, layout: Layout) -> int:
+    if ORIENTATION not in layout.entries:
+        return 1
+    at = layout.entries[ORIENTATION]
+    end = "<" if layout.little else ">"
+    kind = struct.unpack(end + "H", data[at + 2 : at + 4])[0]
+    return struct.unpack(end + "H", data[at + 8 : at + 10])[0] if kind == 3 else 1
+
+
+def _upright(samples: np.ndarray, orientation: int) -> np.ndarray:
+    """The samples turned as Pillow turns every other TIFF when it loads one (by its
+    Orientation tag, as ImageOps.exif_transpose), so that all TIFFs come out upright."""
+    turned = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.swapaxes(0, 1),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: np.rot90(a, 2).swapaxes(0, 1),
+        8: lambda a: np.rot90(a, 1),
+    }.get(orientation)
+    return np.ascontiguousarray(turned(samples)) if turned else samples
+
+
+def write(
+    samples: np.ndarray,
+    *,
+    rows_per_strip: int = 64,
+    orientation: int | None = None,
+    icc_profile: bytes | None = None,
+) -> bytes:
     """A little-endian TIFF of 16-bit grey (h, w) or RGB (h, w, 3) samples: Deflate with the
-    horizontal predictor, in strips; lossless. Pillow writes neither 16-bit RGB nor, for
-    16-bit grey, the predictor that halves the size of a smooth image."""
+    horizontal predictor, in strips; lossless; with the orientation and ICC profile given.
+    Pillow writes neither 16-bit RGB nor, for 16-bit grey, the predictor that halves the
+    size of a smooth image."""
     height, width = samples.shape[:2]
     channels = 1 if samples.ndim == 2 else samples.shape[2]
     values = samples.astype("<u2").reshape(height, width, channels)
@@ -182,39 +216,50 @@ def write(samples: np.ndarray, *, rows_per_strip: int = 64) -> bytes:
         zlib.compress(deltas[top : top + rows_per_strip].tobytes(), 6)
         for top in range(0, height, rows_per_strip)
     ]
-    entries: list[tuple[int, int, list[int]]] = [
-        (WIDTH, 4, [width]),
-        (HEIGHT, 4, [height]),
-        (BITS, 3, [16] * channels),
-        (COMPRESSION, 3, [8]),
-        (PHOTOMETRIC, 3, [2 if channels == 3 else 1]),
-        (STRIP_OFFSETS, 4, [0] * len(strips)),
-        (SAMPLES, 3, [channels]),
-        (ROWS_PER_STRIP, 4, [rows_per_strip]),
-        (STRIP_COUNTS, 4, [len(strip) for strip in strips]),
-        (PLANAR, 3, [1]),
-        (PREDICTOR, 3, [2]),
-    ]
-    ifd_size = 2 + 12 * len(entries) + 4
-    extra_at = 8 + ifd_size  # out-of-line values follow the IFD, then the strips
-    extra = bytearray()
-    fields = []
-    sizes = [len(vals) * _TYPE_SIZES[kind] for _, kind, vals in entries]
-    strips_at = extra_at + sum(size for size in sizes if size > 4)
-    position = strips_at
+    entries: dict[int, tuple[int, list[int] | bytes]] = {
+        WIDTH: (4, [width]),
+        HEIGHT: (4, [height]),
+        BITS: (3, [16] * channels),
+        COMPRESSION: (3, [8]),
+        PHOTOMETRIC: (3, [2 if channels == 3 else 1]),
+        STRIP_OFFSETS: (4, [0] * len(strips)),
+        SAMPLES: (3, [channels]),
+        ROWS_PER_STRIP: (4, [rows_per_strip]),
+        STRIP_COUNTS: (4, [len(strip) for strip in strips]),
+        PLANAR: (3, [1]),
+        PREDICTOR: (3, [2]),
+    }
+    if orientation:
+        entries[ORIENTATION] = (3, [orientation])
+    if icc_profile:
+        entries[ICC_PROFILE] = (7, icc_profile)
+    packed = {tag: _packed(kind, vals) for tag, (kind, vals) in entries.items()}
+    extra_at = 8 + 2 + 12 * len(entries) + 4  # out-of-line values follow the IFD
+    out_of_line = sum(len(data) + (len(data) & 1) for data in packed.values() if len(data) > 4)
+    position = extra_at + out_of_line  # then the strips
+    offsets = entries[STRIP_OFFSETS][1]
     for index, strip in enumerate(strips):
-        entries[5][2][index] = position
+        offsets[index] = position
         position += len(strip)
-    for tag, kind, vals in entries:
-        packed = struct.pack("<" + _INTEGER_TYPES[kind] * len(vals), *vals)
-        if len(packed) > 4:
+    packed[STRIP_OFFSETS] = _packed(4, offsets)
+    fields, extra = [], bytearray()
+    for tag in sorted(entries):
+        kind, vals = entries[tag]
+        data = packed[tag]
+        if len(data) > 4:
             fields.append(struct.pack("<HHII", tag, kind, len(vals), extra_at + len(extra)))
-            extra += packed
+            extra += data + b"\0" * (len(data) & 1)  # values start on a word boundary
         else:
-            fields.append(struct.pack("<HHI", tag, kind, len(vals)) + packed.ljust(4, b"\0"))
+            fields.append(struct.pack("<HHI", tag, kind, len(vals)) + data.ljust(4, b"\0"))
     header = b"II" + struct.pack("<HI", 42, 8)
     ifd = struct.pack("<H", len(entries)) + b"".join(fields) + struct.pack("<I", 0)
     return header + ifd + bytes(extra) + b"".join(strips)
+
+
+def _packed(kind: int, values: list[int] | bytes) -> bytes:
+    if isinstance(values, bytes):
+        return values
+    return struct.pack("<" + _INTEGER_TYPES[kind] * len(values), *values)
 
 
 def _ifd(data: bytes, offset: int, end: str) -> tuple[dict[int, tuple[int, int, int]], int]:
