@@ -59,7 +59,9 @@ def corpus() -> dict[str, bytes]:
         ),
         "tiff-rgb-8-packbits": encode(rgb, "TIFF", compression="packbits"),
         "tiff-rgb-16-tiles": _tiled_rgb16(rgb),
-        "tiff-rgb-16-predictor": tiff.write(np.asarray(rgb, dtype=np.uint16) * 257),
+        "tiff-rgb-16-predictor-turned": tiff.write(
+            np.asarray(rgb, dtype=np.uint16) * 257, orientation=6
+        ),
         "webp-lossy": encode(rgb, "WEBP", quality=80),
         "webp-lossless-rgba": encode(pattern(SIZE, "RGBA"), "WEBP", lossless=True),
         "heic": encode(rgb, "HEIF", quality=80),

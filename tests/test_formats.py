@@ -479,3 +479,15 @@ def test_a_16_bit_rgb_tiff_is_turned_upright_as_pillow_turns_the_others_and_keep
     spec = resize.parse_spec("max-200x200.png", max_size=4000)
     rendered = resize.render(io.BytesIO(source), spec=spec, format="PNG", max_pixels=LIMIT)
     assert (rendered.width, rendered.height) == (72, 96)  # turned once, not twice
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_a_16_bit_rgb_tiff_is_turned_as_pillow_turns_a_grey_one(orientation):
+    samples = rgb16((30, 20))
+    rgb = tiff.write(samples, orientation=orientation)
+    grey = Image.open(io.BytesIO(tiff.write(samples[..., 0].copy(), orientation=orientation)))
+    grey.load()  # Pillow turns it here
+
+    with imaging.open_image(io.BytesIO(rgb), max_pixels=LIMIT, keep_depth=True) as image:
+        assert image.size == grey.size
+        assert np.array_equal(image.samples16[..., 0], np.asarray(grey))

@@ -173,12 +173,17 @@ def read_rgb16(data: bytes, layout: Layout, open_grey) -> np.ndarray:
 
 
 def _orientation(data: bytes, layout: Layout) -> int:
+    """The Orientation tag's value, read as Pillow reads it (any integer type); 1 if none
+    or unreadable, as Pillow then leaves the image as stored."""
     if ORIENTATION not in layout.entries:
         return 1
-    at = layout.entries[ORIENTATION]
     end = "<" if layout.little else ">"
-    kind = struct.unpack(end + "H", data[at + 2 : at + 4])[0]
-    return struct.unpack(end + "H", data[at + 8 : at + 10])[0] if kind == 3 else 1
+    at = layout.entries[ORIENTATION]
+    entries = {ORIENTATION: (*struct.unpack(end + "HI", data[at + 2 : at + 8]), at)}
+    try:
+        return _Tags(data, entries, end).one(ORIENTATION, 1)
+    except (InvalidImage, ImageTooLarge):
+        return 1
 
 
 def _upright(samples: np.ndarray, orientation: int) -> np.ndarray:
