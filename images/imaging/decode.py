@@ -69,14 +69,17 @@ def open_image(
     Pillow has no mode for, comes as its 8-bit RGB with the samples in ``samples16``."""
     fp.seek(0)
     head = fp.read(16)
-    tiff_layout = None
+    tiff_layout = tiff_data = None
     if head.startswith(checks.PNG_SIGNATURE):
         checks.check_png_chunks(fp)
     elif head.startswith(checks.JPEG_SOI):
         checks.check_jpeg_scans(fp)
     elif head[:4] in TIFF_HEADS:
         fp.seek(0)
-        tiff_layout = tiff.check(fp.read(), max_pixels=max_pixels)  # the byte limit bounds it
+        tiff_data = fp.read()  # the byte limit bounds it
+        tiff_layout = tiff.check(tiff_data, max_pixels=max_pixels)
+        if not tiff_layout.rgb16:
+            tiff_data = None  # only a 16-bit RGB one is read again
     elif containers.is_webp(head):
         fp.seek(0)
         containers.check_webp(fp.read(), max_pixels=max_pixels)
@@ -114,9 +117,8 @@ def open_image(
             size = draft_size(image) if callable(draft_size) else draft_size
             if size and image.format == "JPEG":
                 image.draft(image.mode, size)
-            if tiff_layout is not None and tiff_layout.rgb16:
-                fp.seek(0)
-                loaded = _rgb16(fp.read(), tiff_layout, image, keep_depth=keep_depth)
+            if tiff_layout is not None and tiff_data is not None:
+                loaded = _rgb16(tiff_data, tiff_layout, image, keep_depth=keep_depth)
             else:
                 image.load()
                 loaded = image if keep_depth else _in_8_bits(image)
@@ -146,7 +148,7 @@ def _rgb16(data: bytes, layout: tiff.Layout, image: Image.Image, *, keep_depth: 
     """A 16-bit RGB TIFF read at full depth; its 8-bit RGB by the rule, the samples kept
     on it (``samples16``) for a crop."""
 
-    def open_grey(patched: bytes) -> Image.Image:
+    def open_grey(patched: bytearray) -> Image.Image:
         with Image.open(io.BytesIO(patched), formats=["TIFF"]) as grey:
             grey.load()
             return grey.copy()

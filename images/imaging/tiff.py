@@ -161,10 +161,11 @@ def read_rgb16(data: bytes, layout: Layout, open_grey) -> np.ndarray:
         _set(patched, layout.entries[TILE_WIDTH], end, 4, 3 * layout.tile_width)
     if ORIENTATION in layout.entries:  # Pillow would turn the wide grey view; done below
         _set(patched, layout.entries[ORIENTATION], end, 3, 1)
-    grey = open_grey(bytes(patched))
-    samples = np.asarray(grey).astype(np.uint16, copy=False).reshape(layout.height, layout.width, 3)
+    grey = open_grey(patched)
+    # One writable copy in native byte order (the image's own buffer is read-only).
+    samples = np.array(grey, dtype=np.uint16).reshape(layout.height, layout.width, 3)
+    grey.close()
     if layout.predictor == 2:  # differences along each row of each strip or tile
-        samples = samples.copy()
         step = layout.tile_width or layout.width
         for left in range(0, layout.width, step):
             band = samples[:, left : left + step]
