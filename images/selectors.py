@@ -12,11 +12,11 @@ from typing import BinaryIO
 from django.conf import settings
 from django.core.files import File
 from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db.models import Case, F, QuerySet, Value, When
 
 from images import incoming, similarity
 from images.imaging import hashing, visual_diff
-from images.imaging.resize import Spec
+from images.imaging.resize import SOURCE_RENDITION_FORMATS, Spec
 from images.infra import rendition_cache, storage
 from images.labels import index as metadata_index
 from images.labels.rules import DEFAULT_ORDERING, NO_FILTERS, Filters, Ordering
@@ -244,7 +244,8 @@ def revision_open(
 def rendition_stored(*, image_id: uuid.UUID, spec: Spec, format: str | None) -> Rendition | None:
     """The stored rendition of the image's current file, if there is one: as the cache
     remembers it (images/infra/rendition_cache.py), else in one query; ``format`` None: in the
-    image's own format. None for an unknown or trashed image too."""
+    image's own format (or what stands in for it, ``resize.default_format``). None for an
+    unknown or trashed image too."""
     generation, remembered = rendition_cache.lookup(
         image_id=image_id, spec=spec.name, format=format
     )
@@ -256,7 +257,15 @@ def rendition_stored(*, image_id: uuid.UUID, spec: Spec, format: str | None) -> 
         spec=spec.name,
         source=F("image__file"),
     )
-    rows = rows.filter(format=format) if format else rows.filter(format=F("image__format"))
+    if not format:  # the image's own format, or what stands in for it in renditions
+        format_of_image = Case(
+            *(
+                When(image__format=source, then=Value(rendition))
+                for source, rendition in SOURCE_RENDITION_FORMATS.items()
+            ),
+            default=F("image__format"),
+        )
+    rows = rows.filter(format=format or format_of_image)
     try:
         row = rows.get()  # one at most (the unique constraint): no ORDER BY needed
     except Rendition.DoesNotExist:

@@ -59,6 +59,7 @@ KINDS = {
     "webp lossless": lambda: encode(pattern((64, 48), "RGBA"), "WEBP", lossless=True),
     "heic": lambda: encode(pattern((64, 48)), "HEIF", quality=80),
 }
+SHOWN = ["tiff grey 16 LZW", "tiff rgb 16 uncompressed", "heic", "webp lossy"]
 FORMATS = {
     "tiff": ("TIFF", "image/tiff"),
     "webp": ("WEBP", "image/webp"),
@@ -249,6 +250,27 @@ def test_renditions_of_every_format_have_their_size_and_a_16_bit_one_is_not_whit
     assert picture.width == expected
     low, high = np.percentile(np.asarray(picture.convert("L")), [1, 99])
     assert high - low > 100  # the range spans, not a white (or black) field
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("kind", "content_type"),
+    [("tiff grey 16 LZW", "image/png"), ("heic", "image/jpeg"), ("webp lossy", "image/webp")],
+)
+def test_a_rendition_without_a_format_is_one_browsers_show_and_is_stored_once(
+    api, upload, kind, content_type
+):
+    from images.models import Rendition
+
+    body = upload(KINDS[kind](), "x.bin").json()
+    url = f"/api/v1/images/{body['id']}/renditions/max-40x40"
+
+    first, second = api.get(url), api.get(url)
+
+    assert first.status_code == second.status_code == 200
+    assert first["Content-Type"] == second["Content-Type"] == content_type
+    assert body_of(first) == body_of(second)
+    assert Rendition.objects.count() == 1
 
 
 def test_a_16_bit_tiff_rendition_and_thumbnail_follow_the_hash_rule():
@@ -491,3 +513,29 @@ def test_a_16_bit_rgb_tiff_is_turned_as_pillow_turns_a_grey_one(orientation):
     with imaging.open_image(io.BytesIO(rgb), max_pixels=LIMIT, keep_depth=True) as image:
         assert image.size == grey.size
         assert np.array_equal(image.samples16[..., 0], np.asarray(grey))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "kind", ["tiff grey 16 LZW", "tiff rgb 16 uncompressed", "heic", "webp lossy"]
+)
+def test_the_admin_adds_lists_and_shows_thumbnails_of_the_new_formats(client, kind):
+    from django.contrib.auth.models import User
+
+    client.force_login(User.objects.create_superuser("admin", "admin@example.test", "pw"))
+    file = io.BytesIO(KINDS[kind]())
+    file.name = "frame.bin"
+
+    added = client.post("/admin/images/image/add/", {"upload": file, "description": ""})
+    image = ImageRow.objects.get()
+    listing = client.get("/admin/images/image/")
+    change = client.get(f"/admin/images/image/{image.pk}/change/")
+    thumbnail = client.get(f"/admin/images/image/{image.pk}/thumbnail/96/")
+
+    assert added.status_code == 302
+    assert image.format == FORMATS[kind.split()[0]][0]
+    assert listing.status_code == change.status_code == thumbnail.status_code == 200
+    assert f"/admin/images/image/{image.pk}/thumbnail/" in listing.content.decode()
+    preview = np.asarray(Image.open(io.BytesIO(thumbnail.content)).convert("L"))
+    assert max(preview.shape) <= 96
+    assert np.percentile(preview, 99) - np.percentile(preview, 1) > 100  # not white

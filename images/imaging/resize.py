@@ -35,6 +35,10 @@ CONTENT_TYPES = {
     "AVIF": "image/avif",
 }
 EXTENSIONS = {fmt: suffix for suffix, fmt in SUFFIXES.items()}
+# A rendition without a format suffix is in the source's format, unless browsers cannot
+# show that: a TIFF's is a PNG (lossless, like the TIFF; grey or 16-bit mapped to 8 bits),
+# a HEIC's a JPEG (a photo, as a phone's HEIC is).
+SOURCE_RENDITION_FORMATS = {"TIFF": "PNG", "HEIF": "JPEG"}
 # Chosen by measurement on 1024x1024 photos (README, "Renditions"): JPEG and WebP at the
 # qualities Wagtail and imgproxy default to; PNG level 3 is a third of level 6's time for
 # 12% more bytes; AVIF speed 8 is a third of speed 6's time, and quality 60 about matches
@@ -138,8 +142,15 @@ def parse_spec(text: str, *, max_size: int) -> Spec:
 
 
 def output_format(spec: Spec, *, source_format: str, accept: str = "") -> str:
-    """The format a rendition is made in: see ``requested_format``; else the source's."""
-    return requested_format(spec, accept=accept) or source_format
+    """The format a rendition is made in: see ``requested_format``; else the source's (see
+    ``default_format``)."""
+    return requested_format(spec, accept=accept) or default_format(source_format)
+
+
+def default_format(source_format: str) -> str:
+    """The format of a rendition that names none: the source's, or what browsers show in
+    its place (``SOURCE_RENDITION_FORMATS``)."""
+    return SOURCE_RENDITION_FORMATS.get(source_format, source_format)
 
 
 def requested_format(spec: Spec, *, accept: str = "") -> str | None:
