@@ -105,7 +105,10 @@ def open_image(
             raise ImageTooLarge(
                 f"The image is {width}x{height} pixels; at most {max_pixels} pixels are accepted."
             )
-        frames = getattr(image, "n_frames", 1)
+        try:
+            frames = getattr(image, "n_frames", 1)  # TIFF and WebP look through the file
+        except Exception as exc:
+            raise InvalidImage(f"The image's frames could not be read ({exc}).") from exc
         if frames > 1 and image.format in ("TIFF", "WEBP", "HEIF"):
             raise UnsupportedImageFormat(
                 f"Images of {frames} frames or pages are not accepted; send one still image "
