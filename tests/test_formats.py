@@ -1,9 +1,8 @@
-"""TIFF (8 and 16 bit), WebP and HEIC: accepted, kept exact, hashed by the 16-bit rule,
-cropped in their own format and depth, rendered; the kinds refused, each with its code."""
+"""TIFF (8 and 16 bit), WebP and HEIC through the API, the admin and import_images:
+accepted and kept exact, hashed by the 16-bit rule, cropped in their own format and depth,
+rendered; the kinds refused, each with its code."""
 
 import io
-import struct
-import tracemalloc
 
 import imagehash
 import numpy as np
@@ -11,98 +10,24 @@ import pytest
 import tifffile
 from PIL import Image
 
-from images.errors import ImageTooLarge
-from images.imaging import containers, hashing, resize, tiff
-from images.imaging import decode as imaging
 from images.models import Image as ImageRow
 from tests.factories import encode, pattern, plate_photo
-
-LIMIT = 64_000_000
-
-
-# --- Files made in memory ----------------------------------------------------------------
-
-
-def plate16(size=(96, 72), gain=12, offset=300, seed=7) -> np.ndarray:
-    """A plate as a 12-bit camera writes it: 16-bit samples, most of the range unused."""
-    grey = np.asarray(plate_photo(size, seed=seed).convert("L"), dtype=np.uint32)
-    return (grey * gain + offset).astype(np.uint16)
-
-
-def rgb16(size=(96, 72)) -> np.ndarray:
-    rgb = np.asarray(plate_photo(size), dtype=np.uint32)
-    return (rgb * 15 + 200).astype(np.uint16)
-
-
-def tif(samples: np.ndarray, **options) -> bytes:
-    out = io.BytesIO()
-    photometric = "rgb" if samples.ndim == 3 else "minisblack"
-    tifffile.imwrite(out, samples, photometric=photometric, **options)
-    return out.getvalue()
-
-
-def pil_tiff(image: Image.Image, compression: str) -> bytes:
-    return encode(image, "TIFF", compression=compression)
-
-
-KINDS = {
-    "tiff grey 8 uncompressed": lambda: pil_tiff(pattern((64, 48), "L"), "raw"),
-    "tiff grey 16 LZW": lambda: pil_tiff(Image.fromarray(plate16()), "tiff_lzw"),
-    "tiff grey 16 Deflate tiles": lambda: tif(plate16(), tile=(32, 32), compression="zlib"),
-    "tiff grey 16 big-endian": lambda: tif(plate16().astype(">u2"), byteorder=">"),
-    "tiff rgb 8 PackBits": lambda: pil_tiff(pattern((64, 48)), "packbits"),
-    "tiff rgba 8 LZW": lambda: pil_tiff(pattern((64, 48), "RGBA"), "tiff_lzw"),
-    "tiff rgb 16 uncompressed": lambda: tif(rgb16()),
-    "tiff rgb 16 Deflate tiles": lambda: tif(rgb16(), tile=(16, 32), compression="zlib"),
-    "tiff rgb 16 predictor": lambda: tiff.write(rgb16()),
-    "webp lossy": lambda: encode(pattern((64, 48)), "WEBP", quality=80),
-    "webp lossless": lambda: encode(pattern((64, 48), "RGBA"), "WEBP", lossless=True),
-    "heic": lambda: encode(pattern((64, 48)), "HEIF", quality=80),
-}
-SHOWN = ["tiff grey 16 LZW", "tiff rgb 16 uncompressed", "heic", "webp lossy"]
-FORMATS = {
-    "tiff": ("TIFF", "image/tiff"),
-    "webp": ("WEBP", "image/webp"),
-    "heic": ("HEIF", "image/heic"),
-}
-
-
-def reference_8bit(samples: np.ndarray) -> np.ndarray:
-    """The documented 16-bit rule computed the slow, obvious way: sort, pick the ranks."""
-    ordered = np.sort(samples.reshape(-1).astype(np.int64))
-    n = ordered.size
-    lo = int(ordered[max(1, -(-n // 1000)) - 1])
-    hi = int(ordered[max(1, -(-n * 999 // 1000)) - 1])
-    values = samples.astype(np.int64)
-    if hi == lo:
-        return (values >> 8).astype(np.uint8)
-    return np.clip(((values - lo) * 255 + (hi - lo) // 2) // (hi - lo), 0, 255).astype(np.uint8)
-
-
-def samples_of(data: bytes) -> np.ndarray:
-    """A TIFF's samples as tifffile reads them (Pillow for LZW, which tifffile reads only
-    with imagecodecs; Pillow reads 8-bit and 16-bit grey exactly)."""
-    try:
-        return tifffile.imread(io.BytesIO(data))
-    except ValueError:
-        return np.asarray(Image.open(io.BytesIO(data)))
-
-
-def expected_phash(data: bytes) -> str:
-    """The phash as the docs define it, reading 16-bit TIFFs with tifffile, not Pillow."""
-    if data[:4] in imaging.TIFF_HEADS:
-        samples = samples_of(data)
-        if samples.dtype == np.uint16:
-            mode = "RGB" if samples.ndim == 3 else "L"
-            return str(imagehash.phash(Image.fromarray(reference_8bit(samples), mode)))
-    return str(imagehash.phash(Image.open(io.BytesIO(data))))
-
-
-def body_of(response) -> bytes:
-    if response.streaming:
-        return b"".join(response.streaming_content)
-    return response.content
-
+from tests.instrument_files import (
+    FORMATS,
+    KINDS,
+    SHOWN,
+    animated_webp,
+    body_of,
+    expected_phash,
+    heic_claiming,
+    multi_page_tiff,
+    pil_tiff,
+    plate16,
+    samples_of,
+    tif,
+    tiff_header,
+    webp_canvas,
+)
 
 # --- Accepted ----------------------------------------------------------------------------
 
@@ -127,44 +52,6 @@ def test_each_accepted_kind_is_stored_exactly_with_its_format_size_and_phash(api
     assert download["Content-Type"] == content_type
     assert body_of(download) == data
     assert ImageRow.objects.get(pk=body["id"]).original_format == fmt
-
-
-def test_the_16_bit_rule_matches_a_hand_computation():
-    # 4000 samples: three dark outliers (0), three hot ones (65535), and 1000..4993.
-    values = np.array([0] * 3 + [65535] * 3 + list(range(1000, 4994)), dtype=np.uint16)
-    samples = values.reshape(40, 100)
-
-    # ranks ceil(4000 * 0.001) = 4 and ceil(4000 * 0.999) = 3996 of the sorted samples
-    assert hashing.stretch_range(samples) == (1000, 4992)
-    out = hashing.to_8bit(samples).reshape(-1)
-    # (v - 1000) * 255 + 1996, floor-divided by 3992, clamped to 0..255
-    assert out[0] == 0
-    assert out[3] == 255
-    assert out[6] == 0  # 1000 -> 1996 // 3992
-    assert out[6 + 1996] == 128  # 2996 -> (1996 * 255 + 1996) // 3992 = 128 exactly
-    assert out[6 + 3992] == 255  # 4992
-    assert out[6 + 100] == (100 * 255 + 1996) // 3992  # 1100 -> 6
-    assert np.array_equal(hashing.to_8bit(samples), reference_8bit(samples))
-
-
-def test_a_flat_16_bit_image_keeps_its_top_8_bits():
-    assert hashing.to_8bit(np.full((4, 4), 0x8123, np.uint16)).max() == 0x81
-
-
-def test_16_bit_phash_is_the_same_whatever_reads_the_file_and_not_the_clipped_one():
-    samples = plate16()
-    pillow_read = imaging.analyze(io.BytesIO(tif(samples)), max_pixels=LIMIT).phash
-    clipped = str(imagehash.phash(Image.open(io.BytesIO(tif(samples)))))  # Pillow's "L"
-
-    assert pillow_read == str(imagehash.phash(Image.fromarray(reference_8bit(samples))))
-    assert pillow_read != clipped
-
-
-def test_two_exposures_of_one_plate_hash_near():
-    short = imaging.analyze(io.BytesIO(tif(plate16(gain=6, offset=100))), max_pixels=LIMIT)
-    long = imaging.analyze(io.BytesIO(tif(plate16(gain=40, offset=900))), max_pixels=LIMIT)
-
-    assert hashing.hamming(int(short.phash, 16), int(long.phash, 16)) <= 2
 
 
 @pytest.mark.django_db
@@ -273,68 +160,7 @@ def test_a_rendition_without_a_format_is_one_browsers_show_and_is_stored_once(
     assert Rendition.objects.count() == 1
 
 
-def test_a_16_bit_tiff_rendition_and_thumbnail_follow_the_hash_rule():
-    samples = plate16()
-    data = tif(samples)
-
-    body, kind = imaging.thumbnail(io.BytesIO(data), size=200, max_pixels=LIMIT)
-
-    assert kind == "image/jpeg"
-    thumb = np.asarray(Image.open(io.BytesIO(body)).convert("L"), dtype=np.int16)
-    assert np.abs(thumb - reference_8bit(samples).astype(np.int16)).mean() < 5  # JPEG noise
-
-
-def test_a_tiff_rendition_is_turned_upright_by_its_orientation_tag():
-    data = tif(plate16((60, 40)), extratags=[(274, "H", 1, 6, True)])  # rotate 90 clockwise
-    spec = resize.parse_spec("max-100x100.png", max_size=4000)
-
-    rendered = resize.render(io.BytesIO(data), spec=spec, format="PNG", max_pixels=LIMIT)
-
-    assert (rendered.width, rendered.height) == (40, 60)
-    assert Image.open(io.BytesIO(rendered.data)).info.get("exif") is None
-
-
 # --- Refused -----------------------------------------------------------------------------
-
-
-def tiff_header(width: int, height: int, *, strips: int = 1, magic: int = 42) -> bytes:
-    """A little-endian TIFF of one 8-bit grey page whose header claims these sizes."""
-    rows = max(1, -(-height // strips))
-    entries = [
-        (256, 4, width), (257, 4, height), (258, 3, 8), (259, 3, 1), (262, 3, 1),
-        (273, 4, 0), (277, 3, 1), (278, 4, rows), (279, 4, 1),
-    ]  # fmt: skip
-    if strips > 1:  # offsets and counts out of line
-        table = 8 + 2 + 12 * len(entries) + 4
-        entries[5] = (273, 4, table)
-        entries[8] = (279, 4, table)
-    ifd = struct.pack("<H", len(entries))
-    for tag, kind, value in entries:
-        count = strips if tag in (273, 279) else 1
-        ifd += struct.pack("<HHII", tag, kind, count, value)
-    ifd += struct.pack("<I", 0)
-    return b"II" + struct.pack("<HI", magic, 8) + ifd + struct.pack("<I", 8) * strips + b"\0" * 64
-
-
-def webp_canvas(width: int, height: int) -> bytes:
-    vp8x = b"VP8X" + struct.pack("<I", 10) + bytes(4)
-    vp8x += (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
-    return b"RIFF" + struct.pack("<I", 4 + len(vp8x)) + b"WEBP" + vp8x
-
-
-def heic_claiming(width: int, height: int) -> bytes:
-    def box(kind: bytes, payload: bytes) -> bytes:
-        return struct.pack(">I", 8 + len(payload)) + kind + payload
-
-    ispe = box(b"ispe", bytes(4) + struct.pack(">II", width, height))
-    meta = box(b"meta", bytes(4) + box(b"iprp", box(b"ipco", ispe)))
-    return box(b"ftyp", b"heic" + bytes(4) + b"mif1heic") + meta
-
-
-def multi_page_tiff() -> bytes:
-    out = io.BytesIO()
-    pattern((16, 16)).save(out, "TIFF", save_all=True, append_images=[pattern((16, 16), variant=2)])
-    return out.getvalue()
 
 
 REFUSED = [
@@ -358,13 +184,6 @@ REFUSED = [
 CODES = {400: "invalid_image", 413: "image_too_large", 415: "unsupported_image_format"}
 
 
-def animated_webp() -> bytes:
-    out = io.BytesIO()
-    frames = [pattern((16, 16), variant=2)]
-    pattern((16, 16)).save(out, "WEBP", save_all=True, append_images=frames)
-    return out.getvalue()
-
-
 @pytest.mark.django_db
 @pytest.mark.parametrize(("label", "data", "status", "says"), REFUSED, ids=[r[0] for r in REFUSED])
 def test_refused_kinds_end_in_their_code_and_leave_nothing(
@@ -383,31 +202,6 @@ def test_refused_kinds_end_in_their_code_and_leave_nothing(
         )
     assert ImageRow.objects.count() == 0
     assert files() == []
-
-
-@pytest.mark.parametrize(
-    "data",
-    [tiff_header(100_000, 100_000), webp_canvas(16384, 16384), heic_claiming(60000, 60000)],
-    ids=["tiff", "webp", "heic"],
-)
-def test_bombs_are_refused_from_the_header_with_little_memory(data):
-    tracemalloc.start()
-    try:
-        with pytest.raises(ImageTooLarge):
-            imaging.analyze(io.BytesIO(data), max_pixels=LIMIT)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-    assert peak < 1024 * 1024
-
-
-def test_the_checks_say_lossless_for_a_lossless_webp():
-    lossless = encode(pattern((16, 16)), "WEBP", lossless=True)
-    lossy = encode(pattern((16, 16)), "WEBP", quality=50)
-
-    assert containers.check_webp(lossless, max_pixels=LIMIT) is True
-    assert containers.check_webp(lossy, max_pixels=LIMIT) is False
 
 
 # --- Every way in ------------------------------------------------------------------------
@@ -466,59 +260,8 @@ def test_import_images_takes_tiff_webp_and_heic_and_refuses_a_stack(tmp_path):
     assert "stack.tif: unsupported_image_format: Multi-page TIFF" in out.getvalue()
 
 
-def test_without_a_hevc_encoder_a_heic_crop_is_a_png_and_says_so(monkeypatch):
-    from images.imaging import crop as cropping
-
-    # As on a libheif built without x265: the capability is read once, at import.
-    monkeypatch.setattr(cropping, "HEIF_WRITABLE", False)
-    out = io.BytesIO()
-
-    info = cropping.crop(io.BytesIO(KINDS["heic"]()), out, box=(4, 4, 24, 14), max_pixels=LIMIT)
-
-    assert (info.format, info.width, info.height) == ("PNG", 20, 10)
-    assert Image.open(io.BytesIO(out.getvalue())).format == "PNG"
-    assert info.phash == str(imagehash.phash(Image.open(io.BytesIO(out.getvalue()))))
-
-
-def test_a_16_bit_rgb_tiff_is_turned_upright_as_pillow_turns_the_others_and_keeps_its_icc():
-    from images.imaging import crop as cropping
-    from tests.factories import linear_rgb_icc
-
-    icc = linear_rgb_icc()
-    source = tiff.write(rgb16(), orientation=6, icc_profile=icc)  # 90 degrees clockwise
-    upright = np.rot90(rgb16(), -1)
-    out = io.BytesIO()
-
-    info = cropping.crop(io.BytesIO(source), out, box=(3, 4, 33, 24), max_pixels=LIMIT)
-
-    assert imaging.analyze(io.BytesIO(source), max_pixels=LIMIT).width == 72  # as Pillow's
-    assert (info.width, info.height) == (30, 20)
-    with tifffile.TiffFile(io.BytesIO(out.getvalue())) as file:
-        page = file.pages[0]
-        assert "Orientation" not in page.tags  # the pixels are upright now
-        assert page.tags["InterColorProfile"].value == icc
-        assert np.array_equal(page.asarray(), upright[4:24, 3:33])
-    spec = resize.parse_spec("max-200x200.png", max_size=4000)
-    rendered = resize.render(io.BytesIO(source), spec=spec, format="PNG", max_pixels=LIMIT)
-    assert (rendered.width, rendered.height) == (72, 96)  # turned once, not twice
-
-
-@pytest.mark.parametrize("orientation", range(1, 9))
-def test_a_16_bit_rgb_tiff_is_turned_as_pillow_turns_a_grey_one(orientation):
-    samples = rgb16((30, 20))
-    rgb = tiff.write(samples, orientation=orientation)
-    grey = Image.open(io.BytesIO(tiff.write(samples[..., 0].copy(), orientation=orientation)))
-    grey.load()  # Pillow turns it here
-
-    with imaging.open_image(io.BytesIO(rgb), max_pixels=LIMIT, keep_depth=True) as image:
-        assert image.size == grey.size
-        assert np.array_equal(image.samples16[..., 0], np.asarray(grey))
-
-
 @pytest.mark.django_db
-@pytest.mark.parametrize(
-    "kind", ["tiff grey 16 LZW", "tiff rgb 16 uncompressed", "heic", "webp lossy"]
-)
+@pytest.mark.parametrize("kind", SHOWN)
 def test_the_admin_adds_lists_and_shows_thumbnails_of_the_new_formats(client, kind):
     from django.contrib.auth.models import User
 
