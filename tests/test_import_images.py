@@ -74,16 +74,17 @@ def test_a_folder_tree_is_imported_other_files_left_alone_and_broken_images_refu
 
     assert code == 1  # a file was refused
     assert [line for line in lines if line.startswith("refused")] == [
-        f"refused  {lab}/run-3/cut.jpeg: invalid_image: The file is not a valid JPEG or PNG image.",
+        f"refused  {lab}/run-3/cut.jpeg: invalid_image: The file is not a valid JPEG, PNG, "
+        "TIFF, WebP or HEIC image.",
     ]
-    left_alone = "not a JPEG or PNG (by its first bytes); left alone"
+    left_alone = "not JPEG, PNG, TIFF, WebP or HEIC (by its first bytes); left alone"
     assert [line for line in lines if line.startswith("other")] == [
         f"other    {lab}/run-3/{name}: {left_alone}"
         for name in ["empty.png", "notes.txt", "scan.gif"]
     ]
     assert lines[-3:] == [
         "Imported 4, skipped 0 (already stored), refused 1 of 5 files.",
-        "Not JPEG or PNG, left alone: 3 other files.",
+        "Not JPEG, PNG, TIFF, WebP or HEIC, left alone: 3 other files.",
         "Refused: 1 invalid_image.",
     ]
     images = {image.name: image for image in Image.objects.all()}
@@ -155,7 +156,7 @@ def test_a_csv_and_notes_in_the_folder_are_left_alone_and_the_run_succeeds(tmp_p
     assert code == 0
     assert lines[-2:] == [
         "Imported 1, skipped 0 (already stored), refused 0 of 1 files.",
-        "Not JPEG or PNG, left alone: 2 other files.",
+        "Not JPEG, PNG, TIFF, WebP or HEIC, left alone: 2 other files.",
     ]
     assert labels() == {"plate": ([], {"well": "B7"})}
 
@@ -214,7 +215,7 @@ def test_a_failure_on_one_file_does_not_stop_the_run(lab, monkeypatch):
     assert f"refused  {lab}/run-2/plate-2.png: error: RuntimeError: storage went away" in lines
     assert lines[-3:] == [
         "Imported 3, skipped 0 (already stored), refused 1 of 4 files.",
-        "Not JPEG or PNG, left alone: 1 other files.",
+        "Not JPEG, PNG, TIFF, WebP or HEIC, left alone: 1 other files.",
         "Refused: 1 error.",
     ]
 

@@ -331,7 +331,9 @@ class ImageRevisionsSerializer(serializers.Serializer):
 
 
 class ImageUploadSerializer(serializers.Serializer):
-    file = serializers.FileField(allow_empty_file=True, help_text="The JPEG or PNG image.")
+    file = serializers.FileField(
+        allow_empty_file=True, help_text="The image: JPEG, PNG, TIFF, WebP or HEIC."
+    )
     name = serializers.CharField(
         max_length=255,
         required=False,
@@ -431,7 +433,9 @@ class ImageFilterSerializer(serializers.Serializer):
         help_text="phash: 16 hexadecimal digits.",
     )
     format = serializers.ChoiceField(
-        choices=["JPEG", "PNG", "jpeg", "png"], required=False, help_text="JPEG or PNG."
+        choices=[name for fmt in Image.Format.values for name in (fmt, fmt.lower())],
+        required=False,
+        help_text="JPEG, PNG, TIFF, WEBP or HEIF.",
     )
 
 
@@ -551,7 +555,9 @@ SEARCH_SOURCES = ("file", "url", "phash")
 
 class ImageSearchSerializer(SimilarQuerySerializer):
     file = serializers.FileField(
-        required=False, allow_empty_file=True, help_text="A JPEG or PNG (multipart)."
+        required=False,
+        allow_empty_file=True,
+        help_text="A JPEG, PNG, TIFF, WebP or HEIC (multipart).",
     )
     url = serializers.CharField(
         max_length=2048, required=False, allow_blank=True, help_text="An image to fetch."

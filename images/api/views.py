@@ -42,6 +42,7 @@ from images.api.serializers import (
     SimilarQuerySerializer,
     UploadOptionsSerializer,
 )
+from images.imaging import decode as imaging
 from images.infra import storage
 from images.models import Image
 from images.services import edits as labels
@@ -134,7 +135,7 @@ class ImageUploadView(Guarded, APIView):
             200: OpenApiResponse(ImageSerializer, description="dedupe: the stored twin."),
             **IMAGE_ERRORS,
         },
-        summary="Upload a JPEG or PNG image",
+        summary="Upload a JPEG, PNG, TIFF, WebP or HEIC image",
         description=(
             "With `?dedupe=true`, an upload whose bytes are already stored (same sha256) "
             "answers 200 with that image and stores nothing (the tags and metadata sent "
@@ -450,8 +451,7 @@ class ImageDiffPictureView(Guarded, APIView):
 
 
 BINARY = {
-    (200, "image/jpeg"): OpenApiTypes.BINARY,
-    (200, "image/png"): OpenApiTypes.BINARY,
+    **{(200, content_type): OpenApiTypes.BINARY for content_type in imaging.CONTENT_TYPES.values()},
     302: OpenApiResponse(
         description="With presigned downloads on: Location is a short-lived URL of the bytes."
     ),
@@ -479,7 +479,7 @@ DOWNLOAD_HEADERS = [
         str,
         OpenApiParameter.HEADER,
         required=True,
-        description="A generated file name: `<id>.jpg` or `<id>.png`.",
+        description="A generated file name: `<id>.jpg`, `.png`, `.tif`, `.webp` or `.heic`.",
         response=[200],
     ),
 ]
