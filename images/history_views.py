@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 from . import selectors
 from .history_serializers import EventFeedSerializer, EventQuerySerializer, HistoryEntrySerializer
 from .pagination import ImagePagination
+from .query_params import UNKNOWN_PARAMETERS, check_query_params
 from .serializers import ErrorSerializer
 from .views import NOT_FOUND, Guarded
 
@@ -17,15 +18,17 @@ class ImageHistoryView(Guarded, GenericAPIView):
     pagination_class = ImagePagination
 
     @extend_schema(
-        responses={200: HistoryEntrySerializer(many=True), **NOT_FOUND},
+        responses={200: HistoryEntrySerializer(many=True), 400: ErrorSerializer, **NOT_FOUND},
         summary="What happened to an image, newest first",
         description=(
             "Every change of the image (`created`, `updated`, `cropped`, `restored`, "
             "`deleted`, `undeleted`), with who made it: `actor.kind` is `token`, `user` "
             "(an admin login), `anonymous` or `command` (e.g. `import_images`)."
+            + UNKNOWN_PARAMETERS
         ),
     )
     def get(self, request, image_id):
+        check_query_params(self)
         events = selectors.image_history(image_id=image_id)
         page = self.paginate_queryset(events)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
@@ -41,10 +44,11 @@ class EventFeedView(Guarded, APIView):
             "change comes exactly once, in the order the changes committed, none before its "
             "transaction committed. `cursor` is an integer, increasing from 1. The events of "
             "purged images stay. A malformed `after` is 400 `invalid_cursor`; a `limit` "
-            "outside 1-1000, 400 `min_value`, `max_value` or `invalid`."
+            "outside 1-1000, 400 `min_value`, `max_value` or `invalid`." + UNKNOWN_PARAMETERS
         ),
     )
     def get(self, request):
+        check_query_params(self, EventQuerySerializer)
         query = EventQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         feed = selectors.event_feed(**query.validated_data)

@@ -6,6 +6,7 @@ images out, so nothing here can find one but ``trash_list``.
 """
 
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -24,7 +25,7 @@ from . import (
     storage,
     visual_diff,
 )
-from .lab_metadata import DEFAULT_ORDERING, NO_FILTERS, Filters, Ordering
+from .lab_metadata import DEFAULT_ORDERING, NO_FILTERS, Filters, Ordering, key_is_allowed
 from .models import Image, ImageEvent, ImageRevision, Rendition
 from .resize import Spec
 
@@ -268,6 +269,17 @@ def rendition_stored(*, image_id: uuid.UUID, spec: Spec, format: str | None) -> 
         return None
     rendition_cache.remember(generation=generation, spec=spec.name, format=format, rendition=row)
     return row
+
+
+def metadata_keys_refused() -> Iterator[tuple[uuid.UUID, str]]:
+    """Each stored metadata key (of an image in the trash too) that the rules refuse on
+    writes now: one with ``__``, which a filter would read as an operator. None should
+    exist; ``images_check`` reports them. Streamed: the rows are read in chunks."""
+    rows = Image.all_objects.order_by().values_list("pk", "metadata")
+    for image_id, metadata in rows.iterator(chunk_size=1000):
+        for key in metadata:
+            if not key_is_allowed(key):
+                yield image_id, key
 
 
 def _label(image: Image) -> str:

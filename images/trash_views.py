@@ -11,7 +11,13 @@ from access.actors import actor_from_request
 
 from . import selectors, services, storage
 from .pagination import ImagePagination
-from .serializers import ImageRevisionsSerializer, ImageSerializer, TrashedImageSerializer
+from .query_params import UNKNOWN_PARAMETERS, check_query_params
+from .serializers import (
+    ErrorSerializer,
+    ImageRevisionsSerializer,
+    ImageSerializer,
+    TrashedImageSerializer,
+)
 from .views import BINARY, DOWNLOAD_HEADERS, NOT_FOUND, AnyAccept, Guarded
 
 
@@ -20,14 +26,16 @@ class TrashListView(Guarded, GenericAPIView):
     pagination_class = ImagePagination
 
     @extend_schema(
-        responses={200: TrashedImageSerializer(many=True), **NOT_FOUND},
+        responses={200: TrashedImageSerializer(many=True), 400: ErrorSerializer, **NOT_FOUND},
         summary="The images in the trash, the latest deleted first",
         description=(
             "Paginated as the image list. Each is purged at its `purge_at` (IMAGES_TRASH_DAYS "
             "after its deletion) by `manage.py images_purge`, unless restored before."
+            + UNKNOWN_PARAMETERS
         ),
     )
     def get(self, request):
+        check_query_params(self)
         page = self.paginate_queryset(selectors.trash_list())
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 

@@ -23,6 +23,7 @@ from access.throttling import ImagesRateThrottle, charge_costly
 from . import labels, selectors, services, storage
 from .models import Image
 from .pagination import ImagePagination
+from .query_params import UNKNOWN_PARAMETERS, check_query_params
 from .serializers import (
     BulkEditedSerializer,
     BulkEditSerializer,
@@ -71,7 +72,11 @@ LABEL_FILTERS = [
         ("__exists", "`true`: images that have KEY; `false`: images that do not."),
     ]
 ]
-FILTERED = " A malformed `tag`, `metadata.KEY` or `ordering` parameter is 400 `invalid_filter`."
+FILTERED = (
+    " A malformed `tag`, `metadata.KEY` or `ordering` parameter is 400 `invalid_filter`, and "
+    "so is a `metadata.KEY__OP` whose OP is not `gt`, `gte`, `lt`, `lte` or `exists` (no "
+    "metadata key holds `__`)." + UNKNOWN_PARAMETERS
+)
 LOCATION = OpenApiParameter(
     "Location",
     OpenApiTypes.URI,
@@ -177,6 +182,7 @@ class ImageListView(Guarded, GenericAPIView):
         request=None,
     )
     def get(self, request):
+        check_query_params(self, ImageListQuerySerializer)
         query = ImageListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         images = selectors.image_list(**query.validated_data)
@@ -332,6 +338,7 @@ class ImageSimilarView(Guarded, APIView):
         ),
     )
     def get(self, request, image_id):
+        check_query_params(self, SimilarQuerySerializer, LabelFilterSerializer)
         query = SimilarQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         labelled = LabelFilterSerializer(data=request.query_params)
@@ -363,6 +370,7 @@ class ImageSearchView(Guarded, APIView):
         ),
     )
     def post(self, request):
+        check_query_params(self, SimilarQuerySerializer, LabelFilterSerializer)
         serializer = ImageSearchSerializer(data=merged_input(request))
         serializer.is_valid(raise_exception=True)
         labelled = LabelFilterSerializer(data=request.query_params)
@@ -391,6 +399,7 @@ class ImageFacetsView(Guarded, APIView):
         ),
     )
     def get(self, request):
+        check_query_params(self, FacetQuerySerializer)
         query = FacetQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         options = dict(query.validated_data)

@@ -309,6 +309,7 @@ def test_a_csv_gives_each_file_its_own_metadata_and_wins_over_the_options(lab, t
         (["--tag", "a,b"], "invalid_tags"),
         (["--metadata", "novalue"], "write KEY=VALUE"),
         (["--metadata", "bad key=1"], "invalid_metadata"),
+        (["--metadata", "plate__id=1"], "two underscores in a row"),
         (["--metadata-csv", "{sheet}"], "line 2: a path first"),
         (["--metadata-csv", "{absent}"], "No such file"),
     ],
@@ -328,6 +329,7 @@ def test_bad_labels_stop_the_import_before_any_file(lab, tmp_path, args, message
     ("sheet", "message"),
     [
         ("path,bad key\nplate-1.jpg,1\n", "line 2: invalid_metadata"),
+        ("path,plate__id\nplate-1.jpg,1\n", "line 2: invalid_metadata.*two underscores"),
         ("path,a\nplate-1.jpg,1,2\n", "line 2: a path first"),
         ("path,a\nplate-1.jpg,1\n./plate-1.jpg,2\n", "line 3: plate-1.jpg is on line 2 too"),
         ("path,a\nplate-1.jpg," + "x" * 1025 + "\n", "line 2: invalid_metadata"),
