@@ -251,6 +251,9 @@ def image_crop(
     file it cropped; if another crop or a restore switched it meanwhile, it starts again
     from the new current file. After a few lost races it crops with the row locked.
     Called inside a transaction, it decodes inside that transaction.
+
+    A box that is the whole current image (a PUT of what GET gave: its width and height)
+    is no crop: the image is returned as it is, with nothing decoded, written or recorded.
     """
     box = {"width": width, "height": height, "left": left, "top": top}
     for attempt in range(_UNLOCKED_CROP_TRIES + 1):
@@ -271,6 +274,8 @@ def _crop_once(image_id: uuid.UUID, *, box: dict, locked: bool, actor: Actor) ->
         cropped = None
         if not locked:
             seen = Image.objects.get(pk=image_id)
+            if _whole_image(seen, box):
+                return seen
             try:
                 cropped = _crop(seen, box=box, written=written)
             except FileNotFoundError as exc:
@@ -281,6 +286,8 @@ def _crop_once(image_id: uuid.UUID, *, box: dict, locked: bool, actor: Actor) ->
         with written.atomic():
             image = Image.objects.select_for_update().get(pk=image_id)
             if cropped is None:
+                if _whole_image(image, box):
+                    return image
                 cropped = _crop(image, box=box, written=written)
             elif cropped.source != image.file.name:
                 raise _StaleCrop()  # removes the file it wrote, on the way out
@@ -309,6 +316,13 @@ class _Cropped:
     size: int
     sha256: str
     box: dict  # {"left", "top", "width", "height"} in the pixels of the source
+
+
+def _whole_image(image: Image, box: dict) -> bool:
+    """Whether the box is all of the image's current pixels (``InvalidCrop`` if it does
+    not fit in them)."""
+    crop_box = imaging.crop_box(image_width=image.width, image_height=image.height, **box)
+    return crop_box == (0, 0, image.width, image.height)
 
 
 def _crop(image: Image, *, box: dict, written: Callable[[str], str]) -> _Cropped:

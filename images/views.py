@@ -222,9 +222,16 @@ CROP_BOX = ("width", "height", "left", "top")
 UPDATE_PARAMETERS = [ImageEditSerializer]
 UPDATE_DESCRIPTION = (
     "Fields come as JSON or as query parameters. `width` and `height` crop the "
-    "centre of the current image; with `left` and `top` they crop that box. `tags` "
-    "replaces the tags; `metadata` is a JSON Merge Patch (RFC 7396) of the metadata. "
-    "All the changes of one request apply, or none."
+    'centre of the current image, on PUT and on PATCH alike (`{"width": "100", '
+    '"height": "100"}` cuts the centre 100x100); with `left` and `top` they crop that '
+    "box. A box that is the whole current image (`width` and `height` its size, as GET "
+    "gives them, `left` and `top` 0 or absent) is no crop: nothing is decoded or stored and "
+    "no revision or event is recorded, while the other fields apply. Read-only fields sent "
+    "back (`id`, `sha256`, `phash`, `format`, `content_type`, `file_size`, `created_at`, "
+    "`updated_at`, `source_url`, the URLs) are ignored, so a PUT of what GET gave with a "
+    "new `name` renames the image and changes no bytes. `tags` replaces the tags; "
+    "`metadata` is a JSON Merge Patch (RFC 7396) of the metadata. All the changes of one "
+    "request apply, or none."
 )
 UPDATE_EXAMPLES = [
     OpenApiExample("Rename", value={"name": "plate 7", "description": "re-imaged"}),
