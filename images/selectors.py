@@ -26,7 +26,7 @@ from . import (
     visual_diff,
 )
 from .lab_metadata import DEFAULT_ORDERING, NO_FILTERS, Filters, Ordering, key_is_allowed
-from .models import Image, ImageEvent, ImageRevision, Rendition
+from .models import Image, ImageEvent, ImageRevision, Rendition, image_not_found
 from .resize import Spec
 
 
@@ -41,7 +41,10 @@ class ImageDiff:
 
 
 def image_get(*, image_id: uuid.UUID) -> Image:
-    return Image.objects.get(pk=image_id)
+    try:
+        return Image.objects.get(pk=image_id)
+    except Image.DoesNotExist:
+        raise image_not_found(image_id) from None
 
 
 # Opens that found the file gone because a write committed meanwhile, before one under the
@@ -64,13 +67,13 @@ def image_open(
     can remove it (a file is removed only after the write that stops naming it commits).
     """
     field = "original" if original else "file"
-    image = seen or Image.objects.get(pk=image_id)
+    image = seen or image_get(image_id=image_id)
     for _ in range(_UNLOCKED_OPEN_TRIES):
         name = getattr(image, field).name
         try:
             return image, storage.open_file(name)
         except FileNotFoundError:
-            image = Image.objects.get(pk=image_id)
+            image = image_get(image_id=image_id)
             if getattr(image, field).name == name:
                 raise
     with transaction.atomic():
@@ -132,8 +135,8 @@ def image_diff(*, source_id: uuid.UUID, target_id: uuid.UUID) -> ImageDiff:
     hashes = {
         pk: (phash, sha256) for pk, phash, sha256 in rows.values_list("pk", "phash_value", "sha256")
     }
-    if source_id not in hashes or target_id not in hashes:
-        raise Image.DoesNotExist("No image with this id.")
+    if missing := [pk for pk in dict.fromkeys([source_id, target_id]) if pk not in hashes]:
+        raise Image.DoesNotExist(" and ".join(f"image {pk}" for pk in missing) + " does not exist")
     (source_phash, source_sha256), (target_phash, target_sha256) = (
         hashes[source_id],
         hashes[target_id],
@@ -171,7 +174,10 @@ def image_similar(
 ) -> similarity.Matches:
     """The other stored images whose phash is within ``max_distance`` bits of this one's,
     among those that match ``filters``."""
-    phash_value = Image.objects.values_list("phash_value", flat=True).get(pk=image_id)
+    try:
+        phash_value = Image.objects.values_list("phash_value", flat=True).get(pk=image_id)
+    except Image.DoesNotExist:
+        raise image_not_found(image_id) from None
     return similarity.search(
         phash_value=phash_value,
         max_distance=max_distance,
@@ -221,7 +227,7 @@ def trash_list() -> QuerySet[Image]:
 
 def revision_list(*, image_id: uuid.UUID) -> list[ImageRevision]:
     """The image's revisions, oldest first; the last is ``current``."""
-    image = Image.objects.get(pk=image_id)
+    image = image_get(image_id=image_id)
     rows = list(image.revisions.order_by("revision"))
     for row in rows:
         row.current = row is rows[-1]
@@ -289,7 +295,7 @@ def _label(image: Image) -> str:
 def image_history(*, image_id: uuid.UUID) -> QuerySet[ImageEvent]:
     """The image's events, newest (last committed) first."""
     if not Image.objects.filter(pk=image_id).exists():
-        raise Image.DoesNotExist("No image with this id.")
+        raise image_not_found(image_id)
     return ImageEvent.objects.filter(image_id=image_id).order_by("-cursor")
 
 

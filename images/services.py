@@ -29,7 +29,7 @@ from django.db import transaction
 
 from . import database, imaging, incoming, labels, renditions, revisions, similarity, storage
 from .history import ANONYMOUS, Action, Actor, created_changes, event_record, size_changes
-from .models import Image, ImageRevision
+from .models import Image, ImageRevision, revision_not_found
 from .trash import image_delete, image_purge, image_undelete
 
 __all__ = ["image_delete", "image_purge", "image_undelete"]  # the trash's, named here too
@@ -349,7 +349,10 @@ def image_restore(*, image_id: uuid.UUID, revision: int = 1, actor: Actor = ANON
     _check_stored(target)  # a missing file or an outage shows before the switch
     with transaction.atomic():
         image = Image.objects.select_for_update().get(pk=image_id)
-        target = image.revisions.get(revision=revision)  # a trim meanwhile: 404
+        try:
+            target = image.revisions.get(revision=revision)
+        except ImageRevision.DoesNotExist:  # a trim meanwhile: 404
+            raise revision_not_found(image_id, revision) from None
         if image.file.name != target.file.name:
             before = (image.width, image.height)
             info = imaging.ImageInfo(target.format, target.width, target.height, target.phash)
