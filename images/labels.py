@@ -131,10 +131,8 @@ def _not_found(image_ids: list[uuid.UUID], *, found: set[uuid.UUID]) -> Image.Do
     missing = [str(pk) for pk in dict.fromkeys(image_ids) if pk not in found]
     named = ", ".join(missing[:NAMED_MISSING])
     more = f" and {len(missing) - NAMED_MISSING} more" if len(missing) > NAMED_MISSING else ""
-    plural = "s" if len(missing) > 1 else ""
-    return Image.DoesNotExist(
-        f"{len(missing)} id{plural} name no stored image (nothing was changed): {named}{more}."
-    )
+    ids = f"{len(missing)} ids name" if len(missing) > 1 else "1 id names"
+    return Image.DoesNotExist(f"{ids} no stored image (nothing was changed): {named}{more}.")
 
 
 def _change(image: Image, *, tags: list[str], metadata: dict) -> metadata_index.Change:

@@ -171,3 +171,13 @@ def test_a_size_with_leading_zeros_is_no_spec(api, image, spec):
     response = api.get(f"{API}/images/{image.pk}/renditions/{spec}")
 
     assert response.json()["detail"] == f"spec: {spec!r} is not a rendition spec."
+
+
+def test_a_bulk_edit_with_one_unknown_id_among_others_names_it(api, image):
+    response = api.post(
+        f"{API}/images/bulk", {"ids": [str(image.pk), GONE], "add_tags": ["x"]}, format="json"
+    )
+
+    assert response.json()["detail"] == (
+        f"1 id names no stored image (nothing was changed): {GONE}."
+    )
