@@ -1,0 +1,125 @@
+"""Stored renditions found without the database, as Wagtail keeps its renditions in Django's
+cache: the database stays the truth, the cache (``CACHE_URL``, shared by every worker and,
+configured so, every machine) remembers what a lookup found.
+
+Finding a stored rendition in the database (the row of the image's current file, joined to
+the image for its file and its trash state) costs more than streaming a thumbnail, and is
+asked on every view of every thumbnail. An entry is trusted only while nothing changed:
+
+- Each image has a *generation*, a random token in the cache beside its entries; every entry
+  names the generation it was read in. A write that changes what an image's renditions are
+  (a crop or restore, moving it to the trash, a rendition found missing or marked used)
+  deletes the generation once it commits (``forget_on_commit``), so no older entry is
+  served again. (An eviction need not: what it removed was of the current file.)
+- A reader takes the generation before it reads the database. An entry stored from a read
+  that a write overtook names a generation that write deleted: it is never served.
+- An entry lives IMAGES_RENDITION_CACHE_SECONDS at most: if a generation could not be
+  deleted (the cache failed just then), its entries are served for that long at most.
+- The cache unavailable, a lookup reads the database, as with the cache off (``0``).
+"""
+
+import logging
+import secrets
+import uuid
+from datetime import datetime
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+
+from images.models import Rendition
+
+logger = logging.getLogger(__name__)
+
+# (generation, pk, file, format, file_size, sha256, last_used_at): plain values, so that an
+# entry outlives a change of the model's fields.
+Entry = tuple[str, int, str, str, int, str, datetime]
+
+
+def lookup(
+    *, image_id: uuid.UUID, spec: str, format: str | None
+) -> tuple[str | None, Rendition | None]:
+    """The image's generation (None: do not remember what the database says now) and the
+    rendition remembered for ``spec`` in ``format`` (None: the image's own format), if any."""
+    if not settings.IMAGES_RENDITION_CACHE_SECONDS:
+        return None, None
+    key = _key(image_id, spec, format)
+    try:
+        found = cache.get_many([_generation_key(image_id), key])
+        generation = _generation(image_id, found.get(_generation_key(image_id)))
+    except Exception:  # any backend's error: the database answers
+        logger.warning("rendition cache unavailable; reading the database", exc_info=True)
+        return None, None
+    entry: Entry | None = found.get(key)
+    if generation is None or entry is None or entry[0] != generation:
+        return generation, None
+    _, pk, name, fmt, size, sha256, last_used_at = entry
+    return generation, Rendition(
+        pk=pk,
+        image_id=image_id,
+        spec=spec,
+        format=fmt,
+        file=name,
+        file_size=size,
+        sha256=sha256,
+        last_used_at=last_used_at,
+    )
+
+
+def remember(
+    *, generation: str | None, spec: str, format: str | None, rendition: Rendition
+) -> None:
+    """Remember ``rendition`` as what ``spec`` in ``format`` is in ``generation``, the
+    generation taken before the database was read."""
+    if generation is None:
+        return
+    entry: Entry = (
+        generation,
+        rendition.pk,
+        rendition.file.name,
+        rendition.format,
+        rendition.file_size,
+        rendition.sha256,
+        rendition.last_used_at,
+    )
+    key = _key(rendition.image_id, spec, format)
+    try:
+        cache.set(key, entry, settings.IMAGES_RENDITION_CACHE_SECONDS)
+    except Exception:  # not remembered: the next lookup reads the database
+        logger.warning("rendition cache unavailable; not remembered", exc_info=True)
+
+
+def forget_on_commit(image_id: uuid.UUID) -> None:
+    """Once the current transaction commits, serve none of the image's remembered renditions."""
+    transaction.on_commit(lambda: _forget(image_id))
+
+
+def _forget(image_id: uuid.UUID) -> None:
+    try:
+        cache.delete(_generation_key(image_id))
+    except Exception:  # the write has committed: say what may be served
+        logger.error(
+            "rendition cache unavailable: image %s's former renditions may be served from it "
+            "for up to %s s",
+            image_id,
+            settings.IMAGES_RENDITION_CACHE_SECONDS,
+            exc_info=True,
+        )
+
+
+def _generation(image_id: uuid.UUID, found: str | None) -> str | None:
+    """``found``, or a new generation if the image had none (None if another request gave
+    it one meanwhile: what this one read is not remembered)."""
+    if found is not None:
+        return found
+    fresh = secrets.token_hex(8)
+    added = cache.add(_generation_key(image_id), fresh, settings.IMAGES_RENDITION_CACHE_SECONDS)
+    return fresh if added else None
+
+
+def _generation_key(image_id: uuid.UUID) -> str:
+    return f"rendition-generation:{image_id}"
+
+
+def _key(image_id: uuid.UUID, spec: str, format: str | None) -> str:
+    return f"rendition:{image_id}:{spec}:{format or ''}"
