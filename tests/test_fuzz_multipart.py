@@ -134,6 +134,9 @@ parts = st.builds(
 )
 
 
+IMAGE_PART = Part("file", "plate.jpg", CONTENTS[0], "image/jpeg", None)
+
+
 @st.composite
 def bodies(draw) -> Body:
     boundary = draw(st.sampled_from(["b0undary", "----WebKitFormBoundary7MA4YWxk", "x"]))
@@ -146,8 +149,11 @@ def bodies(draw) -> Body:
             st.sampled_from(["other", "", '"quoted"', boundary + "x"]),
         )
     )
+    drawn = draw(st.lists(parts, max_size=5))
+    if draw(st.booleans()):  # half the bodies carry one good image among the other parts
+        drawn.insert(draw(st.integers(0, len(drawn))), IMAGE_PART)
     body = Body(
-        parts=draw(st.lists(parts, max_size=5)),
+        parts=drawn,
         boundary=boundary,
         header_boundary=header_boundary,
         closed=draw(st.integers(0, 3)) > 0,
