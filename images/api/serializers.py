@@ -217,9 +217,10 @@ class _FormText(str):
         },
         "maxProperties": lab_metadata.MAX_KEYS,
         "description": (
-            "Key-value metadata: keys of 1-64 characters [A-Za-z0-9][A-Za-z0-9_.:-]*, values "
-            "a string (at most 1024 characters), a finite number or a boolean; at most 64 "
-            "keys. In a form, a JSON object as text."
+            "Key-value metadata: keys of 1-64 characters [A-Za-z0-9][A-Za-z0-9_.:-]*, never "
+            "two underscores in a row (`__` starts a filter's operator), values a string (at "
+            "most 1024 characters), a finite number or a boolean; at most 64 keys. In a form, "
+            "a JSON object as text."
         ),
     }
 )
@@ -443,6 +444,8 @@ class LabelFilterSerializer(serializers.Serializer):
     """The tag and metadata filters of a query (``invalid_filter``). Only ``tag`` is a
     declared field; ``metadata.KEY[__op]`` parameters are read from the query itself
     (views.LABEL_FILTERS documents them), into ``filters``."""
+
+    query_prefixes = (lab_metadata.METADATA_PREFIX,)  # the parameters it takes (query_params)
 
     tag = serializers.ListField(
         child=serializers.CharField(allow_blank=True, trim_whitespace=False),
