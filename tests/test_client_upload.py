@@ -51,6 +51,10 @@ def run(service, *args: str, cwd: Path | None = None) -> tuple[int, str, str]:
     return process.returncode, out, err
 
 
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def lab_folder(root: Path, batch: str, *, plates: int = PLATES) -> Path:
     """A lab's folder: plate photos (some in a subfolder), a semicolon CSV of their labels
     kept inside it, and a note: files that are not images."""
@@ -170,6 +174,30 @@ def test_a_file_already_stored_gets_the_labels_of_this_run(service, client, tmp_
     assert image.tags == ["old", "rescanned"]
     assert image.metadata == {"a": 1, "batch": batch, "plate": "P-7"}
     assert len(stored(client, batch)) == 1
+
+
+def test_tiff_webp_and_heic_files_are_sent_and_other_files_skipped(service, client, tmp_path):
+    import pillow_heif
+
+    from tests.instrument_files import plate16, tif
+
+    pillow_heif.register_heif_opener()
+    folder = tmp_path / "instruments"
+    folder.mkdir()
+    seed = uuid.uuid4().int % 1000
+    (folder / "scan.tif").write_bytes(tif(plate16(seed=seed)))
+    (folder / "web.webp").write_bytes(encode(pattern((60, 40), variant=seed + 1), "WEBP"))
+    (folder / "phone.heic").write_bytes(encode(plate_photo((64, 48), seed=seed), "HEIF"))
+    (folder / "notes.txt").write_text("not an image")
+    code, out, err = run(service, "upload", str(folder), "--jobs", "1")
+    assert code == 0, out + err
+    assert f"skipped   {folder / 'notes.txt'}" in out + err
+    assert "Stored 3" in out
+    stored_formats = {
+        name: [image.format for image in client.images(sha256=digest(folder / name))]
+        for name in ("scan.tif", "web.webp", "phone.heic")
+    }
+    assert stored_formats == {"scan.tif": ["TIFF"], "web.webp": ["WEBP"], "phone.heic": ["HEIF"]}
 
 
 def test_a_refused_file_is_listed_with_the_services_code_and_exits_1(service, tmp_path):

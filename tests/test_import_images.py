@@ -74,16 +74,17 @@ def test_a_folder_tree_is_imported_other_files_left_alone_and_broken_images_refu
 
     assert code == 1  # a file was refused
     assert [line for line in lines if line.startswith("refused")] == [
-        f"refused  {lab}/run-3/cut.jpeg: invalid_image: The file is not a valid JPEG or PNG image.",
+        f"refused  {lab}/run-3/cut.jpeg: invalid_image: The file is not a valid JPEG, PNG, "
+        "TIFF, WebP or HEIC image.",
     ]
-    left_alone = "not a JPEG or PNG (by its first bytes); left alone"
+    left_alone = "not JPEG, PNG, TIFF, WebP or HEIC (by its first bytes); left alone"
     assert [line for line in lines if line.startswith("other")] == [
         f"other    {lab}/run-3/{name}: {left_alone}"
         for name in ["empty.png", "notes.txt", "scan.gif"]
     ]
     assert lines[-3:] == [
         "Imported 4, skipped 0 (already stored), refused 1 of 5 files.",
-        "Not JPEG or PNG, left alone: 3 other files.",
+        "Not JPEG, PNG, TIFF, WebP or HEIC, left alone: 3 other files.",
         "Refused: 1 invalid_image.",
     ]
     images = {image.name: image for image in Image.objects.all()}
@@ -155,7 +156,7 @@ def test_a_csv_and_notes_in_the_folder_are_left_alone_and_the_run_succeeds(tmp_p
     assert code == 0
     assert lines[-2:] == [
         "Imported 1, skipped 0 (already stored), refused 0 of 1 files.",
-        "Not JPEG or PNG, left alone: 2 other files.",
+        "Not JPEG, PNG, TIFF, WebP or HEIC, left alone: 2 other files.",
     ]
     assert labels() == {"plate": ([], {"well": "B7"})}
 
@@ -214,7 +215,7 @@ def test_a_failure_on_one_file_does_not_stop_the_run(lab, monkeypatch):
     assert f"refused  {lab}/run-2/plate-2.png: error: RuntimeError: storage went away" in lines
     assert lines[-3:] == [
         "Imported 3, skipped 0 (already stored), refused 1 of 4 files.",
-        "Not JPEG or PNG, left alone: 1 other files.",
+        "Not JPEG, PNG, TIFF, WebP or HEIC, left alone: 1 other files.",
         "Refused: 1 error.",
     ]
 
@@ -347,6 +348,7 @@ def test_a_csv_gives_each_file_its_own_metadata_and_wins_over_the_options(lab, t
         (["--metadata", "novalue"], "write KEY=VALUE"),
         (["--metadata", "bad key=1"], "invalid_metadata"),
         (["--metadata-csv", "{sheet}"], "line 2: a file name first"),
+        (["--metadata", "plate__id=1"], "two underscores in a row"),
         (["--metadata-csv", "{absent}"], "No such file"),
     ],
 )
@@ -365,6 +367,7 @@ def test_bad_labels_stop_the_import_before_any_file(lab, tmp_path, args, message
     ("sheet", "message"),
     [
         ("path,bad key\nplate-1.jpg,1\n", "line 1: 'bad key' is not a metadata key"),
+        ("path,plate__id\nplate-1.jpg,1\n", "line 1: .*two underscores"),
         ("path;a\n\nplate-1.jpg;1;2\n", "line 3: a file name first"),
         (  # 65 keys: too many for an image, found at the row's own line (4, not 3)
             "path," + ",".join(f"k{n}" for n in range(65)) + '\n"plate\n-1.jpg",1\n'

@@ -190,7 +190,7 @@ def run_upload(client: Client, args) -> int:
     planned = plan(args.paths, recursive=args.recursive, labels=labels)
     report = report_for(sys.stderr)
     for path in planned.skipped:
-        report.note(f"skipped   {shown(path)}: not a JPEG or PNG, not sent")
+        report.note(f"skipped   {shown(path)}: not a JPEG, PNG, TIFF, WebP or HEIC, not sent")
     for path in planned.unlabelled:
         report.note(f"no row    {shown(path)}: not in {args.metadata_csv}; --tag/--metadata only")
     for row in planned.missing:

@@ -105,9 +105,9 @@ class Client:
         metadata: dict[str, Any] | None = None,
         dedupe: bool = True,
     ) -> Upload:
-        """Store a JPEG or PNG. With ``dedupe`` (the default), bytes already stored answer
-        the stored image (``created`` False), so a retry of an upload whose answer was lost
-        stores nothing twice: only then are lost connections retried."""
+        """Store a JPEG, PNG, TIFF, WebP or HEIC image. With ``dedupe`` (the default), bytes
+        already stored answer the stored image (``created`` False), so a retry of an upload
+        whose answer was lost stores nothing twice: only then are lost connections retried."""
         if isinstance(source, str | Path):
             path = Path(source)
             filename = filename or path.name

@@ -36,7 +36,7 @@ class NotFound(ImageServiceError):
 
 
 class ImageRefused(ImageServiceError):
-    """413 or 415: the bytes are not a JPEG or PNG the service accepts, or too large."""
+    """413 or 415: the bytes are not an image the service accepts, or too large."""
 
 
 class RateLimited(ImageServiceError):

@@ -1,5 +1,6 @@
-"""What ``imgsvc upload`` sends: the files under the paths given, which of them are JPEG
-or PNG (by their first bytes, never their names: others are skipped and never sent), and
+"""What ``imgsvc upload`` sends: the files under the paths given, which of them are JPEG,
+PNG, TIFF, WebP or HEIC (by their first bytes, never their names: others are skipped and
+never sent), and
 the tags and metadata of each (``--tag``, ``--metadata``, a row of ``--metadata-csv``)."""
 
 import os
@@ -9,7 +10,11 @@ from pathlib import Path
 
 from .labels_csv import CsvError, CsvRow, LabelSheet, Value, parse_scalar, read_sheet
 
-SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")  # JPEG, PNG
+# How the formats the service accepts start: JPEG, PNG, TIFF (classic and BigTIFF, which the
+# service refuses with a reason), WebP (RIFF....WEBP), HEIF (an ftyp box with these brands).
+SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")
+KINDS = "JPEG, PNG, TIFF, WebP or HEIC"
 
 
 def files_under(paths: list[Path], *, recursive: bool) -> Iterator[Path]:
@@ -28,13 +33,18 @@ def files_under(paths: list[Path], *, recursive: bool) -> Iterator[Path]:
 
 
 def is_image(path: Path) -> bool:
-    """Whether the file starts as a JPEG or PNG does (the service decodes it to be sure)."""
+    """Whether the file starts as a JPEG, PNG, TIFF, WebP or HEIC does (the service decodes
+    it to be sure)."""
     try:
         with path.open("rb") as file:
-            head = file.read(8)
+            head = file.read(12)
     except OSError:
         return False
-    return head.startswith(SIGNATURES)
+    return (
+        head.startswith(SIGNATURES)
+        or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+        or (head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS)
+    )
 
 
 def parse_options(options: list[str]) -> dict[str, Value]:
@@ -91,7 +101,7 @@ def rows_by_path(sheet: LabelSheet, roots: list[Path]) -> dict[Path, CsvRow]:
 @dataclass(frozen=True)
 class Plan:
     images: list[Path]  # to send, in order
-    skipped: list[Path]  # not JPEG or PNG: never sent
+    skipped: list[Path]  # not JPEG, PNG, TIFF, WebP or HEIC: never sent
     unlabelled: list[Path]  # images the CSV has no row for
     missing: list[CsvRow]  # rows naming no file found
 

@@ -18,13 +18,12 @@ from django.db.models import Q
 from images import services
 from images.errors import ImageServiceError
 from images.history import command_actor
+from images.imaging.decode import ACCEPTED, HEAD_BYTES, starts_as_image
 from images.labels.csv_rows import ImportLabels
 from images.models import Image
 from images.services.edits import image_bulk_edit
 
 _READ_CHUNK = 1024 * 1024
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-SIGNATURES = (b"\xff\xd8\xff", PNG_SIGNATURE)  # how a JPEG and a PNG start
 IMPORT_ACTOR = command_actor("import_images")  # who the history says created the images
 
 
@@ -37,11 +36,12 @@ class Outcome:
 
 class Command(BaseCommand):
     help = (
-        "Import every JPEG and PNG under the given files and folders (recursive) through the "
+        "Import every JPEG, PNG, TIFF, WebP and HEIC image under the given files and folders "
+        "(recursive) through the "
         "same code as uploads, as `imgsvc upload` does from a lab's machine. Files whose "
         "bytes are already stored are skipped, so an interrupted import continues where it "
         "stopped when run again; they get this run's --tag, --metadata and CSV row all the "
-        "same. Every regular file that is not hidden and starts as a JPEG or PNG does is "
+        "same. Every regular file that is not hidden and starts as one of those formats does is "
         "imported and checked by decoding, not by its name; other files (a CSV, notes) are "
         "listed and left alone. --pattern narrows the choice by name. Exits 1 when some "
         "files were refused, 130 when interrupted."
@@ -134,7 +134,7 @@ class Command(BaseCommand):
             f"refused {counts['refused']} of {done} files."
         )
         if counts["other"]:
-            self.stdout.write(f"Not JPEG or PNG, left alone: {counts['other']} other files.")
+            self.stdout.write(f"Not {ACCEPTED}, left alone: {counts['other']} other files.")
         if counts["refused"]:
             by_reason = ", ".join(f"{n} {code}" for code, n in sorted(reasons.items()))
             self.stdout.write(f"Refused: {by_reason}.")
@@ -161,8 +161,8 @@ class Command(BaseCommand):
             return _unreadable(exc)
         with file:
             try:
-                if not file.read(len(PNG_SIGNATURE)).startswith(SIGNATURES):
-                    return Outcome("other", "not a JPEG or PNG (by its first bytes); left alone")
+                if not starts_as_image(file.read(HEAD_BYTES)):
+                    return Outcome("other", f"not {ACCEPTED} (by its first bytes); left alone")
                 file.seek(0)
                 digest = _sha256(file)
             except OSError as exc:

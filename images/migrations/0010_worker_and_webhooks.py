@@ -18,7 +18,7 @@ def start_at_the_feeds_end(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('images', '0008_trashed_image_proxy'),
+        ('images', '0009_more_image_formats'),
     ]
 
     operations = [
