@@ -14,6 +14,8 @@ EDITABLE = ["url", "actions", "tags", "metadata", "active"]
 
 
 class WebhookForm(forms.ModelForm):
+    url = forms.URLField(max_length=2048, assume_scheme="https")
+
     class Meta:
         model = Webhook
         fields = EDITABLE
