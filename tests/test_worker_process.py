@@ -44,9 +44,26 @@ class Worker:
         return self.process.wait(timeout=30)
 
 
+def own_database() -> dict[str, str]:
+    """On the suite's PostgreSQL pass (DATABASE_URL names a server), a database of this
+    module's own there, made afresh; else the service's SQLite file (tests/service.py)."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        return {}
+    import psycopg
+
+    server, _, name = url.rpartition("/")
+    name = f"{name.split('?')[0]}_worker_processes"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return {"DATABASE_URL": f"{server}/{name}"}
+
+
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
     environment = {
+        **own_database(),
         "IMAGES_ALLOW_PRIVATE_URLS": "true",
         "IMAGES_EAGER_RENDITIONS": "",
         "IMAGES_WEBHOOK_RETRY_BASE": "0.05",
@@ -55,6 +72,12 @@ def service(tmp_path_factory):
     }
     with Gunicorn(tmp_path_factory.mktemp("worker"), **environment) as service:
         yield service
+    if "DATABASE_URL" in environment:
+        import psycopg
+
+        server, _, name = environment["DATABASE_URL"].rpartition("/")
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -131,6 +154,31 @@ def test_a_worker_killed_ten_times_loses_nothing(service, receiver):
         assert by_id.setdefault(r["id"], r["body"]["data"]) == r["body"]["data"]
     assert all(r["verified"] for r in got)
     assert worker.stop() == 0
+
+
+def test_two_workers_each_killed_five_times_lose_nothing_and_keep_the_order(service, receiver):
+    """On PostgreSQL they share the work (the webhook's row taken with SKIP LOCKED); on
+    SQLite both may send an event (the same id), and nothing is lost either way."""
+    workers = [Worker(service), Worker(service)]
+    for worker in workers:
+        worker.start()
+    written: list[int] = []
+    writer = threading.Thread(target=lambda: written.extend(burst(service, 100)))
+    writer.start()
+    for n in range(10):
+        time.sleep(random.uniform(0.2, 0.5))
+        workers[n % 2].kill()
+        workers[n % 2].start()
+    writer.join(timeout=120)
+    assert written
+
+    receiver.wait_for(lambda: {int(r["id"]) for r in receiver.delivered()} >= set(written))
+
+    firsts = list(dict.fromkeys(int(r["id"]) for r in receiver.delivered()))
+    assert firsts == written
+    assert all(r["verified"] for r in receiver.received)
+    for worker in workers:
+        assert worker.stop() == 0
 
 
 def test_a_receiver_failing_for_a_while_gets_everything_after_the_backoff(
