@@ -21,6 +21,7 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import F, Q
 from django.utils import timezone
 from rest_framework.utils.encoders import JSONEncoder
@@ -42,16 +43,22 @@ Outcome = WebhookDelivery.Outcome
 
 
 def run() -> int:
-    """One round over the webhooks that are due; the number of events handled."""
+    """One round over the webhooks that are due, up to BATCH events each; the number of
+    events handled. On PostgreSQL each event is a transaction of its own, its webhook's row
+    locked: a worker killed mid-batch repeats one event, not the batch."""
     now = timezone.now()
     due = Webhook.objects.filter(active=True).filter(
         Q(retry_at__isnull=True) | Q(retry_at__lte=now)
     )
+    step = 1 if connection.vendor == "postgresql" else BATCH
     handled = 0
     for pk in due.values_list("pk", flat=True):
-        with claimed(Webhook.objects.filter(pk=pk, active=True)) as webhook:
-            if webhook is not None:
-                handled += deliver_due(webhook)
+        for _ in range(0, BATCH, step):
+            with claimed(Webhook.objects.filter(pk=pk, active=True)) as webhook:
+                done = deliver_due(webhook, limit=step) if webhook is not None else 0
+            handled += done
+            if not done:
+                break
     return handled
 
 
@@ -61,10 +68,12 @@ def backlog() -> dict[Webhook, int]:
     return {webhook: max(top - webhook.cursor, 0) for webhook in Webhook.objects.all()}
 
 
-def deliver_due(webhook: Webhook) -> int:
+def deliver_due(webhook: Webhook, *, limit: int = BATCH) -> int:
+    """Up to ``limit`` events after the webhook's cursor, in order, stopping at one that
+    fails; the number handled (0: nothing due)."""
     if webhook.retry_at is not None and webhook.retry_at > timezone.now():
         return 0
-    events = ImageEvent.objects.filter(cursor__gt=webhook.cursor).order_by("cursor")[:BATCH]
+    events = ImageEvent.objects.filter(cursor__gt=webhook.cursor).order_by("cursor")[:limit]
     handled = 0
     for event in events:
         image = Image.all_objects.filter(pk=event.image_id).first()
