@@ -17,7 +17,7 @@ def test_openapi_schema_validates_without_warnings(tmp_path):
         "/api/v1/images/{image_id}/file:",
         "/api/v1/images/{image_id}/original:",
         "/api/v1/images/{image_id}/restore:",
-        "/api/v1/images/{source_id}/diff/{target_id}:",
+        "/api/v1/images/{image_id}/diff/{target_id}:",
     ):
         assert f"  {path}\n" in schema, path
 
@@ -193,10 +193,10 @@ OPERATIONS = {
         "api_v1_images_revisions_file_retrieve",
     ),
     ("GET", "/api/v1/images/{image_id}/similar", "api_v1_images_similar_retrieve"),
-    ("GET", "/api/v1/images/{source_id}/diff/{target_id}", "api_v1_images_diff_retrieve"),
+    ("GET", "/api/v1/images/{image_id}/diff/{target_id}", "api_v1_images_diff_retrieve"),
     (
         "GET",
-        "/api/v1/images/{source_id}/diff/{target_id}/image",
+        "/api/v1/images/{image_id}/diff/{target_id}/image",
         "api_v1_images_diff_image_retrieve",
     ),
     ("GET", "/api/v1/trash/", "api_v1_trash_list"),

@@ -111,9 +111,3 @@ def test_a_purge_removes_files_only_once_its_transaction_commits(files):
     assert Image.all_objects.get(pk=image.pk).deleted_at is not None
     trash.image_purge(image_id=image.pk)
     assert files() == []
-
-
-def test_the_services_module_names_the_trash_services():
-    assert services.image_delete is trash.image_delete
-    assert services.image_undelete is trash.image_undelete
-    assert services.image_purge is trash.image_purge

@@ -55,10 +55,15 @@ class ImageAddForm(forms.ModelForm):
                 # A cropped image's original counts too: those bytes are stored as well.
                 self.twins = _stored_with(digest)
                 if not self.twins:
-                    image, created = services.image_get_or_create(
-                        file=upload, name=name, description=description, sha256=digest, actor=actor
+                    image = services.image_create(
+                        file=upload,
+                        name=name,
+                        description=description,
+                        sha256=digest,
+                        dedupe=True,
+                        actor=actor,
                     )
-                    if not created:  # stored by someone else in the meantime
+                    if image.deduplicated:  # stored by someone else in the meantime
                         image.holds_as = "current file"
                         self.twins = [image]
         except ImageServiceError as exc:
