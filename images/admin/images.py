@@ -21,7 +21,7 @@ from images.errors import ImageServiceError
 from images.imaging import decode as imaging
 from images.imaging import resize
 from images.infra import storage
-from images.labels import index as metadata_index
+from images.labels import queries as label_queries
 from images.labels import rules as lab_metadata
 from images.models import Image
 from images.services import edits as labels
@@ -67,7 +67,7 @@ class TagFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if self.value() is None:
             return queryset
-        return metadata_index.filtered(queryset, lab_metadata.Filters(tags=(self.value(),)))
+        return label_queries.filtered(queryset, lab_metadata.Filters(tags=(self.value(),)))
 
 
 @admin.register(Image)
@@ -141,7 +141,7 @@ class ImageAdmin(admin.ModelAdmin):
         found, duplicates = super().get_search_results(request, queryset, search_term)
         term = search_term.strip()
         if term:
-            found |= queryset.filter(metadata_index.labelled_with(term))
+            found |= queryset.filter(label_queries.labelled_with(term))
         return found, duplicates
 
     def delete_model(self, request, obj):
