@@ -1,6 +1,6 @@
 """What the API's operations answer, as the OpenAPI schema says: one declaration per
 viewset or view (``extend_schema_view``), applied where the viewset is defined; the pieces
-several share are in images/api/openapi.py.
+several share are in images/api/schema_parts.py.
 
 Each operation's ``operationId`` is set here, as clients generated from the schema know it;
 other parts of the schema are keyed by it (tests/test_schema.py pins the set).
@@ -9,7 +9,7 @@ other parts of the schema are keyed by it (tests/test_schema.py pins the set).
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 
-from images.api.openapi import (
+from images.api.schema_parts import (
     BINARY,
     CREATED,
     DOWNLOAD_HEADERS,

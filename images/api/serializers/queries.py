@@ -39,7 +39,7 @@ class ImageFilterSerializer(serializers.Serializer):
 class LabelFilterSerializer(serializers.Serializer):
     """The tag and metadata filters of a query (``invalid_filter``). Only ``tag`` is a
     declared field; ``metadata.KEY[__op]`` parameters are read from the query itself
-    (images/api/openapi.py documents them), into ``filters``."""
+    (images/api/schema_parts.py documents them), into ``filters``."""
 
     tag = serializers.ListField(
         child=serializers.CharField(allow_blank=True, trim_whitespace=False),
