@@ -23,13 +23,13 @@ class ImageServiceError(Exception):
 class InvalidImage(ImageServiceError):
     status_code = HTTPStatus.BAD_REQUEST
     code = "invalid_image"
-    default_detail = "The file is not a valid JPEG or PNG image."
+    default_detail = "The file is not a valid JPEG, PNG, TIFF, WebP or HEIC image."
 
 
 class UnsupportedImageFormat(ImageServiceError):
     status_code = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
     code = "unsupported_image_format"
-    default_detail = "Only JPEG and PNG images are accepted."
+    default_detail = "Only JPEG, PNG, TIFF, WebP and HEIC images are accepted."
 
 
 class ImageTooLarge(ImageServiceError):

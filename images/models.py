@@ -32,6 +32,9 @@ class Image(models.Model):
     class Format(models.TextChoices):
         JPEG = "JPEG"
         PNG = "PNG"
+        TIFF = "TIFF"
+        WEBP = "WEBP"
+        HEIF = "HEIF"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=255)

@@ -12,12 +12,11 @@ from typing import BinaryIO
 from django.conf import settings
 from django.core.files import File
 from django.db import transaction
-from django.db.models import F, QuerySet, Sum
+from django.db.models import Case, F, QuerySet, Sum, Value, When
 
 from images import incoming, similarity
-from images.imaging import decode as imaging
-from images.imaging import visual_diff
-from images.imaging.resize import Spec
+from images.imaging import hashing, visual_diff
+from images.imaging.resize import SOURCE_RENDITION_FORMATS, Spec
 from images.infra import rendition_cache, storage
 from images.labels import facets as label_facets
 from images.labels import queries as label_queries
@@ -146,7 +145,7 @@ def image_diff(*, source_id: uuid.UUID, target_id: uuid.UUID) -> ImageDiff:
         hashes[source_id],
         hashes[target_id],
     )
-    diff = imaging.hamming(source_phash, target_phash)
+    diff = hashing.hamming(source_phash, target_phash)
     return ImageDiff(
         source_image_id=source_id,
         target_image_id=target_id,
@@ -162,7 +161,7 @@ def image_diff_picture(*, source_id: uuid.UUID, target_id: uuid.UUID) -> bytes:
     with fp_a:
         target, fp_b = image_open(image_id=target_id)
         with fp_b:
-            distance = imaging.hamming(source.phash_value, target.phash_value)
+            distance = hashing.hamming(source.phash_value, target.phash_value)
             return visual_diff.render(
                 fp_a,
                 fp_b,
@@ -211,7 +210,7 @@ def image_search(
     if phash is None:
         raise ValueError("image_search needs a file, a URL or a phash.")
     return similarity.search(
-        phash_value=imaging.phash_to_int(phash),
+        phash_value=hashing.phash_to_int(phash),
         max_distance=max_distance,
         limit=limit,
         within=_labelled(filters),
@@ -258,7 +257,8 @@ def revision_open(
 def rendition_stored(*, image_id: uuid.UUID, spec: Spec, format: str | None) -> Rendition | None:
     """The stored rendition of the image's current file, if there is one: as the cache
     remembers it (images/infra/rendition_cache.py), else in one query; ``format`` None: in the
-    image's own format. None for an unknown or trashed image too."""
+    image's own format (or what stands in for it, ``resize.default_format``). None for an
+    unknown or trashed image too."""
     generation, remembered = rendition_cache.lookup(
         image_id=image_id, spec=spec.name, format=format
     )
@@ -270,7 +270,15 @@ def rendition_stored(*, image_id: uuid.UUID, spec: Spec, format: str | None) -> 
         spec=spec.name,
         source=F("image__file"),
     )
-    rows = rows.filter(format=format) if format else rows.filter(format=F("image__format"))
+    if not format:  # the image's own format, or what stands in for it in renditions
+        format_of_image = Case(
+            *(
+                When(image__format=source, then=Value(rendition))
+                for source, rendition in SOURCE_RENDITION_FORMATS.items()
+            ),
+            default=F("image__format"),
+        )
+    rows = rows.filter(format=format or format_of_image)
     try:
         row = rows.get()  # one at most (the unique constraint): no ORDER BY needed
     except Rendition.DoesNotExist:

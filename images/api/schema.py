@@ -123,7 +123,7 @@ IMAGES = extend_schema_view(
         parameters=[UploadOptionsSerializer, LOCATION],
         request={"multipart/form-data": ImageUploadSerializer},
         responses=CREATED,
-        summary="Upload a JPEG or PNG image",
+        summary="Upload a JPEG, PNG, TIFF, WebP or HEIC image",
         description=(
             "With `?dedupe=true`, an upload whose bytes are already stored (same sha256) "
             "answers 200 with that image and stores nothing (the tags and metadata sent "

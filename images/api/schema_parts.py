@@ -6,6 +6,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 
 from images.api.serializers.images import ErrorSerializer, ImageSerializer
+from images.imaging import decode as imaging
 from images.imaging import resize
 
 # Every error answer is JSON ``{"detail", "code"}`` (images/api/exception_handler.py).
@@ -52,8 +53,7 @@ CREATED = {
 # --- Downloads: the bytes of an image, a revision or a rendition --------------------------
 
 BINARY = {
-    (200, "image/jpeg"): OpenApiTypes.BINARY,
-    (200, "image/png"): OpenApiTypes.BINARY,
+    **{(200, content_type): OpenApiTypes.BINARY for content_type in imaging.CONTENT_TYPES.values()},
     302: OpenApiResponse(
         description="With presigned downloads on: Location is a short-lived URL of the bytes."
     ),
@@ -81,7 +81,7 @@ DOWNLOAD_HEADERS = [
         str,
         OpenApiParameter.HEADER,
         required=True,
-        description="A generated file name: `<id>.jpg` or `<id>.png`.",
+        description="A generated file name: `<id>.jpg`, `.png`, `.tif`, `.webp` or `.heic`.",
         response=[200],
     ),
 ]
@@ -94,7 +94,7 @@ SPEC = OpenApiParameter(
         "`width-{W}` or `height-{H}`; W and H from 1 to IMAGES_RENDITION_MAX_SIZE (4096), never "
         "larger than the source. Optionally `.jpg`, `.png`, `.webp`, `.avif`, or `.auto` "
         "(AVIF or WebP when Accept names them, else the source's format); without one, the "
-        "source's format."
+        "source's format (a TIFF's: PNG, a HEIC's: JPEG)."
     ),
 )
 RENDITION_HEADERS = [

@@ -30,7 +30,9 @@ from django.db import transaction
 
 from images import incoming, similarity
 from images.history import ANONYMOUS, Action, Actor, created_changes, event_record, size_changes
+from images.imaging import crop as cropping
 from images.imaging import decode as imaging
+from images.imaging import hashing
 from images.infra import database, storage
 from images.models import Image, ImageRevision
 from images.services import edits as labels
@@ -251,9 +253,9 @@ class _Cropped:
 
 def _crop(image: Image, *, box: dict, written: Callable[[str], str]) -> _Cropped:
     """Crop the image's current file into a new stored file (recorded with ``written``)."""
-    crop_box = imaging.crop_box(image_width=image.width, image_height=image.height, **box)
+    crop_box = cropping.crop_box(image_width=image.width, image_height=image.height, **box)
     with storage.open_file(image.file.name) as current, tempfile.TemporaryFile() as out:
-        info = imaging.crop(current, out, box=crop_box, max_pixels=settings.IMAGES_MAX_PIXELS)
+        info = cropping.crop(current, out, box=crop_box, max_pixels=settings.IMAGES_MAX_PIXELS)
         size, digest = incoming.measure(out)
         stored = storage.save(out, info.format, written=written)
     left, top, right, bottom = crop_box
@@ -311,4 +313,4 @@ def _set_current(
     image.file_size = size
     image.sha256 = sha256
     image.phash = info.phash
-    image.phash_value = imaging.phash_to_int(info.phash)
+    image.phash_value = hashing.phash_to_int(info.phash)

@@ -114,7 +114,9 @@ class ImageRevisionsSerializer(serializers.Serializer):
 
 
 class ImageUploadSerializer(serializers.Serializer):
-    file = serializers.FileField(allow_empty_file=True, help_text="The JPEG or PNG image.")
+    file = serializers.FileField(
+        allow_empty_file=True, help_text="The image: JPEG, PNG, TIFF, WebP or HEIC."
+    )
     name = serializers.CharField(
         max_length=255,
         required=False,

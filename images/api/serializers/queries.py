@@ -8,6 +8,7 @@ from images.api.serializers.images import ImageSerializer
 from images.api.serializers.rendering import RenderedFast
 from images.errors import ImageServiceError
 from images.labels import rules as lab_metadata
+from images.models import Image
 from images.similarity import MAX_DISTANCE
 
 # What a malformed hash is told, instead of "does not match the required pattern".
@@ -32,7 +33,9 @@ class ImageFilterSerializer(serializers.Serializer):
         help_text="phash: 16 hexadecimal digits.",
     )
     format = serializers.ChoiceField(
-        choices=["JPEG", "PNG", "jpeg", "png"], required=False, help_text="JPEG or PNG."
+        choices=[name for fmt in Image.Format.values for name in (fmt, fmt.lower())],
+        required=False,
+        help_text="JPEG, PNG, TIFF, WEBP or HEIF.",
     )
 
 
@@ -130,7 +133,9 @@ SEARCH_SOURCES = ("file", "url", "phash")
 
 class ImageSearchSerializer(SimilarQuerySerializer):
     file = serializers.FileField(
-        required=False, allow_empty_file=True, help_text="A JPEG or PNG (multipart)."
+        required=False,
+        allow_empty_file=True,
+        help_text="A JPEG, PNG, TIFF, WebP or HEIC (multipart).",
     )
     url = serializers.CharField(
         max_length=2048, required=False, allow_blank=True, help_text="An image to fetch."
