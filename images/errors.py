@@ -38,6 +38,20 @@ class ImageTooLarge(ImageServiceError):
     default_detail = "The image is too large."
 
 
+class UnexpectedFile(ImageServiceError):
+    """A multipart form with a file in a field that takes none: only ``file`` does."""
+
+    status_code = HTTPStatus.BAD_REQUEST
+    code = "unexpected_file"
+    default_detail = "Only the field 'file' takes a file."
+
+
+class TooManyFiles(ImageServiceError):
+    status_code = HTTPStatus.BAD_REQUEST
+    code = "too_many_files"
+    default_detail = "One image per request: the field 'file' holds more than one file."
+
+
 class InvalidCrop(ImageServiceError):
     status_code = HTTPStatus.BAD_REQUEST
     code = "invalid_crop"

@@ -6,6 +6,7 @@ images out, so nothing here can find one but ``trash_list``.
 """
 
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -20,8 +21,8 @@ from images.imaging.resize import SOURCE_RENDITION_FORMATS, Spec
 from images.infra import rendition_cache, storage
 from images.labels import facets as label_facets
 from images.labels import queries as label_queries
-from images.labels.rules import DEFAULT_ORDERING, NO_FILTERS, Filters, Ordering
-from images.models import FacetCount, Image, ImageEvent, ImageRevision, Rendition
+from images.labels.rules import DEFAULT_ORDERING, NO_FILTERS, Filters, Ordering, key_is_allowed
+from images.models import FacetCount, Image, ImageEvent, ImageRevision, Rendition, image_not_found
 from images.services import revisions
 
 
@@ -36,7 +37,10 @@ class ImageDiff:
 
 
 def image_get(*, image_id: uuid.UUID) -> Image:
-    return Image.objects.get(pk=image_id)
+    try:
+        return Image.objects.get(pk=image_id)
+    except Image.DoesNotExist:
+        raise image_not_found(image_id) from None
 
 
 # Opens that found the file gone because a write committed meanwhile, before one under the
@@ -59,13 +63,13 @@ def image_open(
     can remove it (a file is removed only after the write that stops naming it commits).
     """
     field = "original" if original else "file"
-    image = seen or Image.objects.get(pk=image_id)
+    image = seen or image_get(image_id=image_id)
     for _ in range(_UNLOCKED_OPEN_TRIES):
         name = getattr(image, field).name
         try:
             return image, storage.open_file(name)
         except FileNotFoundError:
-            image = Image.objects.get(pk=image_id)
+            image = image_get(image_id=image_id)
             if getattr(image, field).name == name:
                 raise
     with transaction.atomic():
@@ -139,8 +143,8 @@ def image_diff(*, source_id: uuid.UUID, target_id: uuid.UUID) -> ImageDiff:
     hashes = {
         pk: (phash, sha256) for pk, phash, sha256 in rows.values_list("pk", "phash_value", "sha256")
     }
-    if source_id not in hashes or target_id not in hashes:
-        raise Image.DoesNotExist("No image with this id.")
+    if missing := [pk for pk in dict.fromkeys([source_id, target_id]) if pk not in hashes]:
+        raise Image.DoesNotExist(" and ".join(f"image {pk}" for pk in missing) + " does not exist")
     (source_phash, source_sha256), (target_phash, target_sha256) = (
         hashes[source_id],
         hashes[target_id],
@@ -178,7 +182,10 @@ def image_similar(
 ) -> similarity.Matches:
     """The other stored images whose phash is within ``max_distance`` bits of this one's,
     among those that match ``filters``."""
-    phash_value = Image.objects.values_list("phash_value", flat=True).get(pk=image_id)
+    try:
+        phash_value = Image.objects.values_list("phash_value", flat=True).get(pk=image_id)
+    except Image.DoesNotExist:
+        raise image_not_found(image_id) from None
     return similarity.search(
         phash_value=phash_value,
         max_distance=max_distance,
@@ -228,7 +235,7 @@ def trash_list() -> QuerySet[Image]:
 
 def revision_list(*, image_id: uuid.UUID) -> list[ImageRevision]:
     """The image's revisions, oldest first; the last is ``current``."""
-    image = Image.objects.get(pk=image_id)
+    image = image_get(image_id=image_id)
     rows = list(image.revisions.order_by("revision"))
     for row in rows:
         row.current = row is rows[-1]
@@ -287,6 +294,17 @@ def rendition_stored(*, image_id: uuid.UUID, spec: Spec, format: str | None) -> 
     return row
 
 
+def metadata_keys_refused() -> Iterator[tuple[uuid.UUID, str]]:
+    """Each stored metadata key (of an image in the trash too) that the rules refuse on
+    writes now: one with ``__``, which a filter would read as an operator. None should
+    exist; ``images_check`` reports them. Streamed: the rows are read in chunks."""
+    rows = Image.all_objects.order_by().values_list("pk", "metadata")
+    for image_id, metadata in rows.iterator(chunk_size=1000):
+        for key in metadata:
+            if not key_is_allowed(key):
+                yield image_id, key
+
+
 def _label(image: Image) -> str:
     return f"{image.name} ({image.width}x{image.height})"
 
@@ -296,7 +314,7 @@ def image_history(*, image_id: uuid.UUID, trashed: bool = False) -> QuerySet[Ima
     the trash too (the admin's trash shows them)."""
     images = Image.all_objects if trashed else Image.objects
     if not images.filter(pk=image_id).exists():
-        raise Image.DoesNotExist("No image with this id.")
+        raise image_not_found(image_id)
     return ImageEvent.objects.filter(image_id=image_id).order_by("-cursor")
 
 

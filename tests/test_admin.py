@@ -341,6 +341,7 @@ def test_admin_change_page_shows_and_edits_tags_and_metadata(staff, api):
         ({"metadata": "{not json"}, "not valid JSON"),
         ({"metadata": '{"a": {"b": 1}}'}, "a string, a number or a boolean"),
         ({"metadata": '["a"]'}, "JSON object"),
+        ({"metadata": '{"plate__id": 1}'}, "may not hold two underscores in a row"),
     ],
 )
 def test_admin_change_refuses_bad_tags_or_metadata_and_changes_nothing(staff, fields, message):

@@ -60,6 +60,7 @@ def test_lines_are_the_files_own_across_blank_lines_and_quoted_line_breaks(tmp_p
     ("text", "line", "problem"),
     [
         ("file;plate;bad key\n", 1, "'bad key' is not a metadata key"),
+        ("file;plate__id\n", 1, "two underscores in a row"),
         ("file,plate,plate\n", 1, "a key named twice: plate."),
         (",plate\n", 1, "the first row names the file column first"),
         ("", 1, "empty; the first row names the keys."),

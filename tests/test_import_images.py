@@ -348,6 +348,7 @@ def test_a_csv_gives_each_file_its_own_metadata_and_wins_over_the_options(lab, t
         (["--metadata", "novalue"], "write KEY=VALUE"),
         (["--metadata", "bad key=1"], "invalid_metadata"),
         (["--metadata-csv", "{sheet}"], "line 2: a file name first"),
+        (["--metadata", "plate__id=1"], "two underscores in a row"),
         (["--metadata-csv", "{absent}"], "No such file"),
     ],
 )
@@ -366,6 +367,7 @@ def test_bad_labels_stop_the_import_before_any_file(lab, tmp_path, args, message
     ("sheet", "message"),
     [
         ("path,bad key\nplate-1.jpg,1\n", "line 1: 'bad key' is not a metadata key"),
+        ("path,plate__id\nplate-1.jpg,1\n", "line 1: .*two underscores"),
         ("path;a\n\nplate-1.jpg;1;2\n", "line 3: a file name first"),
         (  # 65 keys: too many for an image, found at the row's own line (4, not 3)
             "path," + ",".join(f"k{n}" for n in range(65)) + '\n"plate\n-1.jpg",1\n'

@@ -9,6 +9,7 @@ other parts of the schema are keyed by it (tests/test_schema.py pins the set).
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 
+from images.api.query_params import UNKNOWN_PARAMETERS
 from images.api.schema_parts import (
     BINARY,
     CREATED,
@@ -74,7 +75,14 @@ def update(operation_id: str):
         summary="Rename, describe or crop an image",
         description=(
             "Fields come as JSON or as query parameters. `width` and `height` crop the "
-            "centre of the current image; with `left` and `top` they crop that box. `tags` "
+            'centre of the current image, on PUT and on PATCH alike (`{"width": "100", '
+            '"height": "100"}` cuts the centre 100x100); with `left` and `top` they crop that '
+            "box. A box that is the whole current image (`width` and `height` its size, as GET "
+            "gives them, `left` and `top` 0 or absent) is no crop: nothing is decoded or stored "
+            "and no revision or event is recorded, while the other fields apply. Read-only "
+            "fields sent back (`id`, `sha256`, `phash`, `format`, `content_type`, `file_size`, "
+            "`created_at`, `updated_at`, `source_url`, the URLs) are ignored, so a PUT of what "
+            "GET gave with a new `name` renames the image and changes no bytes. `tags` "
             "replaces the tags; `metadata` is a JSON Merge Patch (RFC 7396) of the metadata. "
             "All the changes of one request apply, or none."
         ),
@@ -244,12 +252,13 @@ IMAGES = extend_schema_view(
     ),
     history=extend_schema(
         operation_id="api_v1_images_history_list",
-        responses={200: HistoryEntrySerializer(many=True), **NOT_FOUND},
+        responses={200: HistoryEntrySerializer(many=True), 400: ErrorSerializer, **NOT_FOUND},
         summary="What happened to an image, newest first",
         description=(
             "Every change of the image (`created`, `updated`, `cropped`, `restored`, "
             "`deleted`, `undeleted`), with who made it: `actor.kind` is `token`, `user` "
             "(an admin login), `anonymous` or `command` (e.g. `import_images`)."
+            + UNKNOWN_PARAMETERS
         ),
     ),
 )
@@ -257,11 +266,12 @@ IMAGES = extend_schema_view(
 TRASH = extend_schema_view(
     list=extend_schema(
         operation_id="api_v1_trash_list",
-        responses={200: TrashedImageSerializer(many=True), **NOT_FOUND},
+        responses={200: TrashedImageSerializer(many=True), 400: ErrorSerializer, **NOT_FOUND},
         summary="The images in the trash, the latest deleted first",
         description=(
             "Paginated as the image list. Each is purged at its `purge_at` (IMAGES_TRASH_DAYS "
             "after its deletion) by `manage.py images_purge`, unless restored before."
+            + UNKNOWN_PARAMETERS
         ),
     ),
     destroy=extend_schema(
@@ -293,7 +303,7 @@ EVENTS = extend_schema_view(
             "change comes exactly once, in the order the changes committed, none before its "
             "transaction committed. `cursor` is an integer, increasing from 1. The events of "
             "purged images stay. A malformed `after` is 400 `invalid_cursor`; a `limit` "
-            "outside 1-1000, 400 `min_value`, `max_value` or `invalid`."
+            "outside 1-1000, 400 `min_value`, `max_value` or `invalid`." + UNKNOWN_PARAMETERS
         ),
     ),
 )

@@ -5,6 +5,7 @@ declared in images/api/schema.py."""
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 
+from images.api.query_params import UNKNOWN_PARAMETERS
 from images.api.serializers.images import ErrorSerializer, ImageSerializer
 from images.imaging import decode as imaging
 from images.imaging import resize
@@ -35,7 +36,11 @@ LABEL_FILTERS = [
         ("__exists", "`true`: images that have KEY; `false`: images that do not."),
     ]
 ]
-FILTERED = " A malformed `tag`, `metadata.KEY` or `ordering` parameter is 400 `invalid_filter`."
+FILTERED = (
+    " A malformed `tag`, `metadata.KEY` or `ordering` parameter is 400 `invalid_filter`, and "
+    "so is a `metadata.KEY__OP` whose OP is not `gt`, `gte`, `lt`, `lte` or `exists` (no "
+    "metadata key holds `__`)." + UNKNOWN_PARAMETERS
+)
 LOCATION = OpenApiParameter(
     "Location",
     OpenApiTypes.URI,

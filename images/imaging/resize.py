@@ -66,7 +66,8 @@ _UPRIGHT = {
 _ORIENTATION_TAG = 0x0112
 # ASCII digits only (\d would take other scripts' digits), no leading zero: one spec, one
 # name. At most 9 digits, so that any number parses; the range is checked after.
-_SPEC = re.compile(r"([a-z]+)-([1-9][0-9]{0,8})(?:x([1-9][0-9]{0,8}))?(?:\.([a-z]+))?")
+# A size of 0 matches, to be told the range; other leading zeros do not (one spelling each).
+_SPEC = re.compile(r"([a-z]+)-(0|[1-9][0-9]{0,8})(?:x(0|[1-9][0-9]{0,8}))?(?:\.([a-z]+))?")
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,7 @@ def parse_spec(text: str, *, max_size: int) -> Spec:
             f"Unknown rendition format {suffix!r}; use jpg, png, webp, avif or auto."
         )
     sizes = [int(first)] + ([int(second)] if second else [])
-    if max(sizes) > max_size:
+    if min(sizes) < 1 or max(sizes) > max_size:
         raise InvalidRendition(f"Rendition sizes are 1 to {max_size} pixels.")
     width, height = {
         "width": (sizes[0], None),

@@ -120,6 +120,10 @@ def _keys(header: list[str], path: str) -> list[str]:
                 f"{key!r} is not a metadata key: 1 to 64 letters, digits and _.:- , a letter "
                 "or digit first.",
             )  # fmt: skip
+        if "__" in key:  # in a filter, __ separates the key from an operator (KEY__gt)
+            raise CsvError(
+                path, 1, f"{key!r}: a metadata key may not hold two underscores in a row."
+            )
     if len(set(keys)) != len(keys):
         twice = sorted({key for key in keys if keys.count(key) > 1})
         raise CsvError(path, 1, f"a key named twice: {', '.join(twice)}.")

@@ -91,9 +91,10 @@ class _FormText(str):
         },
         "maxProperties": lab_metadata.MAX_KEYS,
         "description": (
-            "Key-value metadata: keys of 1-64 characters [A-Za-z0-9][A-Za-z0-9_.:-]*, values "
-            "a string (at most 1024 characters), a finite number or a boolean; at most 64 "
-            "keys. In a form, a JSON object as text."
+            "Key-value metadata: keys of 1-64 characters [A-Za-z0-9][A-Za-z0-9_.:-]*, never "
+            "two underscores in a row (`__` starts a filter's operator), values a string (at "
+            "most 1024 characters), a finite number or a boolean; at most 64 keys. In a form, "
+            "a JSON object as text."
         ),
     }
 )

@@ -44,6 +44,8 @@ class LabelFilterSerializer(serializers.Serializer):
     declared field; ``metadata.KEY[__op]`` parameters are read from the query itself
     (images/api/schema_parts.py documents them), into ``filters``."""
 
+    query_prefixes = (lab_metadata.METADATA_PREFIX,)  # the parameters it takes (query_params)
+
     tag = serializers.ListField(
         child=serializers.CharField(allow_blank=True, trim_whitespace=False),
         required=False,

@@ -32,8 +32,15 @@ class Guarded:
 # and services, never through a queryset of the viewset.
 class GuardedViewSet(Guarded, GenericViewSet):
     pagination_class = ImagePagination
+    paginated_actions: frozenset[str] = frozenset({"list"})
     lookup_url_kwarg = "image_id"
     lookup_value_converter = "image_id"
+
+    @property
+    def paginator(self):
+        """The paginator of an action that answers a page, else None: only those take
+        ``page`` and ``page_size`` (images/api/query_params.py asks)."""
+        return super().paginator if self.action in self.paginated_actions else None
 
     def paginated(self, rows, serializer_class) -> Response:
         """One page of ``rows`` as the list, the trash and a history answer it."""

@@ -17,6 +17,7 @@ from access.throttling import charge_costly
 from images import selectors, services
 from images.api import schema
 from images.api.parsers import ImageMultiPartParser
+from images.api.query_params import check_query_params
 from images.api.serializers.history import HistoryEntrySerializer
 from images.api.serializers.images import (
     BulkEditedSerializer,
@@ -56,8 +57,10 @@ CROP_BOX = ("width", "height", "left", "top")
 @schema.IMAGES
 class ImageViewSet(GuardedViewSet):
     costly_actions = frozenset({"upload", "create", "restore", "search", "diff_image"})
+    paginated_actions = frozenset({"list", "history"})
 
     def list(self, request):
+        check_query_params(self, ImageListQuerySerializer)
         query = ImageListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         return self.paginated(selectors.image_list(**query.validated_data), ImageSerializer)
@@ -148,6 +151,7 @@ class ImageViewSet(GuardedViewSet):
 
     @action(detail=True)
     def similar(self, request, image_id):
+        check_query_params(self, SimilarQuerySerializer, LabelFilterSerializer)
         query = SimilarQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         labelled = LabelFilterSerializer(data=request.query_params)
@@ -159,6 +163,7 @@ class ImageViewSet(GuardedViewSet):
 
     @action(detail=False, methods=["post"], parser_classes=[JSONParser, ImageMultiPartParser])
     def search(self, request):
+        check_query_params(self, SimilarQuerySerializer, LabelFilterSerializer)
         serializer = ImageSearchSerializer(data=merged_input(request))
         serializer.is_valid(raise_exception=True)
         labelled = LabelFilterSerializer(data=request.query_params)
@@ -176,6 +181,7 @@ class ImageViewSet(GuardedViewSet):
 
     @action(detail=False)
     def facets(self, request):
+        check_query_params(self, FacetQuerySerializer)
         query = FacetQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         options = dict(query.validated_data)
@@ -254,6 +260,7 @@ class ImageViewSet(GuardedViewSet):
 
     @action(detail=True)
     def history(self, request, image_id):
+        check_query_params(self)
         events = selectors.image_history(image_id=image_id)
         return self.paginated(events, HistoryEntrySerializer)
 

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from access.actors import actor_from_request
 from images import selectors, services
 from images.api import schema
+from images.api.query_params import check_query_params
 from images.api.serializers.images import ImageSerializer, TrashedImageSerializer
 from images.api.views.base import GuardedViewSet
 
@@ -14,6 +15,7 @@ from images.api.views.base import GuardedViewSet
 @schema.TRASH
 class TrashViewSet(GuardedViewSet):
     def list(self, request):
+        check_query_params(self)
         return self.paginated(selectors.trash_list(), TrashedImageSerializer)
 
     def destroy(self, request, image_id):
