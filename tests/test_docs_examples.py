@@ -1,44 +1,48 @@
-"""The README's examples run, in order, as pasted, against a live service.
+"""Every example of the README and the docs site runs, as pasted, against a live service.
 
-Which blocks run: every ```sh block in a section whose heading is followed by a line
-``<!-- runnable ... -->``, down to the next heading of the same or a higher level; all of
-them in README order, in one bash (``set -euo pipefail``: a variable never set, such as an
-``$OTHER_ID`` no line assigns, stops the run). A section added later (tags, renditions,
-history, ...) joins by carrying the marker; its blocks run after those above it and see
-their variables.
+Which blocks run: every ```sh block of README.md and of the pages under docs/, page by page
+in the site's order (README first, then mkdocs.yml's nav, then any page it does not list),
+each page in a bash of its own (``set -euo pipefail``: a variable never set stops the run),
+so that a reader who lands on one page can paste its blocks without the pages before it.
+A page's ```python blocks run after its shell blocks, as one script, and must exit 0.
+
+Blocks that cannot run as pasted on a developer's machine (docker, systemd, a server
+configured otherwise, management commands on the machine's own database, settings to put
+in an environment file) use another fence: ```console or ```text. Nothing else is skipped.
 
 What each answer must be: 2xx, unless the command's comment starts with another status and
 a colon or the line's end (``curl $API/images/$ID   # 404: {"code": "not_found"}``; ``# 204``);
-then exactly that status. Every curl the blocks contain must answer at least once.
+then exactly that status. Every curl a page contains must answer at least once.
 
-What the test gives the blocks, and nothing else: a folder holding ``plate-7.jpg`` (a
-photo-like plate made with Pillow), the service at ``http://127.0.0.1:8000`` (the README's
-address) swapped for a live server on 127.0.0.1 and an ephemeral port, and the README's
-``https://images.lab.example`` swapped for an HTTP origin on 127.0.0.1 serving the files
-the blocks fetch (so the service must allow private URLs, as a lab's own server needs).
-A ``curl`` function wraps the real curl to report each answer's status on stderr.
+What the blocks get, as a reader has it after `make run`: the service under gunicorn as
+`make run` starts it, at http://127.0.0.1:8000 (the address the pages name), with
+IMAGES_ALLOW_PRIVATE_URLS=true, which the URL examples say they need to fetch from this
+machine; a folder holding a copy of the repo's examples/ (the sample photos). Nothing is
+rewritten. When port 8000 is taken, the service listens on another and PORT names it, as
+`make run PORT=...` would: the pages build their address as ``${PORT:-8000}``. A ``curl``
+function wraps the real curl to report each answer's status on stderr.
 """
 
 import os
 import re
+import shutil
+import socket
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from django.conf import settings
+import yaml
 
-from tests.factories import encode, plate_photo, with_changed_region
+from tests.service import REPO, Gunicorn, free_port
 
-README = Path(settings.BASE_DIR) / "README.md"
-RUNNABLE = re.compile(r"<!--\s*runnable\b")
-HEADING = re.compile(r"(#{1,6})\s")
-FENCE = re.compile(r"```(\S*)")
+DOCS = REPO / "docs"
+FENCE = re.compile(r"^```(\S*)")
 # A comment starting with a status: "# 404", "# 400: {...}" (not "# 200x200 crop").
 EXPECTED = re.compile(r"(?:^|\s)#\s*([1-5]\d\d)(?::|\s*$)")
-ANSWER = re.compile(r"^readme-answer (\d+) (\d{3})$", re.M)
-README_SERVICE = "http://127.0.0.1:8000"
-README_ORIGIN = "https://images.lab.example"
+ANSWER = re.compile(r"^docs-answer (\d+) (\d{3})$", re.M)
+URL_HOST = re.compile(r"https?://([^/:\s'\"$]+)")
 
 # Wraps curl: every answer's status on stderr, with the line of the script that asked.
 CURL_WRAPPER = r"""
@@ -46,14 +50,14 @@ unset BASH_ENV  # read by this bash only, not by scripts it starts (python3 may 
 set -euo pipefail
 curl() {
     command curl --no-progress-meter \
-        --write-out "%{stderr}readme-answer ${BASH_LINENO[0]} %{http_code}\n" "$@"
+        --write-out "%{stderr}docs-answer ${BASH_LINENO[0]} %{http_code}\n" "$@"
 }
 """
 
 
 @dataclass(frozen=True)
 class Command:
-    readme_line: int  # where it starts in README.md (1-based)
+    page_line: int  # where it starts in its page (1-based)
     script_lines: range  # its lines in the script the blocks make
     text: str
     expected: int | None  # the status its comment names; None: any 2xx
@@ -63,124 +67,179 @@ class Command:
 class Script:
     text: str
     commands: list[Command]
-    sections: list[str]  # the runnable sections' headings, in order
 
 
-def runnable_script(markdown: str) -> Script:
-    """The sh blocks of the runnable sections, in order, as one script."""
-    lines = markdown.splitlines()
-    sections, script, commands = [], [], []
-    runnable_level = None  # the heading level of the runnable section we are in
-    in_block = fence = None
-    for number, line in enumerate(lines, start=1):
-        if in_block is not None:
+def pages() -> list[Path]:
+    """README.md, then the site's pages in the nav's order, then those it does not list."""
+    config = yaml.safe_load((REPO / "mkdocs.yml").read_text())
+
+    def listed(entries) -> list[str]:
+        found = []
+        for entry in entries:
+            value = next(iter(entry.values())) if isinstance(entry, dict) else entry
+            found += listed(value) if isinstance(value, list) else [value]
+        return found
+
+    ordered = [DOCS / name for name in listed(config["nav"])]
+    rest = sorted(set(DOCS.rglob("*.md")) - set(ordered))
+    return [REPO / "README.md"] + [page for page in ordered + rest if page.exists()]
+
+
+def blocks(markdown: str, language: str) -> list[tuple[int, str]]:
+    """The lines of the page's fenced blocks in ``language``, with their line numbers."""
+    found, fence = [], None
+    for number, line in enumerate(markdown.splitlines(), start=1):
+        if fence is not None:
             if line.startswith("```"):
-                in_block = None
-            elif fence == "sh":
-                script.append((number, line))
-            continue
-        if match := FENCE.match(line):
-            in_block, fence = number, match.group(1) if runnable_level else None
-            continue
-        if match := HEADING.match(line):
-            level = len(match.group(1))
-            if runnable_level and level <= runnable_level:
-                runnable_level = None
-            following = next((later for later in lines[number:] if later.strip()), "")
-            if RUNNABLE.match(following.strip()):
-                runnable_level = level
-                sections.append(line.lstrip("#").strip())
+                fence = None
+            elif fence == language:
+                found.append((number, line))
+        elif match := FENCE.match(line):
+            fence = match.group(1)
+    return found
+
+
+def shell_script(markdown: str) -> Script:
+    """The page's sh blocks, in order, as one script, and the commands in it."""
+    lines = blocks(markdown, "sh")
+    commands = []
     position = 0
-    while position < len(script):
+    while position < len(lines):
         start = position
-        while script[position][1].endswith("\\") and position + 1 < len(script):
+        while lines[position][1].endswith("\\") and position + 1 < len(lines):
             position += 1
-        text = "\n".join(line for _, line in script[start : position + 1])
-        found = [EXPECTED.search(line) for _, line in script[start : position + 1]]
+        text = "\n".join(line for _, line in lines[start : position + 1])
+        found = [EXPECTED.search(line) for _, line in lines[start : position + 1]]
         expected = next((int(match.group(1)) for match in found if match), None)
-        commands.append(Command(script[start][0], range(start + 1, position + 2), text, expected))
+        commands.append(Command(lines[start][0], range(start + 1, position + 2), text, expected))
         position += 1
-    return Script("\n".join(line for _, line in script) + "\n", commands, sections)
+    return Script("\n".join(line for _, line in lines) + "\n", commands)
 
 
-def run(script: Script, *, service: str, origin: str, folder: Path) -> list[str]:
+def run_shell(script: Script, *, name: str, folder: Path, env: dict[str, str]) -> list[str]:
     """Run the script in ``folder``; the problems found, one line each (none: all good)."""
-    text = script.text.replace(README_SERVICE, service).replace(README_ORIGIN, origin)
-    (folder / "readme.sh").write_text(text)
+    (folder / "page.sh").write_text(script.text)
     (folder / "curl-wrapper.sh").write_text(CURL_WRAPPER)
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(folder),
-        "BASH_ENV": str(folder / "curl-wrapper.sh"),  # read by bash before the script
-    }
     done = subprocess.run(
-        ["bash", "readme.sh"],
+        ["bash", "page.sh"],
         cwd=folder,
-        env=env,
+        env={**env, "BASH_ENV": str(folder / "curl-wrapper.sh")},  # read before the script
         capture_output=True,
         text=True,
-        timeout=120,  # a hang fails instead of holding the suite
+        timeout=180,  # a hang fails instead of holding the suite
     )
     answers = [(int(line), int(code)) for line, code in ANSWER.findall(done.stderr)]
     problems = []
     for command in script.commands:
         statuses = [code for line, code in answers if line in command.script_lines]
-        where = f"README.md line {command.readme_line}: {command.text.strip()}"
+        where = f"{name} line {command.page_line}: {command.text.strip()}"
         if "curl" in command.text and not statuses:
             problems.append(f"{where}\n    never answered (the run stopped before it?)")
         for status in statuses:
             if command.expected is None and not 200 <= status < 300:
-                problems.append(f"{where}\n    answered {status}, the README promises 2xx")
+                problems.append(f"{where}\n    answered {status}, the page promises 2xx")
             elif command.expected is not None and status != command.expected:
-                problems.append(
-                    f"{where}\n    answered {status}, the README says {command.expected}"
-                )
+                problems.append(f"{where}\n    answered {status}, the page says {command.expected}")
     if done.returncode != 0:
         problems.append(f"bash exited {done.returncode}:\n{done.stderr[-3000:]}")
     return problems
 
 
+def port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    """The service as `make run` starts it, on port 8000 when that is free."""
+    port = 8000 if port_is_free(8000) else free_port()
+    folder = tmp_path_factory.mktemp("service")
+    with Gunicorn(
+        folder, port=port, SECRET_KEY="docs-examples", IMAGES_ALLOW_PRIVATE_URLS="true"
+    ) as server:
+        yield server
+
+
 @pytest.fixture
-def service(live_server, settings, origin, tmp_path):
-    """The live service, the origin serving the README's URL, and the folder to run in."""
-    settings.IMAGES_ALLOW_PRIVATE_URLS = True  # the origin is on 127.0.0.1
-    photo = plate_photo((800, 600))
-    (tmp_path / "plate-7.jpg").write_bytes(encode(photo, "JPEG", quality=90))
-    again = with_changed_region(photo, (500, 100, 560, 160))  # the same plate, imaged again
-    origin.serve("/plates/7-again.jpg", encode(again, "JPEG", quality=90), "image/jpeg")
-    return live_server.url, origin.base, tmp_path
+def reader(service, tmp_path):
+    """A reader's shell: the examples folder beside it, and PORT when it is not 8000."""
+    shutil.copytree(REPO / "examples", tmp_path / "examples")
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "LANG": "C.UTF-8"}
+    if service.port != 8000:
+        env["PORT"] = str(service.port)
+    return tmp_path, env
 
 
-@pytest.mark.django_db(transaction=True)
-def test_the_readme_examples_run_in_order_as_pasted(service):
-    script = runnable_script(README.read_text())
-    url, origin, folder = service
+@pytest.mark.parametrize("page", pages(), ids=lambda page: str(page.relative_to(REPO)))
+def test_the_page_examples_run_as_pasted(page, reader):
+    markdown = page.read_text()
+    folder, env = reader
+    name = str(page.relative_to(REPO))
+    problems = []
 
-    assert "Examples" in script.sections
-    for placeholder in (README_SERVICE, README_ORIGIN):
-        assert placeholder in script.text  # else the swap below no longer applies
-    assert url.startswith("http://127.0.0.1:")
-    problems = run(script, service=url, origin=origin, folder=folder)
+    script = shell_script(markdown)
+    if script.commands:
+        problems += run_shell(script, name=name, folder=folder, env=env)
+    python = blocks(markdown, "python")
+    if python:
+        (folder / "page.py").write_text("\n".join(line for _, line in python) + "\n")
+        done = subprocess.run(
+            [sys.executable, "page.py"],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if done.returncode != 0:
+            problems.append(f"{name}: its python blocks exited {done.returncode}:\n{done.stderr}")
 
     assert problems == [], "\n".join(problems)
 
 
+def test_the_readme_and_the_guide_have_examples_to_run():
+    runnable = {
+        str(page.relative_to(REPO)) for page in pages() if shell_script(page.read_text()).commands
+    }
+
+    assert {"README.md", "docs/guide/api.md", "docs/guide/renditions.md"} <= runnable
+
+
+@pytest.mark.parametrize("page", pages(), ids=lambda page: str(page.relative_to(REPO)))
+def test_the_examples_ask_this_machine_only(page):
+    markdown = page.read_text()
+    code = "\n".join(line for _, line in blocks(markdown, "sh") + blocks(markdown, "python"))
+
+    assert set(URL_HOST.findall(code)) <= {"127.0.0.1"}
+
+
+def test_the_readme_is_a_front_door():
+    readme = (REPO / "README.md").read_text()
+
+    assert len(readme.splitlines()) <= 220
+    assert "make run" in readme
+    assert "make test" in readme
+
+
+@pytest.mark.parametrize("page", pages(), ids=lambda page: str(page.relative_to(REPO)))
+def test_the_docs_name_no_issue_numbers(page):
+    assert not re.search(r"\bissues? \d+", page.read_text(), re.IGNORECASE)
+
+
 MARKED = """# Title
 
-## Not run
 ```sh
-curl http://127.0.0.1:8000/api/v1/not-run   # a 404, were it run
-```
-
-## Runnable
-<!-- runnable -->
-
-```sh
-API=http://127.0.0.1:8000/api/v1
+API=http://127.0.0.1:${PORT:-8000}/api/v1
 curl $API/images/                     # any 2xx
 ```
 
-### Inside it
+Some prose.
+
 ```sh
 curl $API/no-such-path                # 404
 curl $API/images/ \\
@@ -189,41 +248,36 @@ curl $API/images/ \\
 ```json
 {"not": "a shell block"}
 ```
-
-## After it
-```sh
-curl $API/never
+```console
+$ docker compose up
 ```
 """
 
 
-def test_only_the_sh_blocks_under_a_runnable_heading_are_taken_with_their_statuses():
-    script = runnable_script(MARKED)
+def test_every_sh_block_is_taken_with_its_statuses_and_no_other_fence():
+    script = shell_script(MARKED)
 
-    assert script.sections == ["Runnable"]
-    assert [(c.readme_line, c.expected) for c in script.commands if "curl" in c.text] == [
-        (13, None),
-        (18, 404),
-        (19, 200),
+    assert [(c.page_line, c.expected) for c in script.commands if "curl" in c.text] == [
+        (5, None),
+        (11, 404),
+        (12, 200),
     ]
-    assert "not-run" not in script.text
-    assert "never" not in script.text
     assert "not a shell block" not in script.text
+    assert "docker" not in script.text
 
 
 @pytest.mark.parametrize(
     ("block", "problem"),
     [
-        ("curl $API/no-such-path", "answered 404, the README promises 2xx"),
-        ("curl $API/images/   # 404", "answered 200, the README says 404"),
+        ("curl $API/no-such-path", "answered 404, the page promises 2xx"),
+        ("curl $API/images/   # 404", "answered 200, the page says 404"),
         ("curl $API/images/$NEVER_SET", "never answered"),
     ],
 )
-@pytest.mark.django_db(transaction=True)
-def test_an_answer_the_readme_does_not_promise_is_a_problem(service, block, problem):
-    markdown = f"## Ex\n<!-- runnable -->\n```sh\nAPI={README_SERVICE}/api/v1\n{block}\n```\n"
-    url, origin, folder = service
+def test_an_answer_the_page_does_not_promise_is_a_problem(reader, block, problem):
+    markdown = f"```sh\nAPI=http://127.0.0.1:${{PORT:-8000}}/api/v1\n{block}\n```\n"
+    folder, env = reader
 
-    problems = run(runnable_script(markdown), service=url, origin=origin, folder=folder)
+    problems = run_shell(shell_script(markdown), name="page.md", folder=folder, env=env)
 
     assert any(problem in line for line in problems), problems
