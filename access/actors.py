@@ -1,10 +1,9 @@
 """Who a request is, as the images' history records it (images/history.py)."""
 
+from access.models import ApiToken
+from access.throttling import client_address
 from images.history import Actor
 from images.models import ImageEvent
-
-from .models import ApiToken
-from .throttling import client_address
 
 
 def actor_from_request(request) -> Actor:

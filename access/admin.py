@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from .models import ApiToken
+from access.models import ApiToken
 
 
 @admin.register(ApiToken)

@@ -6,7 +6,7 @@ from django.utils import timezone
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
-from .models import ApiToken, hash_key
+from access.models import ApiToken, hash_key
 
 # How stale `last_used_at` may get: recording every request would make every read a write.
 LAST_USED_RESOLUTION = timedelta(minutes=5)

@@ -10,8 +10,8 @@ import ipaddress
 from django.conf import settings
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from .models import ApiToken
-from .throttling import client_address
+from access.models import ApiToken
+from access.throttling import client_address
 
 
 class ImagesAccess(BasePermission):

@@ -17,7 +17,7 @@ from django.conf import settings
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
-from .models import ApiToken
+from access.models import ApiToken
 
 logger = logging.getLogger("access.throttling")
 

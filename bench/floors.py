@@ -23,8 +23,8 @@ import imagehash
 import pyvips
 from PIL import Image
 
-from images import resize
-from images.imaging import encoder_options
+from images.imaging import resize
+from images.imaging.decode import encoder_options
 
 # Every call must do the work: libvips otherwise answers a repeated operation from its cache.
 pyvips.cache_set_max(0)

@@ -116,7 +116,7 @@ def fill(backend: str, rows: int) -> None:
     with the secondary indexes and foreign keys dropped, then make them again."""
     from django.db import connection, transaction
 
-    from images import metadata_index
+    from images.labels import index as metadata_index
     from images.models import Image
 
     fields = Image._meta.concrete_fields
@@ -283,7 +283,8 @@ def in_process_design(repeat: int = 20) -> dict:
     """The chosen design's queries in this process (first page and count), without HTTP."""
     from django.http import QueryDict
 
-    from images import lab_metadata, metadata_index
+    from images.labels import index as metadata_index
+    from images.labels import rules as lab_metadata
 
     report = {}
     for label, params in MEASURED_IN_PROCESS:

@@ -16,8 +16,8 @@ import urllib.parse
 import uuid
 from dataclasses import dataclass, field
 
-from . import client, floors
-from .service import FILE_FLOOR_PATH
+from bench import client, floors
+from bench.service import FILE_FLOOR_PATH
 
 API = "/api/v1/images"
 GENERATED = ("fill-256x256", "max-1024x1024", "max-1024x1024.webp")

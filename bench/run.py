@@ -21,9 +21,9 @@ import urllib.parse
 import uuid
 from pathlib import Path
 
-from . import client, floors, renditions
-from .photos import BIG, Photo, load_photos
-from .service import (
+from bench import client, floors, renditions
+from bench.photos import BIG, Photo, load_photos
+from bench.service import (
     FILE_FLOOR_PATH,
     FLOOR_PATH,
     Origin,

@@ -19,7 +19,7 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from .photos import REPO, Photo
+from bench.photos import REPO, Photo
 
 HOST = "127.0.0.1"
 # The bench-only views of bench/urls.py: a trivial DRF view, and a file streamed by Django.

@@ -11,9 +11,8 @@ from django.urls import path
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from bench.service import FILE_FLOOR_PATH, FLOOR_PATH
 from imageservice import urls as product
-
-from .service import FILE_FLOOR_PATH, FLOOR_PATH
 
 
 class FloorView(APIView):

@@ -2,7 +2,7 @@
 
 Each error declares what a client sees: a stable snake_case ``code`` to switch on, a human
 ``detail``, the HTTP ``status_code`` and, for a fault the client may retry, ``retry_after``
-(seconds, sent as Retry-After). ``images.exception_handler`` renders whatever an
+(seconds, sent as Retry-After). ``images.api.exception_handler`` renders whatever an
 ``ImageServiceError`` declares, so a new error needs no change there.
 """
 
@@ -90,7 +90,7 @@ class StorageUnavailable(ImageServiceError):
 
 
 class DatabaseUnavailable(ImageServiceError):
-    """The database cannot be reached or used right now (images/database.py)."""
+    """The database cannot be reached or used right now (images/infra/database.py)."""
 
     status_code = HTTPStatus.SERVICE_UNAVAILABLE
     code = "database_unavailable"

@@ -4,9 +4,9 @@
 Every write service records its events with ``event_record`` (or ``events_record`` for many
 images at once) inside its own transaction, after its last write: a write that rolls back
 leaves no event, and the event's cursor is taken as late as possible. Cursors come from
-``EventCounter`` (images/counters.py), whose row stays locked until the transaction ends, so they
-are handed out in the order the writes commit: a consumer that has seen cursor C has seen
-every event below C, and no event is visible before its transaction committed.
+``EventCounter`` (images/infra/counters.py), whose row stays locked until the transaction
+ends, so they are handed out in the order the writes commit: a consumer that has seen
+cursor C has seen every event below C, and no event is visible before its transaction committed.
 """
 
 import json
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from django.db.models import Max
 from django.utils import timezone
 
-from . import counters
-from .models import EventCounter, ImageEvent
+from images.infra import counters
+from images.models import EventCounter, ImageEvent
 
 _ADDRESS_LENGTH = 255  # a forwarded address is whatever a trusted proxy wrote
 

@@ -9,8 +9,9 @@ from typing import BinaryIO
 
 from django.conf import settings
 
-from . import fetch, imaging
-from .errors import ImageTooLarge
+from images.errors import ImageTooLarge
+from images.imaging import decode as imaging
+from images.infra import fetch
 
 _READ_CHUNK = 1024 * 1024
 
@@ -47,7 +48,7 @@ def phash_of(file: BinaryIO) -> str:
 
 
 def download(url: str) -> fetch.Download:
-    """Fetch ``url`` safely (images/fetch.py) with the configured limits."""
+    """Fetch ``url`` safely (images/infra/fetch.py) with the configured limits."""
     return fetch.download(url, policy=url_fetch_policy())
 
 

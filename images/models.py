@@ -4,8 +4,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from .imaging import CONTENT_TYPES
-from .resize import CONTENT_TYPES as RENDITION_CONTENT_TYPES
+from images.imaging.decode import CONTENT_TYPES
+from images.imaging.resize import CONTENT_TYPES as RENDITION_CONTENT_TYPES
 
 
 class LiveImageManager(models.Manager):
@@ -61,7 +61,7 @@ class Image(models.Model):
     original_file_size = models.PositiveBigIntegerField()
     original_sha256 = models.CharField(max_length=64)
 
-    # A lab's own labels (images/lab_metadata.py has the rules). These columns are what the
+    # A lab's own labels (images/labels/rules.py has the rules). These columns are what the
     # API renders; ImageTag and ImageMetadataValue hold the same values again, one row
     # each, indexed for finding, ordering and counting. The services write both together.
     tags = models.JSONField(default=list, blank=True)
@@ -161,7 +161,7 @@ class ImageTag(models.Model):
 
     ``image_created_at`` is the image's ``created_at`` (which never changes), copied so
     that the index lists an image's tags in the API's order and counts them without
-    reading the images table (images/metadata_index.py).
+    reading the images table (images/labels/index.py).
     """
 
     pk = models.CompositePrimaryKey("image", "tag")
@@ -264,7 +264,7 @@ class RevisionCounter(models.Model):
 
 
 class Rendition(models.Model):
-    """A resized copy of an image's current file (images/resize.py), made on first request,
+    """A resized copy of an image's current file (images/imaging/resize.py), made on first request,
     stored, and served from storage afterwards.
 
     ``source`` names the image file it was made from: it is served only while the image

@@ -14,19 +14,15 @@ from django.core.files import File
 from django.db import transaction
 from django.db.models import F, QuerySet
 
-from . import (
-    imaging,
-    incoming,
-    metadata_index,
-    rendition_cache,
-    revisions,
-    similarity,
-    storage,
-    visual_diff,
-)
-from .lab_metadata import DEFAULT_ORDERING, NO_FILTERS, Filters, Ordering
-from .models import Image, ImageEvent, ImageRevision, Rendition
-from .resize import Spec
+from images import incoming, similarity
+from images.imaging import decode as imaging
+from images.imaging import visual_diff
+from images.imaging.resize import Spec
+from images.infra import rendition_cache, storage
+from images.labels import index as metadata_index
+from images.labels.rules import DEFAULT_ORDERING, NO_FILTERS, Filters, Ordering
+from images.models import Image, ImageEvent, ImageRevision, Rendition
+from images.services import revisions
 
 
 @dataclass(frozen=True)
@@ -248,7 +244,7 @@ def revision_open(
 
 def rendition_stored(*, image_id: uuid.UUID, spec: Spec, format: str | None) -> Rendition | None:
     """The stored rendition of the image's current file, if there is one: as the cache
-    remembers it (images/rendition_cache.py), else in one query; ``format`` None: in the
+    remembers it (images/infra/rendition_cache.py), else in one query; ``format`` None: in the
     image's own format. None for an unknown or trashed image too."""
     generation, remembered = rendition_cache.lookup(
         image_id=image_id, spec=spec.name, format=format

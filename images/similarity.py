@@ -27,9 +27,9 @@ import numpy as np
 from django.db import connection
 from django.db.models import Count, Max, QuerySet
 
-from . import counters
-from .imaging import int_to_phash
-from .models import Image, RevisionCounter
+from images.imaging.decode import int_to_phash
+from images.infra import counters
+from images.models import Image, RevisionCounter
 
 logger = logging.getLogger(__name__)
 

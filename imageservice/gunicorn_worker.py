@@ -169,7 +169,7 @@ class BufferingThreadWorker(ThreadWorker):
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
-        from images.uploads import largest_request_body
+        from images.api.parsers import largest_request_body
 
         self.deadlines = Deadlines.from_settings()
         self.max_body = largest_request_body()

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from images import database, storage
+from images.infra import database, storage
 
 logger = logging.getLogger(__name__)
 

@@ -193,13 +193,13 @@ IMAGES_MAX_PIXELS = env.int("IMAGES_MAX_PIXELS", default=64_000_000)
 IMAGES_MIN_FREE_BYTES = env.int("IMAGES_MIN_FREE_BYTES", default=2 * IMAGES_MAX_UPLOAD_BYTES)
 if IMAGES_MIN_FREE_BYTES < 0:
     raise ImproperlyConfigured("IMAGES_MIN_FREE_BYTES must be 0 or more.")
-# Creating an image from a URL (images/fetch.py): a total deadline per download, public
+# Creating an image from a URL (images/infra/fetch.py): a total deadline per download, public
 # addresses only unless a lab's images live on its private network, optional host allow-list.
 IMAGES_URL_TIMEOUT = env.float("IMAGES_URL_TIMEOUT", default=15.0)
 IMAGES_URL_CONNECT_TIMEOUT = env.float("IMAGES_URL_CONNECT_TIMEOUT", default=5.0)
 IMAGES_ALLOW_PRIVATE_URLS = env.bool("IMAGES_ALLOW_PRIVATE_URLS", default=False)
 IMAGES_URL_ALLOWED_HOSTS = env.list("IMAGES_URL_ALLOWED_HOSTS", default=[])
-# Renditions (images/renditions.py): the largest W or H a spec may ask for, and how many an
+# Renditions (images/services/renditions.py): the largest W or H a spec may ask for, and how many an
 # image keeps stored (the least recently used go first).
 IMAGES_RENDITION_MAX_SIZE = env.int("IMAGES_RENDITION_MAX_SIZE", default=4096)
 IMAGES_RENDITIONS_PER_IMAGE = env.int("IMAGES_RENDITIONS_PER_IMAGE", default=20)
@@ -207,13 +207,13 @@ if IMAGES_RENDITION_MAX_SIZE < 1 or IMAGES_RENDITIONS_PER_IMAGE < 1:
     raise ImproperlyConfigured(
         "IMAGES_RENDITION_MAX_SIZE and IMAGES_RENDITIONS_PER_IMAGE must be at least 1."
     )
-# How long CACHE_URL may remember a stored rendition's row (images/rendition_cache.py);
+# How long CACHE_URL may remember a stored rendition's row (images/infra/rendition_cache.py);
 # 0: every request reads the database.
 IMAGES_RENDITION_CACHE_SECONDS = env.int("IMAGES_RENDITION_CACHE_SECONDS", default=600)
 if IMAGES_RENDITION_CACHE_SECONDS < 0:
     raise ImproperlyConfigured("IMAGES_RENDITION_CACHE_SECONDS must be 0 or more.")
-# The trash (images/trash.py): days a deleted image is kept before images_purge removes it
-# (0: a delete purges at once). Revisions (images/revisions.py) kept per image: revision 1
+# The trash (images/services/trash.py): days a deleted image is kept before images_purge removes it
+# (0: a delete purges at once). Revisions (images/services/revisions.py) kept per image: revision 1
 # and the current one always, so at least 2.
 IMAGES_TRASH_DAYS = env.int("IMAGES_TRASH_DAYS", default=30)
 IMAGES_MAX_REVISIONS = env.int("IMAGES_MAX_REVISIONS", default=50)
@@ -297,7 +297,7 @@ REST_FRAMEWORK = {
     "URL_FORMAT_OVERRIDE": None,  # `?format=` filters images by format
     "DEFAULT_PARSER_CLASSES": [
         "rest_framework.parsers.JSONParser",
-        "images.uploads.ImageMultiPartParser",
+        "images.api.parsers.ImageMultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
     # The token first: its "Token" is the WWW-Authenticate challenge of a 401.
@@ -311,9 +311,9 @@ REST_FRAMEWORK = {
     # Throttles count clients by REMOTE_ADDR; behind N proxies, by the address the
     # outermost trusted one saw (X-Forwarded-For is never trusted otherwise).
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
-    "DEFAULT_PAGINATION_CLASS": "images.pagination.ImagePagination",
+    "DEFAULT_PAGINATION_CLASS": "images.api.pagination.ImagePagination",
     "PAGE_SIZE": 20,
-    "EXCEPTION_HANDLER": "images.exception_handler.api_exception_handler",
+    "EXCEPTION_HANDLER": "images.api.exception_handler.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 SYSTEM_FONTS = 'system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", sans-serif'
@@ -327,11 +327,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
-    "PREPROCESSING_HOOKS": ["images.urls.hide_slash_variants"],
+    "PREPROCESSING_HOOKS": ["images.api.urls.hide_slash_variants"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "access.schema.document_access",
-        "images.exception_handler.document_outages",
+        "images.api.exception_handler.document_outages",
     ],
     "PATH_CONVERTER_OVERRIDES": {"image_id": UUID},
     # The history's enums by their own names, not a generic ActionEnum another one may clash with.

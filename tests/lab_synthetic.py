@@ -9,8 +9,9 @@ from uuid import UUID
 
 from django.db import transaction
 
-from images import lab_metadata, metadata_index
-from images.lab_metadata import Condition, Filters, Ordering
+from images.labels import index as metadata_index
+from images.labels import rules as lab_metadata
+from images.labels.rules import Condition, Filters, Ordering
 from images.models import Image
 from tests.synthetic import clustered_phashes, store_rows
 

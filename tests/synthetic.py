@@ -8,7 +8,8 @@ from datetime import timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
-from images import imaging, similarity
+from images import similarity
+from images.imaging import decode as imaging
 from images.models import Image
 
 

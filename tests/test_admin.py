@@ -6,7 +6,8 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from PIL import Image as PILImage
 
-from images import imaging, services
+from images import services
+from images.imaging import decode as imaging
 from images.models import Image, ImageEvent
 from tests.factories import encode, image_bytes, pattern, plate_photo
 

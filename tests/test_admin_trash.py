@@ -1,4 +1,4 @@
-"""The trash in the admin (images/admin_trash.py): listed, restored and purged as the API's."""
+"""The trash in the admin (images/admin/trash.py): listed, restored and purged as the API's."""
 
 import io
 

@@ -6,7 +6,7 @@ import uuid
 import pytest
 from PIL import Image
 
-from images import visual_diff
+from images.imaging import visual_diff
 from tests.factories import encode, plate_photo, with_changed_region
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -10,8 +10,9 @@ from django.db import connection, transaction
 from rest_framework.test import APIClient
 
 from access.models import ApiToken
-from images import labels, services
+from images import services
 from images.models import Image, ImageEvent
+from images.services import edits as labels
 from tests.factories import image_bytes, pattern
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 from PIL import Image as PILImage
 
-from images import resize
+from images.imaging import resize
 from images.models import Image, Rendition
 from tests.factories import image_bytes
 

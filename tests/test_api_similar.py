@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from images import imaging
+from images.imaging import decode as imaging
 from images.models import Image
 from tests.factories import encode, image_bytes, pattern, plate_photo
 from tests.synthetic import brute_force, clustered_phashes, store_rows

@@ -4,7 +4,7 @@ import imagehash
 import pytest
 from PIL import Image as PILImage
 
-from images.imaging import PNG_SIGNATURE
+from images.imaging.decode import PNG_SIGNATURE
 from images.models import Image
 from tests.factories import (
     apng_bytes,

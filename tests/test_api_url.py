@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from images import fetch
+from images.infra import fetch
 from images.models import Image
 from tests.factories import encode, image_bytes, pattern
 

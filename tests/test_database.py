@@ -1,4 +1,4 @@
-"""The database as an outside part that fails (images/database.py): taken away for real
+"""The database as an outside part that fails (images/infra/database.py): taken away for real
 (tests/faults.py), requests answer a quick JSON 503 ``database_unavailable`` with
 Retry-After, the admin a 503 page, nothing is left behind, and all is well again once the
 database is back, without a restart. A wrong query stays a 500."""
@@ -14,7 +14,9 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.db import connection
 
-from images import database, exception_handler, incoming
+from images import incoming
+from images.api import exception_handler
+from images.infra import database
 from tests.factories import image_bytes
 from tests.faults import DatabaseOutage, on_postgresql
 

@@ -1,11 +1,11 @@
-"""What each error becomes as an HTTP answer (images/exception_handler.py)."""
+"""What each error becomes as an HTTP answer (images/api/exception_handler.py)."""
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from django.http import Http404
 
 from images import errors
-from images.exception_handler import api_exception_handler
+from images.api.exception_handler import api_exception_handler
 from images.models import Image, RevisionCounter
 
 

@@ -22,9 +22,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests.adapters
 
-from images import fetch
 from images.errors import DownloadFailed, DownloadTimeout, ImageTooLarge, InvalidUrl, UrlNotAllowed
-from images.fetch import FetchPolicy, download, is_public_address
+from images.infra import fetch
+from images.infra.fetch import FetchPolicy, download, is_public_address
 
 BODY = bytes(range(256)) * 40  # 10 KiB of arbitrary bytes: this module does not decode
 BODY_SHA256 = hashlib.sha256(BODY).hexdigest()

@@ -6,9 +6,10 @@ import io
 import pytest
 from django.db import transaction
 
-from images import labels, selectors, services
+from images import selectors, services
 from images.history import Actor, command_actor, event_record
 from images.models import EventCounter, Image, ImageEvent
+from images.services import edits as labels
 from tests.factories import image_bytes
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,8 @@ from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from images import services, storage_check
+from images import services
+from images.infra import storage_check
 from images.models import Image
 from tests.commandline import manage
 from tests.factories import image_bytes
@@ -240,7 +241,8 @@ def test_the_exit_status_tells_a_monitor_whether_storage_is_consistent(media_roo
 
 
 def test_rendition_files_are_never_orphans_and_a_missing_one_is_no_problem(age, files):
-    from images import renditions, resize
+    from images.imaging import resize
+    from images.services import renditions
 
     image = create()
     for text in ("max-10x10", "fill-20x20.webp"):

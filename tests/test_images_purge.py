@@ -9,8 +9,9 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
-from images import services, trash
+from images import services
 from images.models import Image
+from images.services import trash
 from tests.factories import image_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from images import imaging
 from images.errors import (
     ImageServiceError,
     ImageTooLarge,
@@ -13,6 +12,7 @@ from images.errors import (
     InvalidImage,
     UnsupportedImageFormat,
 )
+from images.imaging import decode as imaging
 from tests.factories import (
     apng_bytes,
     corrupt_png_crc,

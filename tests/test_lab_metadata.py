@@ -1,11 +1,11 @@
 """The rules of tags and metadata, JSON Merge Patch, and the query parameters that find,
-order and count by them (images/lab_metadata.py): pure functions, no database."""
+order and count by them (images/labels/rules.py): pure functions, no database."""
 
 import pytest
 
-from images import lab_metadata as rules
 from images.errors import InvalidFilter, InvalidMetadata, InvalidTags
-from images.lab_metadata import Condition, Filters, Ordering
+from images.labels import rules
+from images.labels.rules import Condition, Filters, Ordering
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The writes of tags and metadata (images/labels.py): the image rows, their index rows
+"""The writes of tags and metadata (images/services/edits.py): the image rows, their index rows
 and the facet counts change together, also when writers overlap."""
 
 import io
@@ -7,9 +7,11 @@ import threading
 import pytest
 from django.db import connection
 
-from images import labels, metadata_index, services
+from images import services
 from images.errors import InvalidMetadata, InvalidTags
+from images.labels import index as metadata_index
 from images.models import FacetCount, Image, ImageTag
+from images.services import edits as labels
 from tests.factories import encode, pattern
 from tests.synthetic import clustered_phashes, store_rows
 

@@ -1,4 +1,4 @@
-"""The tag and metadata index (images/metadata_index.py): every filter, ordering and
+"""The tag and metadata index (images/labels/index.py): every filter, ordering and
 facet over a few hundred images with random tags and metadata is exactly what plain
 Python finds in the same rows, and the index rows and counts follow every edit."""
 
@@ -7,7 +7,8 @@ import random
 import pytest
 from django.db import transaction
 
-from images import lab_metadata, metadata_index
+from images.labels import index as metadata_index
+from images.labels import rules as lab_metadata
 from images.models import FacetCount, Image, ImageMetadataValue, ImageTag
 from tests.lab_synthetic import (
     QUERIES,

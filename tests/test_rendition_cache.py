@@ -1,4 +1,4 @@
-"""Stored renditions remembered in the cache (images/rendition_cache.py): served without the
+"""Stored renditions remembered in the cache (images/infra/rendition_cache.py): served without the
 database, and never once a write changed what the image's renditions are."""
 
 import io
@@ -14,7 +14,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 from PIL import Image as PILImage
 
-from images import rendition_cache
+from images.infra import rendition_cache
 from images.models import Rendition
 from tests.factories import image_bytes
 from tests.servers import RedisServer, TcpProxy
@@ -171,7 +171,7 @@ def test_a_lookup_that_a_write_overtook_is_never_served(api, image):
 
 
 def test_a_broken_cache_serves_from_the_database_and_logs_it(api, image, broken_cache, caplog):
-    with caplog.at_level(logging.WARNING, logger="images.rendition_cache"):
+    with caplog.at_level(logging.WARNING, logger="images.infra.rendition_cache"):
         made = rendition(api, image["id"])
         again = rendition(api, image["id"])
         _trash(api, image["id"])
@@ -217,7 +217,7 @@ def test_a_redis_that_stops_answering_holds_no_request(api, image, redis, settin
     rendition(api, image["id"])  # remembered
     redis.pause()
 
-    with caplog.at_level(logging.WARNING, logger="images.rendition_cache"):
+    with caplog.at_level(logging.WARNING, logger="images.infra.rendition_cache"):
         started = time.monotonic()
         again = rendition(api, image["id"])  # the database answers once Redis times out
         _trash(api, image["id"])  # commits; the generation cannot be forgotten

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageOps
 
-from images import resize
 from images.errors import ImageTooLarge, InvalidImage, InvalidRendition
-from images.resize import Spec
+from images.imaging import resize
+from images.imaging.resize import Spec
 from tests.factories import encode, image_bytes, linear_rgb_icc, pattern, png_16bit_rgb
 
 LIMIT = 64_000_000

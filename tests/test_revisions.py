@@ -1,11 +1,12 @@
-"""images/revisions.py: numbering, the bound, and which files a dropped revision frees."""
+"""images/services/revisions.py: numbering, the bound, and which files a dropped revision frees."""
 
 import io
 
 import pytest
 
-from images import revisions, selectors, services
+from images import selectors, services
 from images.models import ImageRevision
+from images.services import revisions
 from tests.factories import image_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -9,7 +9,7 @@ from django.core.files.storage import default_storage
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from images import imaging
+from images.imaging import decode as imaging
 from images.models import ImageRevision
 from tests.factories import encode, pattern
 

@@ -8,6 +8,7 @@ from django.db import connection
 from PIL import Image as PILImage
 
 from images import services
+from images.imaging import decode as imaging
 from images.models import Image, ImageRevision
 from tests.factories import encode, image_bytes, pattern
 
@@ -65,7 +66,7 @@ def meanwhile(monkeypatch):
     the crop holds the row lock, inside a transaction)."""
 
     def meanwhile(action, times: int = 1):
-        real = services.imaging.crop
+        real = imaging.crop
         calls = {"left": times, "busy": False}
 
         def crop(*args, **kwargs):
@@ -79,7 +80,7 @@ def meanwhile(monkeypatch):
                     calls["busy"] = False
             return info
 
-        monkeypatch.setattr(services.imaging, "crop", crop)
+        monkeypatch.setattr(imaging, "crop", crop)
 
     return meanwhile
 

@@ -6,7 +6,8 @@ import time
 import pytest
 from django.db import connection, transaction
 
-from images import imaging, services, similarity
+from images import services, similarity
+from images.imaging import decode as imaging
 from images.models import Image, RevisionCounter
 from tests.synthetic import brute_force, store_rows
 

@@ -1,4 +1,4 @@
-"""images/trash.py: trashing and restoring keep the index, the facets and the similarity
+"""images/services/trash.py: trashing and restoring keep the index, the facets and the similarity
 feed right in the same transaction; a purge removes files only once committed."""
 
 import io
@@ -6,9 +6,11 @@ import io
 import pytest
 from django.db import transaction
 
-from images import metadata_index, services, similarity, trash
-from images.lab_metadata import Filters
+from images import services, similarity
+from images.labels import index as metadata_index
+from images.labels.rules import Filters
 from images.models import FacetCount, Image, ImageMetadataValue, ImageTag
+from images.services import trash
 from tests.factories import image_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -1,7 +1,7 @@
 import pytest
 
+from images.api.parsers import LimitedHashingUploadHandler
 from images.errors import ImageTooLarge
-from images.uploads import LimitedHashingUploadHandler
 
 
 def start(handler: LimitedHashingUploadHandler, field: str = "file") -> None:

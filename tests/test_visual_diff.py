@@ -1,4 +1,4 @@
-"""The picture of where two images differ (images/visual_diff.py), on photo-like plates."""
+"""The picture of where two images differ (images/imaging/visual_diff.py), on photo-like plates."""
 
 import io
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from images import visual_diff
+from images.imaging import visual_diff
 from tests.factories import encode, plate_photo, with_changed_region
 
 CHANGED = (300, 60, 360, 120)  # left, top, right, bottom

@@ -67,7 +67,7 @@ def _revisions_of(image, ImageRevision) -> list:
 def _decoded(name: str) -> tuple[int, int, str]:
     """The original's dimensions and phash; zeros and an empty phash if it cannot be read
     (images_check reports the missing file)."""
-    from images import imaging
+    from images.imaging import decode as imaging
 
     try:
         with default_storage.open(name, "rb") as file:

@@ -2,7 +2,7 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
-from images.storage_check import StorageCheck, UnownedFile
+from images.infra.storage_check import StorageCheck, UnownedFile
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from images import trash
+from images.services import trash
 
 
 class Command(BaseCommand):

@@ -17,7 +17,7 @@ from django.db.models import Q
 from images import services
 from images.errors import ImageServiceError
 from images.history import command_actor
-from images.management.import_labels import ImportLabels
+from images.labels.csv_rows import ImportLabels
 from images.models import Image
 
 _READ_CHUNK = 1024 * 1024

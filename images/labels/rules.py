@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from .errors import InvalidFilter, InvalidMetadata, InvalidTags
+from images.errors import InvalidFilter, InvalidMetadata, InvalidTags
 
 MAX_TAGS = 32
 MAX_TAG_LENGTH = 64

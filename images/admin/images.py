@@ -15,21 +15,17 @@ from django.utils.timezone import localtime
 from django.views.decorators.http import require_POST
 
 from access.actors import actor_from_request
-
-from . import (
-    imaging,
-    lab_metadata,
-    labels,
-    metadata_index,
-    renditions,
-    resize,
-    selectors,
-    services,
-    storage,
-)
-from .admin_forms import ImageAddForm, ImageChangeForm
-from .errors import ImageServiceError
-from .models import Image
+from images import selectors, services
+from images.admin.forms import ImageAddForm, ImageChangeForm
+from images.errors import ImageServiceError
+from images.imaging import decode as imaging
+from images.imaging import resize
+from images.infra import storage
+from images.labels import index as metadata_index
+from images.labels import rules as lab_metadata
+from images.models import Image
+from images.services import edits as labels
+from images.services import renditions
 
 THUMBNAIL_SIZE = 96
 PREVIEW_SIZE = 480
@@ -380,6 +376,3 @@ def _original_dimensions(image: Image) -> tuple[int | None, int | None]:
             return imaging.dimensions(file)
     except (ImageServiceError, *storage.ERRORS):
         return None, None  # the page says so; images_check tells why
-
-
-from . import admin_trash  # noqa: E402, F401 (the trash's admin, registered with the rest)

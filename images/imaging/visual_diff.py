@@ -26,7 +26,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps, PngImagePlugin
 
-from .imaging import open_image
+from images.imaging.decode import open_image
 
 MAX_WIDTH = 1500
 MAX_HEIGHT = 900

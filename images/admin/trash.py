@@ -1,5 +1,5 @@
 """The trash in the admin: the images a delete moved there, restored or purged by the same
-services as ``/api/v1/trash/`` (images/trash.py). Nothing in the trash is edited."""
+services as ``/api/v1/trash/`` (images/services/trash.py). Nothing in the trash is edited."""
 
 import contextlib
 
@@ -7,10 +7,9 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 
 from access.actors import actor_from_request
-
-from . import services
-from .admin import ImageAdmin
-from .models import Image, TrashedImage
+from images import services
+from images.admin.images import ImageAdmin
+from images.models import Image, TrashedImage
 
 SHOWN = [
     "name",

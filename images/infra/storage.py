@@ -29,8 +29,9 @@ from django.db.models import Q
 from django.http import FileResponse, HttpResponse, HttpResponseNotModified, HttpResponseRedirect
 from django.utils.http import parse_etags
 
-from . import imaging, resize
-from .models import Image, ImageRevision, Rendition
+from images.imaging import decode as imaging
+from images.imaging import resize
+from images.models import Image, ImageRevision, Rendition
 
 logger = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from itertools import islice
 from django.db.models import F
 from django.utils import timezone
 
-from . import storage
-from .models import Image, ImageRevision
+from images.infra import storage
+from images.models import Image, ImageRevision
 
 BATCH = 1000
 

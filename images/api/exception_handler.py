@@ -21,9 +21,9 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from images import errors
+from images.infra import database, storage
 from imageservice import metrics
-
-from . import database, errors, storage
 
 logger = logging.getLogger("images.errors")
 

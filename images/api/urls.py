@@ -2,7 +2,7 @@ import uuid
 
 from django.urls import path, register_converter
 
-from . import history_views, rendition_views, trash_views, views
+from images.api import history_views, rendition_views, trash_views, views
 
 
 class ImageIdConverter:

@@ -6,7 +6,7 @@ it out. Its files all stay. Trashing and restoring keep the rest of the service 
 the same transaction:
 
 - its tag and metadata index rows are removed (and put back), with their facet counts, so
-  no filter matches it and no facet counts it (images/metadata_index.py);
+  no filter matches it and no facet counts it (images/labels/index.py);
 - its row is stamped with the next similarity revision, so that every worker's phash index
   (images/similarity.py) catches up: a restored image's value is added again even where a
   search dropped it as stale meanwhile.
@@ -24,17 +24,13 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from . import (
-    labels,
-    metadata_index,
-    rendition_cache,
-    renditions,
-    revisions,
-    similarity,
-    storage,
-)
-from .history import ANONYMOUS, Action, Actor, event_record
-from .models import Image
+from images import similarity
+from images.history import ANONYMOUS, Action, Actor, event_record
+from images.infra import rendition_cache, storage
+from images.labels import index as metadata_index
+from images.models import Image
+from images.services import edits as labels
+from images.services import renditions, revisions
 
 
 def image_delete(*, image_id: uuid.UUID, actor: Actor = ANONYMOUS) -> None:

@@ -19,11 +19,10 @@ from rest_framework.views import APIView
 from access.actors import actor_from_request
 from access.permissions import ImagesAccess
 from access.throttling import ImagesRateThrottle, charge_costly
-
-from . import labels, selectors, services, storage
-from .models import Image
-from .pagination import ImagePagination
-from .serializers import (
+from images import selectors, services
+from images.api.pagination import ImagePagination
+from images.api.parsers import ImageMultiPartParser
+from images.api.serializers import (
     BulkEditedSerializer,
     BulkEditSerializer,
     ErrorSerializer,
@@ -43,7 +42,9 @@ from .serializers import (
     SimilarQuerySerializer,
     UploadOptionsSerializer,
 )
-from .uploads import ImageMultiPartParser
+from images.infra import storage
+from images.models import Image
+from images.services import edits as labels
 
 # Every error answer is JSON {"detail", "code"} (images.exception_handler).
 NOT_FOUND = {404: ErrorSerializer}

@@ -8,10 +8,11 @@ import json
 from django import forms
 from django.db.models import Q
 
-from . import lab_metadata, services
-from .errors import ImageServiceError
-from .history import ANONYMOUS, Actor
-from .models import Image
+from images import services
+from images.errors import ImageServiceError
+from images.history import ANONYMOUS, Actor
+from images.labels import rules as lab_metadata
+from images.models import Image
 
 TWINS_SHOWN = 5
 
@@ -104,7 +105,7 @@ def _stored_with(sha256: str) -> list[Image]:
 
 class ImageChangeForm(forms.ModelForm):
     """The change page: tags as comma-separated text, metadata as a JSON object, checked
-    by the API's rules (images/lab_metadata.py)."""
+    by the API's rules (images/labels/rules.py)."""
 
     tags = forms.CharField(
         required=False,

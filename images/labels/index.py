@@ -19,10 +19,10 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Collate
 
-from . import lab_metadata
-from .errors import InvalidFilter
-from .lab_metadata import Condition, Filters, Ordering, Value
-from .models import TEXT_PREFIX, FacetCount, Image, ImageMetadataValue, ImageTag
+from images.errors import InvalidFilter
+from images.labels import rules as lab_metadata
+from images.labels.rules import Condition, Filters, Ordering, Value
+from images.models import TEXT_PREFIX, FacetCount, Image, ImageMetadataValue, ImageTag
 
 _BATCH = 500  # rows per statement, far below every database's parameter limit
 

@@ -20,8 +20,8 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageCms
 
-from . import imaging
-from .errors import InvalidImage, InvalidRendition
+from images.errors import InvalidImage, InvalidRendition
+from images.imaging import decode as imaging
 
 KINDS = ("max", "fill", "width", "height")
 # The format suffixes of a spec, and what the formats are called, sent and saved as.

@@ -1,7 +1,7 @@
 """Editing an image's name, description, tags and metadata: one image at once, or the tags
 and metadata of many. Each write changes the image rows, their index rows
-(images/metadata_index.py) and records an ``updated`` event per image it changed
-(images/history.py), in one transaction; the rules are images/lab_metadata.py's.
+(images/labels/index.py) and records an ``updated`` event per image it changed
+(images/history.py), in one transaction; the rules are images/labels/rules.py's.
 """
 
 import uuid
@@ -10,10 +10,12 @@ from collections.abc import Callable
 from django.db import transaction
 from django.utils import timezone
 
-from . import history, lab_metadata, metadata_index
-from .errors import InvalidTags
-from .history import ANONYMOUS, Actor
-from .models import Image, ImageEvent
+from images import history
+from images.errors import InvalidTags
+from images.history import ANONYMOUS, Actor
+from images.labels import index as metadata_index
+from images.labels import rules as lab_metadata
+from images.models import Image, ImageEvent
 
 MAX_BULK = 1000  # images one bulk edit may name
 

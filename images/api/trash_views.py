@@ -1,4 +1,4 @@
-"""The trash (/api/v1/trash/) and an image's revisions: as thin as images/views.py."""
+"""The trash (/api/v1/trash/) and an image's revisions: as thin as images/api/views.py."""
 
 from django.core.files import File
 from drf_spectacular.utils import extend_schema
@@ -8,11 +8,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access.actors import actor_from_request
-
-from . import selectors, services, storage
-from .pagination import ImagePagination
-from .serializers import ImageRevisionsSerializer, ImageSerializer, TrashedImageSerializer
-from .views import BINARY, DOWNLOAD_HEADERS, NOT_FOUND, AnyAccept, Guarded
+from images import selectors, services
+from images.api.pagination import ImagePagination
+from images.api.serializers import ImageRevisionsSerializer, ImageSerializer, TrashedImageSerializer
+from images.api.views import BINARY, DOWNLOAD_HEADERS, NOT_FOUND, AnyAccept, Guarded
+from images.infra import storage
 
 
 class TrashListView(Guarded, GenericAPIView):

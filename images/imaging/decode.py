@@ -25,12 +25,7 @@ from typing import BinaryIO
 import imagehash
 from PIL import Image, JpegImagePlugin, PngImagePlugin
 
-from .errors import (
-    ImageTooLarge,
-    InvalidCrop,
-    InvalidImage,
-    UnsupportedImageFormat,
-)
+from images.errors import ImageTooLarge, InvalidCrop, InvalidImage, UnsupportedImageFormat
 
 ALLOWED_FORMATS = ("JPEG", "PNG")
 CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}

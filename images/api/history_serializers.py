@@ -3,7 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .models import ImageEvent
+from images.models import ImageEvent
 
 # Cursors are BIGINT; a larger ``after`` must be refused here, not overflow in the query.
 MAX_CURSOR = 2**63 - 1

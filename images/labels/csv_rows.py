@@ -1,6 +1,6 @@
 """The tags and metadata ``import_images`` gives the files it imports: ``--tag`` and
 ``--metadata KEY=VALUE`` for every file, and ``--metadata-csv``, a spreadsheet with a row
-per file. Everything is checked (images/lab_metadata.py) before the first file is read."""
+per file. Everything is checked (images/labels/rules.py) before the first file is read."""
 
 import csv
 from dataclasses import dataclass, field
@@ -8,8 +8,8 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 
-from images import lab_metadata
 from images.errors import ImageServiceError
+from images.labels import rules as lab_metadata
 
 
 @dataclass

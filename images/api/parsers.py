@@ -16,7 +16,7 @@ from django.http.multipartparser import MultiPartParserError
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import DataAndFiles, MultiPartParser
 
-from .errors import ImageTooLarge
+from images.errors import ImageTooLarge
 
 FILE_FIELD = "file"
 

@@ -1,10 +1,11 @@
 """Writing images: create, crop, rename, describe, restore. Reads are in selectors; the
-trash (delete, undelete, purge) is images/trash.py, the revisions images/revisions.py.
+trash (delete, undelete, purge) is images/services/trash.py, the revisions
+images/services/revisions.py.
 
 Every write follows one rule: the database row is the truth. Bytes are stored under a new
-generated name first (images/storage.py), the row is switched to them in a transaction, and
+generated name first (images/infra/storage.py), the row is switched to them in a transaction, and
 only once that transaction has committed are the files it no longer names removed (a crop
-or restore names no fewer: every revision's file is kept, images/revisions.py). A
+or restore names no fewer: every revision's file is kept, images/services/revisions.py). A
 failure removes whatever the operation wrote, so nothing is left behind; a failure before
 the commit (the database lost half-way) removes it without asking the database. A create
 checks that the database answers before it decodes and stores anything.
@@ -12,8 +13,8 @@ checks that the database answers before it decodes and stores anything.
 Every write that gives an image a phash saves it through ``similarity.save_with_revision``,
 which stamps the row for the similarity index's change feed (images/similarity.py). Every write
 of an image's tags and metadata changes the index rows of them in the same transaction
-(images/metadata_index.py); edits of names, descriptions, tags and metadata are in
-images/labels.py. Every write records what it changed, and ``actor``, who asked, as an
+(images/labels/index.py); edits of names, descriptions, tags and metadata are in
+images/services/edits.py. Every write records what it changed, and ``actor``, who asked, as an
 event of the image's history in its own transaction, after its last write (images/history.py).
 """
 
@@ -27,12 +28,13 @@ from typing import BinaryIO
 from django.conf import settings
 from django.db import transaction
 
-from . import database, imaging, incoming, labels, renditions, revisions, similarity, storage
-from .history import ANONYMOUS, Action, Actor, created_changes, event_record, size_changes
-from .models import Image, ImageRevision
-from .trash import image_delete, image_purge, image_undelete
-
-__all__ = ["image_delete", "image_purge", "image_undelete"]  # the trash's, named here too
+from images import incoming, similarity
+from images.history import ANONYMOUS, Action, Actor, created_changes, event_record, size_changes
+from images.imaging import decode as imaging
+from images.infra import database, storage
+from images.models import Image, ImageRevision
+from images.services import edits as labels
+from images.services import renditions, revisions
 
 
 def image_create(
@@ -97,7 +99,7 @@ def image_create_from_url(
     metadata: dict | None = None,
     actor: Actor = ANONYMOUS,
 ) -> Image:
-    """Download ``url`` safely (images/fetch.py), then store it exactly as an upload."""
+    """Download ``url`` safely (images/infra/fetch.py), then store it exactly as an upload."""
     image, _ = _create_from_url(
         url=url, name=name, description=description, tags=tags, metadata=metadata, actor=actor
     )

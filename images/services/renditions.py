@@ -1,6 +1,6 @@
 """Renditions of an image's current file: made on first request, stored, reused.
 
-The pure work (specs, formats, the resize) is ``images/resize.py``; this is what the service
+The pure work (specs, formats, the resize) is ``images/imaging/resize.py``; this is what the service
 does around it, by the same rule as every write: the bytes are stored under a new generated
 name first, then recorded in a row; a failure removes what was written.
 
@@ -29,8 +29,9 @@ from django.db import IntegrityError, transaction
 from django.http import FileResponse, HttpResponse
 from django.utils import timezone
 
-from . import rendition_cache, resize, storage
-from .models import Image, Rendition
+from images.imaging import resize
+from images.infra import rendition_cache, storage
+from images.models import Image, Rendition
 
 # How stale last_used_at may get before a serve writes it again.
 TOUCH_INTERVAL = timedelta(minutes=1)

@@ -27,7 +27,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
-from .models import Rendition
+from images.models import Rendition
 
 logger = logging.getLogger(__name__)
 

@@ -9,11 +9,12 @@ from rest_framework import serializers
 from rest_framework.fields import empty
 from rest_framework.utils import html
 
-from . import lab_metadata, resize
-from .errors import ImageServiceError, InvalidMetadata, InvalidRendition, InvalidTags
-from .labels import MAX_BULK
-from .models import Image, ImageRevision
-from .similarity import MAX_DISTANCE
+from images.errors import ImageServiceError, InvalidMetadata, InvalidRendition, InvalidTags
+from images.imaging import resize
+from images.labels import rules as lab_metadata
+from images.models import Image, ImageRevision
+from images.services.edits import MAX_BULK
+from images.similarity import MAX_DISTANCE
 
 # An image's metadata, as every endpoint returns it, in this order: the model's fields and
 # properties by name, and `<view>_url`, the absolute URL of the image's view `image-<view>`

@@ -1,15 +1,19 @@
-"""GET /api/v1/images/{id}/history and GET /api/v1/events, as thin as images/views.py."""
+"""GET /api/v1/images/{id}/history and GET /api/v1/events, as thin as images/api/views.py."""
 
 from drf_spectacular.utils import extend_schema
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import selectors
-from .history_serializers import EventFeedSerializer, EventQuerySerializer, HistoryEntrySerializer
-from .pagination import ImagePagination
-from .serializers import ErrorSerializer
-from .views import NOT_FOUND, Guarded
+from images import selectors
+from images.api.history_serializers import (
+    EventFeedSerializer,
+    EventQuerySerializer,
+    HistoryEntrySerializer,
+)
+from images.api.pagination import ImagePagination
+from images.api.serializers import ErrorSerializer
+from images.api.views import NOT_FOUND, Guarded
 
 
 class ImageHistoryView(Guarded, GenericAPIView):

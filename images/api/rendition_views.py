@@ -1,4 +1,4 @@
-"""GET /api/v1/images/{id}/renditions/{spec}: as thin as the other views (images/views.py)."""
+"""GET /api/v1/images/{id}/renditions/{spec}: as thin as the other views (images/api/views.py)."""
 
 from django.utils.cache import patch_vary_headers
 from drf_spectacular.types import OpenApiTypes
@@ -6,10 +6,11 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.views import APIView
 
 from access.throttling import charge_costly
-
-from . import renditions, resize, selectors
-from .serializers import ErrorSerializer, RenditionRequestSerializer
-from .views import DOWNLOAD_HEADERS, NOT_FOUND, AnyAccept, Guarded
+from images import selectors
+from images.api.serializers import ErrorSerializer, RenditionRequestSerializer
+from images.api.views import DOWNLOAD_HEADERS, NOT_FOUND, AnyAccept, Guarded
+from images.imaging import resize
+from images.services import renditions
 
 SPEC = OpenApiParameter(
     "spec",

@@ -16,8 +16,8 @@ import uuid
 from django.conf import settings
 from django.db.models import Max
 
-from . import storage
-from .models import Image, ImageRevision
+from images.infra import storage
+from images.models import Image, ImageRevision
 
 Operation = ImageRevision.Operation
 

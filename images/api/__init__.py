@@ -1,0 +1,1 @@
+"""HTTP: the API's views, serializers, URLs, parsers, pagination and exception handler."""
