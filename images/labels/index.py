@@ -4,7 +4,7 @@
 
 Every query here is answered from a composite index: (tag, image) for tags, and (key,
 value, image) per value type for metadata, so a filter reads the matching entries only and
-never the images table as a whole. README, "Tags and metadata", has the measurements.
+never the images table as a whole. docs/design/metadata.md has the measurements.
 """
 
 import functools
