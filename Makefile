@@ -49,8 +49,9 @@ superuser: migrate
 	$(QUICKSTART_ENV) $(BIN)/python manage.py createsuperuser
 
 # Any management command, on the quickstart's data: make manage ARGS="images_token list".
-manage: migrate
-	$(QUICKSTART_ENV) $(BIN)/python manage.py $(ARGS)
+manage: $(VENV)/.runtime $(DATA_DIR)/secret_key
+	@$(QUICKSTART_ENV) $(BIN)/python manage.py migrate --no-input --verbosity 0
+	@$(QUICKSTART_ENV) $(BIN)/python manage.py $(ARGS)
 
 # The docs site (mkdocs.yml, docs/) into site/; --strict: a broken link or anchor fails.
 docs: $(VENV)/.docs
