@@ -6,15 +6,17 @@ each page in a bash of its own (``set -euo pipefail``: a variable never set stop
 so that a reader who lands on one page can paste its blocks without the pages before it.
 A page's ```python blocks run after its shell blocks, as one script, and must exit 0.
 
-Blocks that cannot run as pasted on a developer's machine (docker, systemd, a server
-configured otherwise, management commands on the machine's own database, settings to put
-in an environment file) use another fence: ```console or ```text. Nothing else is skipped.
+Blocks that cannot run as pasted on a developer's machine, or would change it (docker,
+systemd, a server configured otherwise, management commands on the machine's own database,
+installing a package, settings to put in an environment file) use another fence: ```console
+or ```text. Nothing else is skipped.
 
 What each answer must be: 2xx, unless the command's comment starts with another status and
 a colon or the line's end (``curl $API/images/$ID   # 404: {"code": "not_found"}``; ``# 204``);
 then exactly that status. Every curl a page contains must answer at least once.
 
-What the blocks get, as a reader has it after `make run`: the service under gunicorn as
+What the blocks get, as a reader has it after `make run` (and the client installed, for
+the lab's page): the service under gunicorn as
 `make run` starts it, at http://127.0.0.1:8000 (the address the pages name), with
 IMAGES_ALLOW_PRIVATE_URLS=true, which the URL examples say they need to fetch from this
 machine; a folder holding a copy of the repo's examples/ (the sample photos). Nothing is
@@ -169,7 +171,10 @@ def service(tmp_path_factory):
 def reader(service, tmp_path):
     """A reader's shell: the examples folder beside it, and PORT when it is not 8000."""
     shutil.copytree(REPO / "examples", tmp_path / "examples")
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "LANG": "C.UTF-8"}
+    # The virtualenv's scripts first: `python3` with the repo's requirements, and `imgsvc`,
+    # the lab's client, installed as docs/guide/from-the-lab.md says (requirements-dev.txt).
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    env = {"PATH": path, "HOME": str(tmp_path), "LANG": "C.UTF-8"}
     if service.port != 8000:
         env["PORT"] = str(service.port)
     return tmp_path, env
