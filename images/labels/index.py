@@ -6,7 +6,7 @@ images/labels/facets.py.
 
 Every query of the index is answered from a composite index: (tag, image) for tags, and
 (key, value, image) per value type for metadata, so a filter reads the matching entries
-only and never the images table as a whole. README, "Tags and metadata", has the
+only and never the images table as a whole. docs/design/metadata.md has the
 measurements.
 """
 
