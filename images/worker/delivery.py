@@ -26,8 +26,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from rest_framework.utils.encoders import JSONEncoder
 
-from images.api.history_serializers import EventSerializer
-from images.api.serializers import ImageSerializer, TrashedImageSerializer
+from images.api.serializers.history import EventSerializer
+from images.api.serializers.images import ImageSerializer, TrashedImageSerializer
 from images.errors import DownloadFailed, DownloadTimeout, InvalidUrl, UrlNotAllowed
 from images.infra import fetch
 from images.models import Image, ImageEvent, Webhook, WebhookDelivery

@@ -1,7 +1,6 @@
 """/api/v1/webhooks: subscriptions to the change feed, pushed by the worker
-(images/worker/delivery.py); as thin as the other views."""
+(images/worker/delivery.py); as thin as the other viewsets."""
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -10,9 +9,9 @@ from rest_framework.viewsets import GenericViewSet
 from access.permissions import WebhooksAccess
 from access.throttling import ImagesRateThrottle
 from images import selectors
+from images.api import schema
 from images.api.pagination import ImagePagination
-from images.api.serializers import ErrorSerializer
-from images.api.webhook_serializers import (
+from images.api.serializers.webhooks import (
     DeliverySerializer,
     NewWebhookSerializer,
     RedeliverSerializer,
@@ -20,56 +19,8 @@ from images.api.webhook_serializers import (
 )
 from images.services import webhooks
 
-NOT_FOUND = {404: ErrorSerializer}
-REFUSED = {
-    400: OpenApiResponse(
-        ErrorSerializer,
-        description="`invalid_url`, `url_not_allowed`, "
-        "`download_failed` (the host does not resolve), or a field's code",
-    )
-}
 
-
-@extend_schema_view(
-    list=extend_schema(
-        operation_id="api_v1_webhooks_list",
-        summary="The webhooks",
-        responses={200: WebhookSerializer(many=True)},
-    ),
-    create=extend_schema(
-        operation_id="api_v1_webhooks_create",
-        summary="Subscribe a URL to the changes (its secret is in this answer only)",
-        request=WebhookSerializer,
-        responses={201: NewWebhookSerializer, **REFUSED},
-    ),
-    retrieve=extend_schema(
-        operation_id="api_v1_webhooks_retrieve",
-        summary="A webhook",
-        responses={200: WebhookSerializer, **NOT_FOUND},
-    ),
-    partial_update=extend_schema(
-        operation_id="api_v1_webhooks_partial_update",
-        summary="Change a webhook; `active: true` resumes a paused one",
-        request=WebhookSerializer,
-        responses={200: WebhookSerializer, **REFUSED, **NOT_FOUND},
-    ),
-    destroy=extend_schema(
-        operation_id="api_v1_webhooks_destroy",
-        summary="Remove a webhook",
-        responses={204: None, **NOT_FOUND},
-    ),
-    deliveries=extend_schema(
-        operation_id="api_v1_webhooks_deliveries_list",
-        summary="A webhook's recent delivery attempts, newest first",
-        responses={200: DeliverySerializer(many=True), **NOT_FOUND},
-    ),
-    redeliver=extend_schema(
-        operation_id="api_v1_webhooks_redeliver_create",
-        summary="Deliver again the matching events after a cursor (resumes a paused webhook)",
-        request=RedeliverSerializer,
-        responses={202: WebhookSerializer, 400: ErrorSerializer, **NOT_FOUND},
-    ),
-)
+@schema.WEBHOOKS
 class WebhookViewSet(GenericViewSet):
     permission_classes = [WebhooksAccess]
     throttle_classes = [ImagesRateThrottle]

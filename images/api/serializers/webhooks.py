@@ -1,10 +1,11 @@
-"""Webhooks and their deliveries as the API takes and renders them."""
+"""Webhooks and their deliveries as the API takes and renders them; and the stored
+renditions of an image (made ahead by the worker, or on request)."""
 
 from rest_framework import serializers
 
-from images.api.history_serializers import MAX_CURSOR
-from images.api.serializers import MetadataField, TagsField
-from images.models import ImageEvent, Webhook, WebhookDelivery
+from images.api.serializers.fields import MetadataField, TagsField
+from images.api.serializers.history import MAX_CURSOR
+from images.models import ImageEvent, Rendition, Webhook, WebhookDelivery
 
 FIELDS = ["id", "url", "actions", "tags", "metadata", "active", "paused_reason", "created_at"]
 
@@ -74,3 +75,16 @@ class DeliverySerializer(serializers.ModelSerializer):
     class Meta:
         model = WebhookDelivery
         fields = ["event", "attempt", "at", "status", "response_code", "duration_ms", "error"]
+
+
+class StoredRenditionSerializer(serializers.ModelSerializer):
+    bytes = serializers.IntegerField(source="file_size", help_text="Its size in bytes.")
+    format = serializers.CharField(help_text="JPEG, PNG, WEBP or AVIF.")
+
+    class Meta:
+        model = Rendition
+        fields = ["spec", "format", "width", "height", "bytes", "sha256", "created_at"]
+
+
+class StoredRenditionListSerializer(serializers.Serializer):
+    results = StoredRenditionSerializer(many=True, help_text="By spec, then format.")
