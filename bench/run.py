@@ -21,7 +21,7 @@ import urllib.parse
 import uuid
 from pathlib import Path
 
-from bench import client, floors, renditions
+from bench import client, floors, footprint, renditions
 from bench.photos import BIG, Photo, load_photos
 from bench.service import (
     FILE_FLOOR_PATH,
@@ -81,6 +81,7 @@ class Bench:
         self.connection: client.Client | None = None
         self.generated: list[renditions.Generation] = []
         self.thumbnails = 0
+        self.memory: dict[str, dict[str, footprint.Usage]] = {}
 
     def http(self, requests, clients: int) -> client.Timing:
         before = cpu_seconds(self.service.workers())
@@ -238,17 +239,20 @@ class Bench:
     def run(self) -> list[Row]:
         from images.models import Image
 
+        self.memory["idle, started"] = footprint.idle(self.service)
         with step("warm-up"):
             self.warm_up()
+        self.memory["idle, warmed"] = footprint.idle(self.service)
         with step(f"peak RSS ingesting {BIG[0]}x{BIG[1]}"):
             self.big_ingest_rss()
         upload_floor = client.Timing()
         uploaded_one: list = []
         uploaded_four: list = []
-        with step("upload"):
+        with step("upload"), footprint.Peak(self.service) as peak:
             upload_one, upload_four = self.ingest(
                 self.upload, upload_floor, uploaded_one, uploaded_four
             )
+        self.memory["peak, uploads"] = peak.peaks
         with step("upload floor in 1 and 2 processes"):
             rates = [
                 floors.upload_floor_rate(self.sources, self.data / "floor", processes)
@@ -459,6 +463,7 @@ def report(rows: list[Row], bench: Bench, photos: list[Photo], elapsed: float) -
             f"| {four.rps:.1f} | {scaling[row.name]:.2f} | {four.cores:.2f} |"
         )
     lines += renditions.report(bench.generated, bench.thumbnails)
+    lines += footprint.report(bench.memory)
     big = bench.photos[bench.big]
     budget = 4 * big.pixels + 150 * MB
     peak_big = bench.rss.get("big", 0)

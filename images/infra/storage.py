@@ -14,13 +14,13 @@ or a revision dropped past its bound, committed in between): ``open_file`` raise
 
 import logging
 import os
+import sys
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage, Storage, default_storage
@@ -38,10 +38,26 @@ logger = logging.getLogger(__name__)
 # Every stored file lives under this folder of the storage.
 STORAGE_DIR = "images"
 
-# What the backends raise when the disk or the object store fails: local files (OSError),
-# S3 (botocore: connection errors, timeouts, error answers such as a missing bucket or
-# refused credentials).
-ERRORS = (OSError, BotoCoreError, ClientError)
+
+def __getattr__(name: str):
+    """``ERRORS``: what the backends raise when the disk or the object store fails: local
+    files (OSError), S3 (botocore: connection errors, timeouts, error answers such as a
+    missing bucket or refused credentials). Worked out when asked, as botocore is imported
+    only by the S3 backend: with local storage a worker never loads it (2-3 MiB), and none
+    of its errors can be raised."""
+    if name == "ERRORS":
+        return (OSError, *_botocore_errors())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _botocore_errors() -> tuple[type[Exception], ...]:
+    if "botocore.exceptions" not in sys.modules:
+        return ()
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (BotoCoreError, ClientError)
+
+
 # Stored formats: the images' (JPEG, PNG) and their renditions' (also WebP, AVIF).
 CONTENT_TYPES = {**imaging.CONTENT_TYPES, **resize.CONTENT_TYPES}
 EXTENSIONS = {**imaging.EXTENSIONS, **resize.EXTENSIONS}
@@ -53,7 +69,8 @@ _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 
 def is_not_found(exc: BaseException) -> bool:
     """A missing file or object: never an outage."""
-    if isinstance(exc, ClientError):
+    botocore_errors = _botocore_errors()
+    if botocore_errors and isinstance(exc, botocore_errors[1]):  # ClientError
         return exc.response.get("Error", {}).get("Code") in _NOT_FOUND_CODES
     return isinstance(exc, FileNotFoundError)
 
@@ -62,7 +79,7 @@ def is_outage(exc: BaseException) -> bool:
     """A storage failure (the client may retry: 503), but not a missing file: a row naming a
     file that is gone is a fault of ours (a 500 with its traceback; ``images_check`` finds
     such rows)."""
-    return isinstance(exc, ERRORS) and not is_not_found(exc)
+    return isinstance(exc, (OSError, *_botocore_errors())) and not is_not_found(exc)
 
 
 def backend() -> Storage:
@@ -78,8 +95,8 @@ def open_file(name: str) -> File:
     try:
         file = default_storage.open(name, "rb")
         file.file  # noqa: B018 (S3File fetches the object when its file is first used)
-    except ClientError as exc:
-        if is_not_found(exc):
+    except Exception as exc:
+        if is_not_found(exc) and not isinstance(exc, FileNotFoundError):
             raise FileNotFoundError(f"No stored file {name}") from exc
         raise
     return file
