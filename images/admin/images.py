@@ -20,7 +20,7 @@ from images.admin.forms import ImageAddForm, ImageChangeForm
 from images.errors import ImageServiceError
 from images.imaging import decode as imaging
 from images.imaging import resize
-from images.infra import storage
+from images.infra import storage, versions
 from images.labels import index as metadata_index
 from images.labels import rules as lab_metadata
 from images.models import Image
@@ -153,7 +153,8 @@ class ImageAdmin(admin.ModelAdmin):
             services.image_delete(image_id=image_id, actor=actor)
 
     def get_urls(self):
-        thumbnail = self.admin_site.admin_view(self.thumbnail_view)
+        # cacheable: else admin_view adds never_cache's headers to the thumbnails' own.
+        thumbnail = self.admin_site.admin_view(self.thumbnail_view, cacheable=True)
         restore = self.admin_site.admin_view(require_POST(self.restore_view))
         return [
             path("<uuid:image_id>/thumbnail/<int:size>/", thumbnail, name="images_thumbnail"),
@@ -203,18 +204,24 @@ class ImageAdmin(admin.ModelAdmin):
         if original:
             return self._original_preview(image_id, size)
         spec = resize.parse_spec(f"max-{size}x{size}", max_size=PREVIEW_SIZE)
+        version = versions.asked(request.GET)
         try:
             stored = selectors.rendition_stored(image_id=image_id, spec=spec, format=None)
             served = renditions.image_rendition(
-                image_id=image_id, spec=spec, format=None, stored=stored
+                image_id=image_id, spec=spec, format=None, stored=stored, version=version
             )
+            response = served.response(request, stem=f"{image_id}-{spec.name}")
         except Image.DoesNotExist as exc:
             raise Http404 from exc
         except (ImageServiceError, *storage.ERRORS):
-            return HttpResponse(status=404)  # the page shows no preview; images_check tells why
-        response = served.response(request, stem=f"{image_id}-{spec.name}")
-        if response.status_code == 200:
-            response["Cache-Control"] = "private, max-age=86400"
+            # The page shows no preview: an image changed since the page was made (another
+            # version), or a fault images_check tells.
+            return HttpResponse(status=404)
+        if response.status_code in (200, 304):
+            # The tag's version is that of the file the rendition is made from: a reload of
+            # the page asks for none of its thumbnails again (this browser only: a session).
+            versioned = version is not None
+            response["Cache-Control"] = versions.cache_control(versioned=versioned, private=True)
         return response
 
     def _original_preview(self, image_id, size: int) -> HttpResponse:

@@ -10,6 +10,7 @@ from images import selectors
 from images.api.serializers import ErrorSerializer, RenditionRequestSerializer
 from images.api.views import DOWNLOAD_HEADERS, NOT_FOUND, AnyAccept, Guarded
 from images.imaging import resize
+from images.infra import versions
 from images.services import renditions
 
 SPEC = OpenApiParameter(
@@ -74,7 +75,10 @@ class ImageRenditionView(Guarded, APIView):
         if stored is None:
             # Reads are charged by the throttle; making one decodes the image: costly too.
             charge_costly(request, self)
-        served = renditions.image_rendition(image_id=image_id, **wanted, stored=stored)
+        version = versions.asked(request.GET)
+        served = renditions.image_rendition(
+            image_id=image_id, **wanted, stored=stored, version=version
+        )
         response = served.response(request, stem=f"{image_id}-{wanted['spec'].name}")
         if wanted["spec"].auto:
             patch_vary_headers(response, ["Accept"])

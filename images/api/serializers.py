@@ -11,6 +11,7 @@ from rest_framework.utils import html
 
 from images.errors import ImageServiceError, InvalidMetadata, InvalidRendition, InvalidTags
 from images.imaging import resize
+from images.infra import versions
 from images.labels import rules as lab_metadata
 from images.models import Image, ImageRevision
 from images.services.edits import MAX_BULK
@@ -54,12 +55,20 @@ class Link(serializers.Field):
     """The absolute URL (a path without a request) of ``view_name`` for the object; ``ids``
     maps each URL argument to the object's attribute that fills it (a uuid: it needs no
     escaping, which the fast rendering relies on); ``fixed`` gives arguments that are the
-    same for every object."""
+    same for every object. ``version``: the object's attribute holding the sha256 of the
+    bytes the URL answers with, which the URL then names (images/infra/versions.py)."""
 
     def __init__(
-        self, view_name: str, ids: dict[str, str], fixed: dict[str, str] | None = None, **kwargs
+        self,
+        view_name: str,
+        ids: dict[str, str],
+        fixed: dict[str, str] | None = None,
+        *,
+        version: str | None = None,
+        **kwargs,
     ) -> None:
         self.view_name, self.ids, self.fixed = view_name, ids, fixed or {}
+        self.version = version
         kwargs.setdefault("read_only", True)
         super().__init__(source="*", **kwargs)
 
@@ -67,7 +76,8 @@ class Link(serializers.Field):
         kwargs = {arg: str(getattr(obj, attr)) for arg, attr in self.ids.items()}
         path = reverse(self.view_name, kwargs={**self.fixed, **kwargs})
         request = self.context.get("request")
-        return request.build_absolute_uri(path) if request else path
+        url = request.build_absolute_uri(path) if request else path
+        return versions.link(url, getattr(obj, self.version)) if self.version else url
 
 
 # Renders exactly what DRF's generic to_representation does (a test compares the two, field
@@ -96,7 +106,8 @@ def _renderers(serializer) -> list[tuple[str, Callable[[object], object]]]:
             path = _path_template(
                 render.view_name, ids, fixed, prefix, urlconf, settings.ROOT_URLCONF
             )
-            render = _link(request.build_absolute_uri(path) if request else path, render.ids)
+            url = request.build_absolute_uri(path) if request else path
+            render = _link(url, render.ids, render.version)
         elif isinstance(render, serializers.DateTimeField):
             render = _value(render.source, in_zone)
         renderers.append((name, render))
@@ -126,13 +137,16 @@ def _value(source: str, to_representation: Callable) -> Callable[[object], objec
     return render
 
 
-def _link(url: str, ids: dict[str, str]) -> Callable[[object], str]:
+def _link(url: str, ids: dict[str, str], version: str | None) -> Callable[[object], str]:
     slots = [(f"{arg}-slot", attr) for arg, attr in ids.items()]
+    query = f"?{versions.PARAMETER}="
 
     def render(instance) -> str:
         filled = url
         for slot, attr in slots:
             filled = filled.replace(slot, str(getattr(instance, attr)), 1)
+        if version:
+            filled += query + versions.of(getattr(instance, version))
         return filled
 
     return render
@@ -269,12 +283,17 @@ class ImageSerializer(RenderedFast, serializers.ModelSerializer):
         read_only_fields = IMAGE_FIELDS
 
     def build_unknown_field(self, field_name, model_class):
+        # Each link names the version of the bytes it answers with: a rendition's is that of
+        # the current file it is made from.
         if field_name == "thumbnail_url":
             ids, fixed = {"image_id": "id"}, {"spec": THUMBNAIL_SPEC}
-            return Link, {"view_name": "image-rendition", "ids": ids, "fixed": fixed}
+            link = {"view_name": "image-rendition", "ids": ids, "fixed": fixed}
+            return Link, {**link, "version": "sha256"}
         if field_name.endswith("_url"):
-            view_name = f"image-{field_name.removesuffix('_url')}"
-            return Link, {"view_name": view_name, "ids": {"image_id": "id"}}
+            view = field_name.removesuffix("_url")
+            version = "original_sha256" if view == "original" else "sha256"
+            link = {"view_name": f"image-{view}", "ids": {"image_id": "id"}}
+            return Link, {**link, "version": version}
         return super().build_unknown_field(field_name, model_class)
 
 
@@ -303,7 +322,11 @@ class ImageRevisionSerializer(serializers.ModelSerializer):
             "it was cut from; null for the upload and a restore."
         ),
     )
-    file_url = Link("image-revision-file", ids={"image_id": "image_id", "revision": "revision"})
+    file_url = Link(
+        "image-revision-file",
+        ids={"image_id": "image_id", "revision": "revision"},
+        version="sha256",
+    )
     current = serializers.BooleanField(help_text="Whether these are the image's current bytes.")
 
     class Meta:

@@ -42,7 +42,7 @@ from images.api.serializers import (
     SimilarQuerySerializer,
     UploadOptionsSerializer,
 )
-from images.infra import storage
+from images.infra import storage, versions
 from images.models import Image
 from images.services import edits as labels
 
@@ -460,6 +460,18 @@ BINARY = {
     503: ErrorSerializer,
 }
 DOWNLOAD_HEADERS = [
+    OpenApiParameter(
+        versions.PARAMETER,
+        str,
+        OpenApiParameter.QUERY,
+        description=(
+            "The version the metadata's links name: the first 16 hex digits of the bytes' "
+            "sha256 (a rendition's: of the current file it is made from). The answer is then "
+            "`Cache-Control: public, max-age=31536000, immutable` (`private` with token "
+            "auth); 404 `version_gone` once those are not the bytes this URL answers with. "
+            "Without it: the current bytes, `no-cache`."
+        ),
+    ),
     OpenApiParameter(
         "If-None-Match",
         str,

@@ -31,6 +31,7 @@ from django.utils.http import parse_etags
 
 from images.imaging import decode as imaging
 from images.imaging import resize
+from images.infra import versions
 from images.models import Image, ImageRevision, Rendition
 
 logger = logging.getLogger(__name__)
@@ -247,13 +248,20 @@ def download(
     stem,
     reopen: Callable[[], tuple[StoredFile, File]] | None = None,
     data: bytes | None = None,
+    versioned_by: str | None = None,
 ) -> HttpResponse:
     """The stored file as a response, with headers taken from the row, not from reading the
     file: 304 when the client's ETag matches; with IMAGES_S3_PRESIGNED_DOWNLOADS a redirect
     to a short-lived presigned URL; ``data`` when the bytes are in hand (a rendition just
     made); else the bytes, streamed. Only then is the file opened, by ``reopen`` (default:
     open ``stored.name``), which may read the row again if the file is gone by now: the
-    answer describes the row it opened, which may be newer than ``stored``."""
+    answer describes the row it opened, which may be newer than ``stored``.
+
+    A URL with a version (images/infra/versions.py) must name the sha256 ``versioned_by``
+    (default: the file's own; a rendition's is its source's), else ``VersionGone``; its
+    answer may then be kept for a year."""
+    version = versions.asked(request.GET)
+    versioned = versions.check(version, sha256=versioned_by or stored.sha256)
     etag = f'"{stored.sha256}"'
     if _matches(request, etag):
         response = HttpResponseNotModified()
@@ -264,7 +272,11 @@ def download(
         response["Content-Disposition"] = f'inline; filename="{_filename(stored, stem)}"'
         response["Content-Length"] = str(len(data))
     else:
-        stored, file = reopen() if reopen else (stored, open_file(stored.name))
+        reopened, file = reopen() if reopen else (stored, open_file(stored.name))
+        if versioned and reopened.sha256 != stored.sha256:  # the file changed meanwhile
+            file.close()
+            versions.check(version, sha256=reopened.sha256)
+        stored = reopened
         response = FileResponse(
             file,
             content_type=CONTENT_TYPES[stored.format],
@@ -272,7 +284,8 @@ def download(
         )
         response["Content-Length"] = str(stored.size)
     response["ETag"] = f'"{stored.sha256}"'
-    response["Cache-Control"] = "no-cache"
+    if not isinstance(response, HttpResponseRedirect):
+        response["Cache-Control"] = versions.cache_control(versioned=versioned)
     response["X-Content-Type-Options"] = "nosniff"
     return response
 
