@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
+from urllib.parse import quote
 
 from django.conf import settings
 from django.core.files import File
@@ -271,6 +272,12 @@ def download(
         response = HttpResponse(data, content_type=CONTENT_TYPES[stored.format])
         response["Content-Disposition"] = f'inline; filename="{_filename(stored, stem)}"'
         response["Content-Length"] = str(len(data))
+    elif settings.IMAGES_X_ACCEL_REDIRECT:
+        # nginx sends the file (deploy/nginx.conf): the headers are the row's, as below. A
+        # file removed meanwhile (a purge committed just now) is nginx's 404.
+        response = HttpResponse(content_type=CONTENT_TYPES[stored.format])
+        response["Content-Disposition"] = f'inline; filename="{_filename(stored, stem)}"'
+        response["X-Accel-Redirect"] = settings.IMAGES_X_ACCEL_REDIRECT + quote(stored.name)
     else:
         reopened, file = reopen() if reopen else (stored, open_file(stored.name))
         if versioned and reopened.sha256 != stored.sha256:  # the file changed meanwhile
