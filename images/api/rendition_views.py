@@ -7,7 +7,7 @@ from rest_framework.views import APIView
 
 from access.throttling import charge_costly
 from images import selectors
-from images.api.serializers import ErrorSerializer, RenditionRequestSerializer
+from images.api.serializers import ErrorSerializer, rendition_request
 from images.api.views import DOWNLOAD_HEADERS, NOT_FOUND, AnyAccept, Guarded
 from images.imaging import resize
 from images.infra import versions
@@ -66,11 +66,7 @@ class ImageRenditionView(Guarded, APIView):
         summary="The current image resized: made on first request, then served as stored",
     )
     def get(self, request, image_id, spec):
-        serializer = RenditionRequestSerializer(
-            data={"spec": spec, "accept": request.headers.get("Accept", "")}
-        )
-        serializer.is_valid(raise_exception=True)
-        wanted = serializer.validated_data
+        wanted = rendition_request(spec=spec, accept=request.headers.get("Accept", ""))
         stored = selectors.rendition_stored(image_id=image_id, **wanted)
         if stored is None:
             # Reads are charged by the throttle; making one decodes the image: costly too.
