@@ -5,6 +5,7 @@ unversioned URLs answer as before."""
 import hashlib
 
 import pytest
+import requests
 
 from access.models import ApiToken
 from images.models import Rendition
@@ -155,11 +156,20 @@ def test_versioned_urls_on_s3(api, upload, s3):
     assert served["Cache-Control"] == IMMUTABLE
 
 
-def test_presigned_downloads_keep_the_redirect_out_of_caches(api, upload, s3, settings):
+def test_presigned_downloads_of_a_version_are_kept_for_half_the_urls_life(
+    api, upload, s3, settings
+):
     settings.IMAGES_S3_PRESIGNED_DOWNLOADS = True
+    settings.IMAGES_S3_PRESIGNED_TTL = 300
     image = upload(image_bytes("PNG", (120, 80)), "plate.png").json()
 
-    response = api.get(image["file_url"])
+    versioned = api.get(image["file_url"])
+    unversioned = api.get(f"/api/v1/images/{image['id']}/file")
+    from_store = requests.get(versioned["Location"], timeout=30)
 
-    assert response.status_code == 302
-    assert response["Cache-Control"] == "no-store"  # the URL it names expires
+    assert versioned.status_code == unversioned.status_code == 302
+    assert versioned["Cache-Control"] == "private, max-age=150"
+    assert unversioned["Cache-Control"] == "no-store"  # the URL it names expires
+    assert from_store.status_code == 200
+    assert from_store.headers["Cache-Control"] == IMMUTABLE
+    assert hashlib.sha256(from_store.content).hexdigest() == image["sha256"]

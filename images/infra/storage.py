@@ -267,7 +267,7 @@ def download(
     if _matches(request, etag):
         response = HttpResponseNotModified()
     elif settings.IMAGES_S3_PRESIGNED_DOWNLOADS and data is None:
-        response = _presigned(stored, stem=stem)
+        response = _presigned(stored, stem=stem, versioned=versioned)
     elif data is not None:
         response = HttpResponse(data, content_type=CONTENT_TYPES[stored.format])
         response["Content-Disposition"] = f'inline; filename="{_filename(stored, stem)}"'
@@ -308,16 +308,20 @@ def _matches(request, etag: str) -> bool:
     return etag in wanted or "*" in wanted
 
 
-def _presigned(stored: StoredFile, *, stem) -> HttpResponse:
-    # The object store answers with the type and name the row gives, as a stream would.
-    url = default_storage.url(
-        stored.name,
-        parameters={
-            "ResponseContentType": CONTENT_TYPES[stored.format],
-            "ResponseContentDisposition": f'inline; filename="{_filename(stored, stem)}"',
-        },
-        expire=settings.IMAGES_S3_PRESIGNED_TTL,
-    )
+def _presigned(stored: StoredFile, *, stem, versioned: bool) -> HttpResponse:
+    # The object store answers with the type and name the row gives, as a stream would, and
+    # for a versioned URL with its Cache-Control.
+    parameters = {
+        "ResponseContentType": CONTENT_TYPES[stored.format],
+        "ResponseContentDisposition": f'inline; filename="{_filename(stored, stem)}"',
+    }
+    if versioned:
+        parameters["ResponseCacheControl"] = versions.cache_control(versioned=True)
+    ttl = settings.IMAGES_S3_PRESIGNED_TTL
+    url = default_storage.url(stored.name, parameters=parameters, expire=ttl)
     response = HttpResponseRedirect(url)
-    response["Cache-Control"] = "no-store"  # the URL expires; never reuse the redirect
+    # The URL it names expires. A versioned one's redirect is kept by the browser for half
+    # that time (then the bytes under that URL, kept by it too, are not asked for again);
+    # any other is never reused.
+    response["Cache-Control"] = f"private, max-age={ttl // 2}" if versioned else "no-store"
     return response
