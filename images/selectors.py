@@ -12,7 +12,7 @@ from typing import BinaryIO
 from django.conf import settings
 from django.core.files import File
 from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, QuerySet, Sum
 
 from images import incoming, similarity
 from images.imaging import decode as imaging
@@ -21,7 +21,7 @@ from images.imaging.resize import Spec
 from images.infra import rendition_cache, storage
 from images.labels import index as metadata_index
 from images.labels.rules import DEFAULT_ORDERING, NO_FILTERS, Filters, Ordering
-from images.models import Image, ImageEvent, ImageRevision, Rendition
+from images.models import FacetCount, Image, ImageEvent, ImageRevision, Rendition
 from images.services import revisions
 
 
@@ -101,6 +101,18 @@ def image_facets(
     that match, most frequent first, then by value."""
     within = _matching(name=name, sha256=sha256, phash=phash, format=format)
     return metadata_index.facets(filters, within=within, key=key, limit=limit)
+
+
+def metadata_keys(*, limit: int) -> list[str]:
+    """The metadata keys most images have, most first, then by key: from the counts the
+    facets keep, never a count over the images."""
+    keys = (
+        FacetCount.objects.filter(field__startswith="metadata.", count__gt=0)
+        .values("field")
+        .annotate(images=Sum("count"))
+        .order_by("-images", "field")
+    )
+    return [row["field"].removeprefix("metadata.") for row in keys[:limit]]
 
 
 def _matching(
@@ -273,9 +285,11 @@ def _label(image: Image) -> str:
     return f"{image.name} ({image.width}x{image.height})"
 
 
-def image_history(*, image_id: uuid.UUID) -> QuerySet[ImageEvent]:
-    """The image's events, newest (last committed) first."""
-    if not Image.objects.filter(pk=image_id).exists():
+def image_history(*, image_id: uuid.UUID, trashed: bool = False) -> QuerySet[ImageEvent]:
+    """The image's events, newest (last committed) first; with ``trashed``, of an image in
+    the trash too (the admin's trash shows them)."""
+    images = Image.all_objects if trashed else Image.objects
+    if not images.filter(pk=image_id).exists():
         raise Image.DoesNotExist("No image with this id.")
     return ImageEvent.objects.filter(image_id=image_id).order_by("-cursor")
 

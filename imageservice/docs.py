@@ -1,4 +1,5 @@
-"""The API's own pages: Swagger UI and ReDoc, and ``/`` leading to them.
+"""The API's own pages: Swagger UI and ReDoc, and ``/``, a page leading to them, to the
+admin and to the docs site (IMAGES_DOCS_URL).
 
 Both render from the service alone (lab networks often have no internet): their files come
 with drf-spectacular-sidecar, and each page's Content-Security-Policy lets the browser load
@@ -6,7 +7,8 @@ nothing from another host. ReDoc's sidebar, for one, always shows Redocly's logo
 cdn.redoc.ly; the policy keeps that request from being made (the logo hides itself).
 """
 
-from django.views.generic import RedirectView
+from django.conf import settings
+from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
 # 'unsafe-inline': drf-spectacular writes each UI's start-up script into its page, and both
@@ -44,8 +46,16 @@ class RedocView(SelfOnly, SpectacularRedocView):
     template_name = "imageservice/redoc.html"
 
 
-class HomeView(RedirectView):
-    """``/`` is the API's front door: Swagger UI (a newcomer met a bare 404 there)."""
+class HomeView(TemplateView):
+    """``/``, the service's front door: what it is, and links to the pages a person uses
+    (Swagger UI, ReDoc, the admin, the docs site). It loads nothing, not even a stylesheet."""
 
-    pattern_name = "swagger-ui"
-    permanent = False  # the address of the docs may change; browsers must not remember it
+    template_name = "imageservice/home.html"
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(docs_url=settings.IMAGES_DOCS_URL, **kwargs)
+
+    def get(self, request, *args, **kwargs):
+        response = super().get(request, *args, **kwargs)
+        response["Content-Security-Policy"] = SELF_ONLY
+        return response

@@ -25,7 +25,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "imageservice.admin_site.AdminConfig",  # django.contrib.admin, Images first
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -328,6 +328,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "images.api.exception_handler.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+from imageservice.openapi import TAGS as OPENAPI_TAGS  # noqa: E402 (the groups, in order)
+
 SYSTEM_FONTS = 'system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", sans-serif'
 MONOSPACE_FONTS = 'ui-monospace, "SFMono-Regular", Menlo, Consolas, "DejaVu Sans Mono", monospace'
 SPECTACULAR_SETTINGS = {
@@ -344,7 +346,9 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "access.schema.document_access",
         "images.api.exception_handler.document_outages",
+        "imageservice.openapi.document_for_people",  # groups, their order, examples
     ],
+    "TAGS": OPENAPI_TAGS,
     "PATH_CONVERTER_OVERRIDES": {"image_id": UUID},
     # The history's enums by their own names, not a generic ActionEnum another one may clash with.
     "ENUM_NAME_OVERRIDES": {
@@ -369,6 +373,10 @@ SPECTACULAR_SETTINGS = {
         }
     },
 }
+
+# The address of the docs site (docs/, built with MkDocs) that ``/`` links to; empty: the
+# page says where the docs are in the source instead.
+IMAGES_DOCS_URL = env.str("IMAGES_DOCS_URL", default="")
 
 # --- Internationalisation -------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -4,6 +4,7 @@ import io
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from PIL import Image as PILImage
 
 from images import services
 from images.models import Image, ImageEvent
@@ -95,3 +96,67 @@ def test_who_may_see_restore_and_purge_follows_the_images_permissions(
     if not restores:
         client.post(f"{TRASH}{image.pk}/delete/", {"post": "yes"})
         assert (not Image.all_objects.filter(pk=image.pk).exists()) == purges
+
+
+def test_a_trashed_images_page_shows_its_preview_labels_and_a_restore_button(staff):
+    image = services.image_create(
+        file=io.BytesIO(image_bytes("PNG", (640, 480))),
+        name="plate",
+        tags=["P-0042", "dapi"],
+        metadata={"plate": "P-0042", "reviewed": True},
+    )
+    services.image_delete(image_id=image.pk)
+
+    page = staff.get(f"{TRASH}{image.pk}/change/").content.decode()
+
+    preview = f"{TRASH}{image.pk}/thumbnail/480/"
+    assert preview in page
+    shown = staff.get(preview)
+    assert shown["Content-Type"].startswith("image/")
+    assert PILImage.open(io.BytesIO(shown.content)).size == (480, 360)
+    assert f'action="{TRASH}{image.pk}/restore/"' in page
+    assert ">Restore</button>" in page
+    assert ">P-0042</span>" in page
+    assert ">dapi</span>" in page
+    assert "[&quot;" not in page  # tags as labels, not JSON
+    assert "<tr><th scope=row>reviewed</th><td>yes</td></tr>" in page
+    assert "purged with its files on" in page
+
+
+def test_the_restore_button_brings_the_image_back_and_opens_its_page(staff, api):
+    image = trashed()
+
+    response = staff.post(f"{TRASH}{image.pk}/restore/", follow=True)
+
+    assert response.redirect_chain[-1][0] == f"/admin/images/image/{image.pk}/change/"
+    assert "“plate” is restored" in response.content.decode()
+    assert api.get(f"/api/v1/images/{image.pk}").status_code == 200
+    last = ImageEvent.objects.filter(image_id=image.pk).order_by("cursor").last()
+    assert (last.action, last.actor_kind, last.actor_name) == ("undeleted", "user", "admin")
+    again = staff.post(f"{TRASH}{image.pk}/restore/", follow=True)
+    assert "no longer in the trash" in again.content.decode()
+
+
+def test_restore_and_preview_need_the_images_permissions(client):
+    image = trashed()
+    nobody = User.objects.create_user("nobody", password="pw", is_staff=True)
+    client.force_login(nobody)
+
+    assert client.post(f"{TRASH}{image.pk}/restore/").status_code == 403
+    assert client.get(f"{TRASH}{image.pk}/thumbnail/96/").status_code == 403
+    assert Image.all_objects.get(pk=image.pk).trashed
+    viewer = User.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_image"))
+    client.force_login(viewer)
+    assert ">Restore</button>" not in client.get(f"{TRASH}{image.pk}/change/").content.decode()
+    assert client.post(f"{TRASH}{image.pk}/restore/").status_code == 403
+
+
+def test_purging_from_the_trash_says_it_is_for_good_and_lists_no_related_rows(staff):
+    image = trashed()
+
+    page = staff.get(f"{TRASH}{image.pk}/delete/").content.decode()
+
+    assert "Purge “plate” now, for good?" in page
+    assert "Image revisions" not in page
+    assert "related items" not in page

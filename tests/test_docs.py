@@ -1,7 +1,7 @@
 """The API's pages (imageservice/docs.py): Swagger UI and ReDoc render from the service
 alone, with no request to another host (lab networks often have no internet), and ``/``
-leads to them. The browser suite (tests_browser/) renders them in Chromium; here the pages
-are read as HTML and every file they name is fetched from the service."""
+links them, the admin and the docs site. The browser suite (tests_browser/) renders them
+in Chromium; here the pages are read as HTML and every file they name is fetched."""
 
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
@@ -96,9 +96,36 @@ def test_redoc_uses_the_system_fonts_and_the_api_title(served):
 
 
 @pytest.mark.parametrize("method", ["get", "head"])
-def test_the_root_leads_to_the_api_docs(client, method):
+def test_the_root_answers_a_page_of_its_own(client, method):
     response = getattr(client, method)("/")
 
-    assert response.status_code == 302
-    assert response["Location"] == "/api/v1/docs/"
-    assert client.get(response["Location"]).status_code == 200
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    assert "default-src 'self'" in response["Content-Security-Policy"]
+
+
+def test_the_root_links_swagger_redoc_the_admin_and_the_schema(client):
+    html = client.get("/").content.decode()
+
+    for url in ("/api/v1/docs/", "/redoc/", "/admin/", "/api/v1/schema/"):
+        assert f'href="{url}"' in html, url
+        assert client.get(url).status_code in (200, 302), url
+    assert resources(html) == []  # nothing to load: it works with no static files at all
+
+
+def test_the_root_links_the_docs_site_the_setting_names(client, settings):
+    settings.IMAGES_DOCS_URL = "https://docs.lab.example/images/"
+
+    html = client.get("/").content.decode()
+
+    assert 'href="https://docs.lab.example/images/" id="link-docs"' in html
+
+
+def test_without_a_docs_site_the_root_says_where_the_docs_are(client, settings):
+    settings.IMAGES_DOCS_URL = ""
+
+    html = client.get("/").content.decode()
+
+    assert 'id="link-docs"' in html
+    assert "<code>docs/</code>" in html
+    assert 'href=""' not in html

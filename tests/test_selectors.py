@@ -49,3 +49,29 @@ def test_get_reads_the_image_as_it_was_stored_in_every_thread(source_url):
 def test_get_of_an_unknown_id_is_does_not_exist():
     with pytest.raises(Image.DoesNotExist):
         selectors.image_get(image_id=uuid.uuid4())
+
+
+def labelled(width: int, metadata: dict) -> Image:
+    data = io.BytesIO(image_bytes("PNG", (width, 20)))
+    return services.image_create(file=data, name=f"w{width}", metadata=metadata)
+
+
+def test_metadata_keys_are_the_keys_most_images_have_then_by_key():
+    labelled(30, {"plate": "P-1", "well": "B7", "timepoint": 1})
+    labelled(31, {"plate": "P-1", "well": "B8"})
+    labelled(32, {"plate": "P-2", "operator": "jdoe"})
+    gone = labelled(33, {"operator": "x", "zeta": 1})
+    services.image_delete(image_id=gone.pk)  # the trash's images do not count
+
+    assert selectors.metadata_keys(limit=3) == ["plate", "well", "operator"]
+    assert selectors.metadata_keys(limit=10) == ["plate", "well", "operator", "timepoint"]
+
+
+def test_history_of_a_trashed_image_only_when_asked():
+    image = labelled(30, {})
+    services.image_delete(image_id=image.pk)
+
+    with pytest.raises(Image.DoesNotExist):
+        selectors.image_history(image_id=image.pk)
+    events = selectors.image_history(image_id=image.pk, trashed=True)
+    assert [event.action for event in events] == ["deleted", "created"]

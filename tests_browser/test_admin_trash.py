@@ -25,7 +25,7 @@ def test_an_image_deleted_in_the_admin_is_restored_from_the_trash(page, service,
 
     page.goto(f"/admin/images/image/{image_id}/delete/")
     page.click("input[type=submit]")
-    expect(page.locator(".messagelist")).to_contain_text("deleted successfully")
+    expect(page.locator(".messagelist")).to_contain_text("Moved to the trash")
     assert requests.get(f"{service.url}/api/v1/images/{image_id}", timeout=10).status_code == 404
 
     page.goto("/admin/")

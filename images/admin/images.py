@@ -1,28 +1,32 @@
 """The admin: images with thumbnails, their current file and original, near-duplicates,
 tags and metadata; adding, editing and restoring through the same services as the API."""
 
-import json
-
 from django.conf import settings
 from django.contrib import admin, messages
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import filesizeformat
-from django.urls import path, reverse, reverse_lazy
-from django.utils.formats import date_format
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
-from django.utils.timezone import localtime
 from django.views.decorators.http import require_POST
 
 from access.actors import actor_from_request
 from images import selectors, services
+from images.admin.deletes import TrashOnDelete
 from images.admin.forms import ImageAddForm, ImageChangeForm
+from images.admin.history import ServiceHistory
+from images.admin.labels import (
+    TagFilter,
+    main_keys,
+    metadata_column,
+    metadata_filter,
+    tags_column,
+)
 from images.errors import ImageServiceError
 from images.imaging import decode as imaging
 from images.imaging import resize
 from images.infra import storage, versions
 from images.labels import index as metadata_index
-from images.labels import rules as lab_metadata
 from images.models import Image
 from images.services import edits as labels
 from images.services import renditions
@@ -31,13 +35,6 @@ THUMBNAIL_SIZE = 96
 PREVIEW_SIZE = 480
 NEAR_DUPLICATE_DISTANCE = 10  # phash bits, the API's default
 NEAR_DUPLICATES_SHOWN = 12
-HISTORY_SHOWN = 50  # the newest changes on the change page; the API pages through all
-
-# The admin is the service's, not Django's; "View site" leads to the API's docs.
-admin.site.site_header = "Image service"
-admin.site.site_title = "Image service admin"
-admin.site.index_title = "Images and API tokens"
-admin.site.site_url = reverse_lazy("swagger-ui")
 
 
 class FormatFilter(admin.SimpleListFilter):
@@ -53,36 +50,11 @@ class FormatFilter(admin.SimpleListFilter):
         return queryset.filter(format=self.value()) if self.value() else queryset
 
 
-class TagFilter(admin.SimpleListFilter):
-    """The most used tags; choosing one lists the images with it."""
-
-    title = "tag"
-    parameter_name = "tag"
-    shown = 50
-
-    def lookups(self, request, model_admin):
-        facets = selectors.image_facets(key=None, limit=self.shown)
-        return [(facet.value, facet.value) for facet in facets]
-
-    def queryset(self, request, queryset):
-        if self.value() is None:
-            return queryset
-        return metadata_index.filtered(queryset, lab_metadata.Filters(tags=(self.value(),)))
-
-
 @admin.register(Image)
-class ImageAdmin(admin.ModelAdmin):
-    list_display = [
-        "thumbnail",
-        "name",
-        "format_name",
-        "dimensions",
-        "size",
-        "phash",
-        "created_at",
-    ]
+class ImageAdmin(ServiceHistory, TrashOnDelete, admin.ModelAdmin):
+    list_display = ["thumbnail", "name", "format_name", "dimensions", "size", tags_column]
     list_display_links = ["thumbnail", "name"]
-    list_filter = [FormatFilter, TagFilter]
+    list_filter = [FormatFilter, TagFilter]  # and one per main metadata key
     search_fields = ["name", "=sha256", "=phash"]
     search_help_text = (
         "A name, a sha256 or phash, a tag, a metadata value, or KEY=VALUE for one key's value."
@@ -99,7 +71,7 @@ class ImageAdmin(admin.ModelAdmin):
         ("Original", {"fields": ["original_file", "original_preview", "original_sha256"]}),
         ("Similar images", {"fields": ["near_duplicates"]}),
         ("Record", {"fields": ["id", "source_url", "created_at", "updated_at"]}),
-        ("History", {"fields": ["history"]}),
+        ("History", {"fields": ["history_summary"]}),
     ]
     readonly_fields = [
         field
@@ -107,7 +79,24 @@ class ImageAdmin(admin.ModelAdmin):
         for field in options["fields"]
         if field not in ImageChangeForm.Meta.fields
     ]
-    add_fieldsets = [(None, {"fields": ["upload", "name", "description", "store_anyway"]})]
+    add_fieldsets = [
+        (None, {"fields": ["upload", "name", "description"]}),
+        ("Tags and metadata, for every file", {"fields": ["tags", "metadata"]}),
+        (None, {"fields": ["store_anyway"]}),
+    ]
+
+    def get_list_display(self, request):
+        """The columns, with one for each of the metadata keys most images have."""
+        columns = [metadata_column(key) for key in self._main_keys(request)]
+        return [*self.list_display, *columns, "created_at"]
+
+    def get_list_filter(self, request):
+        return [*self.list_filter, *(metadata_filter(key) for key in self._main_keys(request))]
+
+    def _main_keys(self, request) -> list[str]:
+        if not hasattr(request, "images_main_keys"):  # once per request: columns, filters
+            request.images_main_keys = main_keys()
+        return request.images_main_keys
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = ImageAddForm if obj is None else ImageChangeForm
@@ -135,6 +124,22 @@ class ImageAdmin(admin.ModelAdmin):
                 actor=actor_from_request(request),
             )
 
+    def response_add(self, request, obj, post_url_continue=None):
+        """Several files added: the list, saying which; one: as the admin does."""
+        added = getattr(obj, "added_with", [obj])
+        if len(added) == 1:
+            return super().response_add(request, obj, post_url_continue)
+        links = format_html_join(
+            ", ",
+            '<a href="{}">{}</a>',
+            (
+                (reverse("admin:images_image_change", args=[image.pk]), image.name)
+                for image in added
+            ),
+        )
+        self.message_user(request, format_html("{} images added: {}.", len(added), links))
+        return HttpResponseRedirect(reverse("admin:images_image_changelist"))
+
     def get_search_results(self, request, queryset, search_term):
         """Also the images with the term as a tag or a metadata value (``KEY=VALUE``: as
         that key's value), found through the index."""
@@ -143,14 +148,6 @@ class ImageAdmin(admin.ModelAdmin):
         if term:
             found |= queryset.filter(metadata_index.labelled_with(term))
         return found, duplicates
-
-    def delete_model(self, request, obj):
-        services.image_delete(image_id=obj.pk, actor=actor_from_request(request))
-
-    def delete_queryset(self, request, queryset):
-        actor = actor_from_request(request)
-        for image_id in queryset.values_list("pk", flat=True):
-            services.image_delete(image_id=image_id, actor=actor)
 
     def get_urls(self):
         # cacheable: else admin_view adds never_cache's headers to the thumbnails' own.
@@ -286,37 +283,6 @@ class ImageAdmin(admin.ModelAdmin):
         )
         return format_html('<p>{}:</p><ul style="padding:0;margin:0">{}</ul>', summary, rows)
 
-    @admin.display(description="History")
-    def history(self, image: Image) -> str:
-        """The image's changes, newest first, as GET /api/v1/images/{id}/history has them."""
-        events = selectors.image_history(image_id=image.pk)
-        total, shown = events.count(), list(events[:HISTORY_SHOWN])
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
-            (
-                (
-                    date_format(localtime(event.at), "DATETIME_FORMAT"),
-                    event.action,
-                    _actor_text(event),
-                    json.dumps(event.changes, ensure_ascii=False, sort_keys=True),
-                )
-                for event in shown
-            ),
-        )
-        more = (
-            f"The newest {len(shown)} of {total} changes; all of them: "
-            f"GET /api/v1/images/{image.pk}/history."
-            if total > len(shown)
-            else ""
-        )
-        return format_html(
-            "<table><thead><tr><th>When</th><th>Action</th><th>Who</th><th>Changes</th></tr>"
-            "</thead><tbody>{}</tbody></table><p>{}</p>",
-            rows,
-            more,
-        )
-
     @admin.display(description="Dimensions")
     def dimensions(self, image: Image) -> str:
         return f"{image.width} x {image.height}"
@@ -331,11 +297,15 @@ class ImageAdmin(admin.ModelAdmin):
 
     @admin.display(description="Current file")
     def current_file(self, image: Image) -> str:
+        """A link named as what it is, with what it opens."""
         return format_html(
-            '<a href="{}">{}.{}</a> (full size, as the API serves it)',
+            '<a href="{}" class="file-link">The current file</a> ({}, {} x {}, {}){}',
             reverse("image-file", args=[image.pk]),
-            image.pk,
-            imaging.EXTENSIONS[image.format],
+            image.format,
+            image.width,
+            image.height,
+            filesizeformat(image.file_size),
+            ": cropped from the original below" if _cropped(image) else ": the original",
         )
 
     @admin.display(description="Original")
@@ -349,10 +319,9 @@ class ImageAdmin(admin.ModelAdmin):
         else:
             shape, state = f"{image.width} x {image.height}", "the current file is the original"
         return format_html(
-            '<a href="{}">{}.{}</a> ({}, {}, {}): {}',
+            '<a href="{}" class="file-link">The original</a> ({}, {}, {}), the bytes as first '
+            "received: {}",
             reverse("image-original", args=[image.pk]),
-            image.pk,
-            imaging.EXTENSIONS[image.original_format],
             image.original_format,
             shape,
             filesizeformat(image.original_file_size),
@@ -364,12 +333,6 @@ class ImageAdmin(admin.ModelAdmin):
         if not _cropped(image):
             return "The same as the current file."
         return self._thumbnail_tag(image, PREVIEW_SIZE, original=True)
-
-
-def _actor_text(event) -> str:
-    """ "token scanner-1 from 10.0.0.7", "user admin from ...", "command import_images"."""
-    who = " ".join(part for part in (event.actor_kind, event.actor_name) if part)
-    return f"{who} from {event.actor_address}" if event.actor_address else who
 
 
 def _cropped(image: Image) -> bool:
