@@ -199,7 +199,7 @@ class ImageAdmin(ServiceHistory, TrashOnDelete, admin.ModelAdmin):
         only), decoded on demand. Cached by the browser by the sha256 (the tag's ``?v=``)."""
         size = max(1, min(size, PREVIEW_SIZE))
         if original:
-            return self._original_preview(image_id, size)
+            return self._original_preview(request, image_id, size)
         spec = resize.parse_spec(f"max-{size}x{size}", max_size=PREVIEW_SIZE)
         version = versions.asked(request.GET)
         try:
@@ -221,9 +221,11 @@ class ImageAdmin(ServiceHistory, TrashOnDelete, admin.ModelAdmin):
             response["Cache-Control"] = versions.cache_control(versioned=versioned, private=True)
         return response
 
-    def _original_preview(self, image_id, size: int) -> HttpResponse:
+    def _original_preview(self, request, image_id, size: int) -> HttpResponse:
         image = get_object_or_404(Image, pk=image_id)
         try:
+            # The original never changes: the tag's version is kept for good.
+            versioned = versions.check(versions.asked(request.GET), sha256=image.original_sha256)
             with storage.open_file(image.original.name) as file:
                 body, content_type = imaging.thumbnail(
                     file, size=size, max_pixels=settings.IMAGES_MAX_PIXELS
@@ -231,7 +233,7 @@ class ImageAdmin(ServiceHistory, TrashOnDelete, admin.ModelAdmin):
         except (ImageServiceError, *storage.ERRORS):
             return HttpResponse(status=404)  # the page shows no preview; images_check tells why
         response = HttpResponse(body, content_type=content_type)
-        response["Cache-Control"] = "private, max-age=86400"
+        response["Cache-Control"] = versions.cache_control(versioned=versioned, private=True)
         return response
 
     def _thumbnail_tag(self, image: Image, size: int, *, original: bool = False) -> str:
