@@ -76,7 +76,8 @@ bench-metadata: $(VENV)/.runtime
 	$(BIN)/python bench/metadata.py $(BENCH_ARGS)
 
 # 64 connections trickling a byte a second, and normal GETs beside them (README, "Slow
-# clients"); about 2 minutes. BENCH_ARGS="--worker-class gthread": gunicorn's own worker.
+# clients"); about 2 minutes. BENCH_SERVER=gthread, asgi or waitress: another server
+# (docs/design/server.md), for `make bench` too.
 bench-slow: $(VENV)/.runtime
 	$(BIN)/python -m bench.slow_clients $(BENCH_ARGS)
 

@@ -61,8 +61,9 @@ def available_cores() -> int:
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", available_cores()))
-# gthread, reading each request whole before a thread takes it: slow clients hold no thread.
-worker_class = "imageservice.gunicorn_worker.BufferingThreadWorker"
+# A fork of gunicorn 27.0.1's gthread, reading each request whole before a thread takes it:
+# slow clients hold no thread (it refuses to load under another gunicorn version).
+worker_class = "imageservice.gthread_fork.BufferingThreadWorker"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 # Longer than the URL download deadline, so a slow origin is cut by the service, not killed.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))

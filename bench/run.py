@@ -26,6 +26,7 @@ from bench.photos import BIG, Photo, load_photos
 from bench.service import (
     FILE_FLOOR_PATH,
     FLOOR_PATH,
+    SERVER,
     Origin,
     Service,
     cpu_seconds,
@@ -397,8 +398,9 @@ def _by_photo(row: Row) -> dict[int, tuple[float, float, float]]:
 def report(rows: list[Row], bench: Bench, photos: list[Photo], elapsed: float) -> str:
     workers = len(bench.service.workers())
     threads = os.environ.get("GUNICORN_THREADS", "4")
+    server = f"BENCH_SERVER={SERVER}" if SERVER else "gunicorn.conf.py"
     lines = [
-        f"{os.cpu_count()} cores; gunicorn gthread, {workers} workers x {threads} threads; "
+        f"{os.cpu_count()} cores; {server}, {workers} workers x {threads} threads; "
         f"SQLite with {ROWS} older rows; {ROUNDS} rounds.",
         "Photos: "
         + ", ".join(

@@ -64,6 +64,32 @@ def migrate(env: dict[str, str]) -> None:
     Path(env["STATIC_ROOT"]).mkdir(parents=True, exist_ok=True)
 
 
+# Another server than gunicorn.conf.py's, to compare (docs/design/server.md): "gthread",
+# gunicorn's stock threaded worker; "asgi", gunicorn's asgi worker with Django's ASGI
+# handler (bench/asgi.py); "waitress" (pip install waitress), one process of 2 x
+# GUNICORN_THREADS threads.
+SERVER = os.environ.get("BENCH_SERVER", "")
+
+
+def server_command(env: dict[str, str], server: str = SERVER) -> list[str]:
+    gunicorn = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"]
+    if server == "waitress":
+        threads = 2 * int(env.get("GUNICORN_THREADS", "4"))
+        return [
+            sys.executable,
+            "-m",
+            "waitress",
+            f"--listen={env['HOST']}:{env['PORT']}",
+            f"--threads={threads}",
+            "bench.wsgi:application",
+        ]
+    if server == "asgi":
+        return [*gunicorn, "--worker-class", "asgi", "bench.asgi"]
+    if server == "gthread":
+        return [*gunicorn, "--worker-class", "gthread", "bench.wsgi"]
+    return [*gunicorn, "bench.wsgi"]
+
+
 class Service:
     """gunicorn -c gunicorn.conf.py bench.wsgi, until the ``with`` block ends."""
 
@@ -76,7 +102,7 @@ class Service:
     def __enter__(self) -> "Service":
         self.log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "bench.wsgi"],
+            server_command(self.env),
             cwd=REPO,
             env={**os.environ, **self.env},
             stdout=self.log,
@@ -112,6 +138,8 @@ class Service:
 
     @property
     def expected_workers(self) -> int:
+        if SERVER == "waitress":
+            return 1
         return int(self.env.get("WEB_CONCURRENCY") or os.cpu_count() or 1)
 
     def log_tail(self, lines: int = 40) -> str:
@@ -133,7 +161,7 @@ class Service:
             # The parent pid is the second field after the parenthesised command name.
             if int(stat.rsplit(")", 1)[1].split()[1]) == master:
                 pids.append(int(entry.name))
-        return pids
+        return pids or [master]  # a server of one process (waitress)
 
 
 def cpu_seconds(pids: list[int]) -> dict[int, float]:

@@ -12,6 +12,7 @@ Every loop is bounded: the run stops by itself after ``--seconds``.
 import argparse
 import http.client
 import json
+import os
 import selectors
 import socket
 import statistics
@@ -248,7 +249,9 @@ def main() -> None:
                         seconds=args.seconds,
                         get_timeout=args.get_timeout,
                     )
-                result["worker_class"] = args.worker_class or "gunicorn.conf.py"
+                result["server"] = (
+                    os.environ.get("BENCH_SERVER") or args.worker_class or "gunicorn.conf.py"
+                )
                 print(json.dumps(result), flush=True)
                 time.sleep(2)  # the service settles before the next mode
     sys.exit(0)

@@ -236,7 +236,7 @@ if IMAGES_TRASH_DAYS < 0 or IMAGES_MAX_REVISIONS < 2:
     )
 
 # --- Slow clients ----------------------------------------------------------------------
-# gunicorn's worker (imageservice/gunicorn_worker.py) reads each request whole before a
+# gunicorn's worker (imageservice/gthread_fork.py) reads each request whole before a
 # thread takes it: the headers within this many seconds, the body within its own timeout
 # plus a second per MIN_RATE bytes received (Apache mod_reqtimeout's rule); then 408.
 REQUEST_HEADER_TIMEOUT = env.float("REQUEST_HEADER_TIMEOUT", default=10.0)

@@ -1,4 +1,5 @@
-"""Slow clients against the service under gunicorn.conf.py (imageservice/gunicorn_worker.py).
+"""The service under gunicorn.conf.py (imageservice/gthread_fork.py): slow clients, and
+requests whose framing is ambiguous, answered as gunicorn's own gthread answers them.
 
 Real sockets on 127.0.0.1 against a real gunicorn with 2 workers x 4 threads, as `make run`
 starts it. With gunicorn's stock gthread worker, the 64 trickling connections below hold
@@ -7,16 +8,20 @@ every thread and the normal GET waits until they give up (README, "Operating it"
 
 import io
 import json
+import re
 import socket
 import time
 import uuid
 
+import gunicorn
 import pytest
 import requests
+from gunicorn.config import Config
 
 from bench.slow_clients import BODY_START, HEADER_START, Tricklers
+from imageservice.gthread_fork import FORKED_FROM, Framing, check_gunicorn_version, frame
 from tests.factories import image_bytes
-from tests.service import Gunicorn
+from tests.service import REPO, Gunicorn
 
 # A normal request answers within this, however many slow clients there are (it takes
 # milliseconds; the bound is wide for a busy machine, and catches a request left waiting).
@@ -30,6 +35,15 @@ def server(tmp_path_factory):
     with Gunicorn(tmp_path_factory.mktemp("service")) as running:
         yield running
     assert "Traceback" not in running.log()
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory):
+    """The same service on gunicorn's own gthread worker: what gunicorn alone answers."""
+    with Gunicorn(
+        tmp_path_factory.mktemp("plain"), GUNICORN_CMD_ARGS="--worker-class gthread"
+    ) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -213,3 +227,153 @@ def test_a_session_of_keep_alive_requests_answers_them_all(server, stored):
         )
         assert answer.status_code == 201
         assert session.get(server.base + stored, timeout=10).status_code == 200
+
+
+# --- One parser: framing as gunicorn reads it ----------------------------------------------
+
+SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+
+
+def post(*fields: bytes, body: bytes = b"", eol: bytes = b"\r\n") -> bytes:
+    head = [b"POST /api/v1/images/upload HTTP/1.1", b"Host: 127.0.0.1", *fields]
+    return eol.join(head) + eol + eol + body
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        pytest.param(
+            post(b"Content-Length: 6", b"Transfer-Encoding: chunked", body=b"0\r\n\r\n") + SMUGGLED,
+            id="content-length-then-transfer-encoding",
+        ),
+        pytest.param(
+            post(b"Transfer-Encoding: chunked", b"Content-Length: 6", body=b"0\r\n\r\n") + SMUGGLED,
+            id="transfer-encoding-then-content-length",
+        ),
+        pytest.param(
+            post(b"Content-Length: 40", b"Transfer-Encoding : chunked", body=b"0\r\n\r\n")
+            + SMUGGLED,
+            id="transfer-encoding-with-space-before-colon",
+        ),
+        pytest.param(
+            post(b"Content-Length: 0", b"Content-Length: 46") + SMUGGLED,
+            id="two-content-lengths-differing",
+        ),
+        pytest.param(
+            post(b"Content-Length: 3", b"Content-Length: 3", body=b"abc") + SMUGGLED,
+            id="two-content-lengths-equal",
+        ),
+        pytest.param(
+            post(b"Content-Length: 3, 3", body=b"abc") + SMUGGLED, id="content-length-list"
+        ),
+        pytest.param(
+            post(b"Content-Length : 46") + SMUGGLED, id="content-length-with-space-before-colon"
+        ),
+        pytest.param(post(b"Content-Length: +3", body=b"abc") + SMUGGLED, id="signed-length"),
+        pytest.param(
+            post(b"Content-Length: 0", b" 46") + SMUGGLED, id="content-length-folded-onto-a-line"
+        ),
+        pytest.param(
+            post(b"X-Folded: a", b" b", b"Content-Length: 0") + SMUGGLED, id="obsolete-folding"
+        ),
+        pytest.param(post(b"Content-Length: 0", eol=b"\n") + SMUGGLED, id="bare-lf-throughout"),
+        pytest.param(
+            b"POST /api/v1/images/upload HTTP/1.1\r\nHost: 127.0.0.1\nContent-Length: 46\r\n\r\n"
+            + SMUGGLED,
+            id="bare-lf-hiding-a-content-length",
+        ),
+        pytest.param(
+            b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\n" + SMUGGLED,
+            id="head-ending-in-a-bare-lf",
+        ),
+        pytest.param(
+            b"\r\n\r\nGET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" + SMUGGLED,
+            id="two-blank-lines-before-the-request",
+        ),
+        pytest.param(
+            post(b"Transfer-Encoding: chunked, chunked", body=b"0\r\n\r\n") + SMUGGLED,
+            id="chunked-twice",
+        ),
+        pytest.param(
+            post(b"Transfer-Encoding: gzip", b"Content-Length: 0") + SMUGGLED,
+            id="transfer-encoding-not-ending-in-chunked",
+        ),
+        pytest.param(
+            b"POST /api/v1/images/upload HTTP/1.0\r\nHost: 127.0.0.1\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + SMUGGLED,
+            id="chunked-in-http-1.0",
+        ),
+    ],
+)
+def test_an_ambiguously_framed_request_is_refused_as_gunicorn_alone_refuses_it(server, plain, sent):
+    """The fork frames a request by gunicorn's parser, so it cannot read a body (or a
+    second request) where gunicorn would not: each answer is gunicorn's own 400, the
+    connection closes, and the request behind it is never served."""
+    fork_answers, plain_answers = answers(server, sent), answers(plain, sent)
+    assert fork_answers == plain_answers == [400]
+
+
+def test_leading_blank_line_and_pipelined_requests_are_answered_as_gunicorn_answers_them(
+    server, plain
+):
+    """The cases that are not refused: one blank line before a request (RFC 9112 lets a
+    server ignore it), and requests pipelined behind a body of known length."""
+    get = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    last = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    sent = b"\r\n" + get + post(b"Content-Length: 3", body=b"abc") + get + last
+    fork_answers, plain_answers = answers(server, sent), answers(plain, sent)
+    assert fork_answers == plain_answers
+    assert fork_answers == [200, 415, 200, 200]  # the body "abc" is no image
+
+
+def answers(server, sent: bytes) -> list[int]:
+    """The statuses of what ``server`` answers to ``sent`` on one connection, until it
+    closes (every case here ends in a refusal or Connection: close)."""
+    received = b""
+    with connect(server) as sock:
+        sock.sendall(sent)
+        while data := sock.recv(65536):
+            received += data
+    return [int(status) for status in re.findall(rb"HTTP/1\.[01] (\d{3}) ", received)]
+
+
+# --- Tied to one gunicorn ------------------------------------------------------------------
+
+
+def test_the_fork_refuses_to_load_under_another_gunicorn():
+    with pytest.raises(RuntimeError, match=r"fork of gunicorn 27\.0\.1"):
+        check_gunicorn_version("27.0.2")
+    check_gunicorn_version(FORKED_FROM)
+
+
+def test_the_pinned_and_installed_gunicorn_are_the_one_the_fork_is_of():
+    pinned = re.search(r"^gunicorn==(\S+)$", (REPO / "requirements.txt").read_text(), re.M)
+    assert pinned is not None
+    assert pinned[1] == gunicorn.__version__ == FORKED_FROM
+
+
+def test_a_head_is_framed_only_once_gunicorn_has_all_of_it():
+    """Whatever bytes of a request have arrived, the main loop waits until gunicorn's parser
+    has the whole head, then knows the body's length from it."""
+    request = post(
+        b"Content-Type: multipart/form-data; boundary=b",
+        b"Content-Length: 5",
+        b"Expect: 100-continue",
+        body=b"hello",
+    )
+    head = request.index(b"\r\n\r\n") + 4
+    config = Config()
+    for end in range(len(request) + 1):
+        framing = frame(config, ("127.0.0.1", 1), request[:end])
+        if end < head:
+            assert framing is None, end
+        else:
+            assert framing == Framing(head, 5, expects_continue=True), end
+
+
+def test_a_chunked_body_and_a_refused_head_are_left_to_the_thread():
+    config = Config()
+    chunked = post(b"Transfer-Encoding: chunked", body=b"0\r\n\r\n")
+    assert frame(config, ("127.0.0.1", 1), chunked).length is None
+    refused = post(b"Content-Length: 1", b"Content-Length: 2")
+    assert frame(config, ("127.0.0.1", 1), refused) == Framing(len(refused), None)

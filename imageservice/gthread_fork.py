@@ -1,4 +1,13 @@
-"""gunicorn's gthread worker, with each request read whole before a thread takes it.
+"""A fork of gunicorn's gthread worker, tied to one gunicorn version: each request is read
+whole before a thread takes it.
+
+This overrides gthread's internals (``enqueue_req``, ``handle_request``, ``finish_request``,
+``murder_pending``, the request's private ``_expected_100_continue``), so it is written
+against gunicorn ``FORKED_FROM`` only: importing it under another version raises, and with
+it gunicorn's master refuses to start (requirements.txt pins that version; a test checks
+the two agree). Upgrading gunicorn means reading gthread.py's changes and porting them here.
+gunicorn's own ``asgi`` worker and waitress were measured in its place and kept neither
+(docs/design/server.md).
 
 Why: gthread hands a connection to a thread as soon as its first byte arrives, and the
 thread then reads the headers and Django reads the body with blocking reads and no
@@ -17,6 +26,14 @@ seconds plus one second for every ``REQUEST_BODY_MIN_RATE`` bytes received. Past
 worker answers 408 and closes the connection. Threads stay free for the CPU work (Pillow
 decodes without the GIL, on every core the workers have).
 
+One parser: where the head ends and how long the body is are what gunicorn's own parser
+says of the bytes received so far (``frame``), never a second reading of the headers, so
+the main loop and the thread cannot disagree about a request's framing (two parsers that
+disagree are how request smuggling starts). A head gunicorn refuses (conflicting
+``Content-Length`` and ``Transfer-Encoding``, two ``Content-Length``s, obsolete line
+folding, a bare LF, ...) goes to a thread at once, where gunicorn answers it as it always
+does, and the connection closes.
+
 A body of more than ``largest_request_body()`` bytes by its ``Content-Length``, which the
 service refuses by that header alone, is not read: the request goes to a thread with its
 headers only (the answer is the service's own 413) and the connection closes after it. So
@@ -26,7 +43,6 @@ up to ``SPOOL_IN_MEMORY`` bytes, then in a temporary file; headers up to ``MAX_H
 
 import contextlib
 import io
-import re
 import selectors
 import socket
 import tempfile
@@ -35,8 +51,27 @@ from collections import deque
 from dataclasses import dataclass, field
 from functools import partial
 
-from gunicorn.http.unreader import SocketUnreader
+import gunicorn
+from gunicorn.http.body import ChunkedReader, LengthReader
+from gunicorn.http.errors import NoMoreData
+from gunicorn.http.message import Request
+from gunicorn.http.unreader import IterUnreader, SocketUnreader
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, ThreadWorker
+
+# The gunicorn whose gthread.py this is a fork of.
+FORKED_FROM = "27.0.1"
+
+
+def check_gunicorn_version(version: str = gunicorn.__version__) -> None:
+    if version != FORKED_FROM:
+        raise RuntimeError(
+            f"imageservice/gthread_fork.py is a fork of gunicorn {FORKED_FROM}'s gthread "
+            f"worker and overrides its internals; this is gunicorn {version}. Port the fork "
+            "to it (diff gunicorn/workers/gthread.py between the two) and set FORKED_FROM."
+        )
+
+
+check_gunicorn_version()
 
 # What one connection may hold in memory, as a worker holds up to worker_connections (1000)
 # of them: a body past this goes to a temporary file; headers past this are not waited for.
@@ -47,10 +82,6 @@ MAX_HEAD = 64 * 1024
 LINGER_SECONDS = 2.0
 LINGER_BYTES = 65536
 _RECV = 256 * 1024
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
-_CONTENT_LENGTH = re.compile(rb"^content-length[ \t]*:[ \t]*(.*?)[ \t]*\r?$", re.I | re.M)
-_TRANSFER_ENCODING = re.compile(rb"^transfer-encoding[ \t]*:", re.I | re.M)
-_EXPECT_CONTINUE = re.compile(rb"^expect[ \t]*:[ \t]*100-continue[ \t]*\r?$", re.I | re.M)
 
 
 def _answer(status: bytes, detail: bytes, code: bytes) -> bytes:
@@ -154,16 +185,50 @@ class ArrivedUnreader(SocketUnreader):
         self.sources.clear()
 
 
+@dataclass(frozen=True)
+class Framing:
+    """What gunicorn's parser makes of a complete head."""
+
+    head: int  # bytes of the head, its blank line included
+    length: int | None  # of the body; None: gunicorn refuses the head, or it is chunked
+    expects_continue: bool = False
+
+
+def frame(cfg, client, received: bytes) -> Framing | None:
+    """gunicorn's own reading of ``received``: None while the head is incomplete. The same
+    parser, with the same settings, reads the request again in the thread."""
+    if not received:
+        return None
+    unreader = IterUnreader([received])
+    try:
+        request = Request(cfg, unreader, client)
+    except NoMoreData:
+        return None
+    except Exception:  # refused: the thread's parser raises it again and answers it
+        return Framing(len(received), None)
+    rest = unreader.take_buffered()
+    reader = request.body.reader
+    if isinstance(reader, ChunkedReader):
+        length = None
+    elif isinstance(reader, LengthReader):
+        length = reader.length
+    else:  # not for a request in this gunicorn: let the thread read it
+        length = None
+    return Framing(len(received) - len(rest), length, request._expected_100_continue)
+
+
 class BufferingThreadWorker(ThreadWorker):
     def init_process(self) -> None:
         self.arrivals: dict[object, Arrival] = {}
         self.lingering: dict[object, list] = {}  # conn: [deadline, bytes drained]
         self.stopping_at: float | None = None
-        # TLS and HTTP/2 connections are read by gunicorn as usual (the service uses neither).
+        # TLS, HTTP/2, uWSGI and PROXY-protocol connections are read by gunicorn as usual
+        # (the service uses none of them).
         self.buffering = (
             not self.cfg.is_ssl
             and "h2" not in self.cfg.http_protocols
             and getattr(self.cfg, "protocol", "http") == "http"
+            and getattr(self.cfg, "proxy_protocol", "off") in ("off", False)
         )
         super().init_process()
 
@@ -227,15 +292,12 @@ class BufferingThreadWorker(ThreadWorker):
         """Take in ``data``; whether the request is all here now."""
         if arrival.head is None:
             arrival.received += data
-            if arrival.received[:1] in (b"\r", b"\n"):  # blank lines before a request
-                arrival.received = bytearray(arrival.received.lstrip(b"\r\n"))
-            end = _HEADER_END.search(arrival.received)
-            if end is not None:
-                self._headers_done(arrival, end.end())
-            elif len(arrival.received) > MAX_HEAD:  # nginx's default allows 32 KiB
-                raise HeadersTooLarge()
-            else:
+            framing = frame(self.cfg, arrival.conn.client, bytes(arrival.received))
+            if framing is None:
+                if len(arrival.received) > MAX_HEAD:  # nginx's default allows 32 KiB
+                    raise HeadersTooLarge()
                 return False
+            self._headers_done(arrival, framing)
         elif data:
             arrival.body.write(data)
             arrival.body_left -= len(data)
@@ -246,21 +308,17 @@ class BufferingThreadWorker(ThreadWorker):
             )
         return arrival.body_left <= 0
 
-    def _headers_done(self, arrival: Arrival, end: int) -> None:
-        head = bytes(arrival.received[:end])
-        after = bytes(arrival.received[end:])
-        arrival.head, arrival.received = head, bytearray()
-        lengths = set(_CONTENT_LENGTH.findall(head))
-        if (
-            _TRANSFER_ENCODING.search(head)  # chunked: Django's WSGI handler reads none
-            or len(lengths) > 1
-            or not all(length.isdigit() for length in lengths)  # gunicorn answers 400
-        ):
+    def _headers_done(self, arrival: Arrival, framing: Framing) -> None:
+        received = bytes(arrival.received)
+        arrival.head, arrival.received = received[: framing.head], bytearray()
+        after = received[framing.head :]
+        length = framing.length
+        if length is None or length > self.max_body:
+            # Refused by gunicorn, chunked (Django's WSGI handler reads none), or refused by
+            # its Content-Length alone: the body stays unread, gunicorn's parser in the
+            # thread reads the same head and answers.
+            arrival.head = received
             arrival.left_out = True
-            return
-        length = int(lengths.pop()) if lengths else 0
-        if length > self.max_body:
-            arrival.left_out = True  # refused by its Content-Length alone, unread
             return
         arrival.tail = after[length:]
         if not length:
@@ -271,8 +329,7 @@ class BufferingThreadWorker(ThreadWorker):
         arrival.body_left = length - len(after[:length])
         arrival.body_started = time.monotonic()
         arrival.deadline = arrival.body_started + self.deadlines.body
-        http11 = head.split(b"\n", 1)[0].rstrip().endswith(b"HTTP/1.1")
-        if arrival.body_left and http11 and _EXPECT_CONTINUE.search(head):
+        if arrival.body_left and framing.expects_continue:
             # The client waits for this before it sends the body.
             self._send(arrival.conn.sock, b"HTTP/1.1 100 Continue\r\n\r\n")
             arrival.continue_sent = True
