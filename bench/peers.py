@@ -17,7 +17,9 @@ on the machine meets them alike; a ratio is the median of the pairs' ratios.
 BENCH_ROUNDS (default 3) sets the rounds; THUMBOR_VERSION the version to install.
 """
 
+import contextlib
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -89,7 +91,10 @@ class Thumbor:
         self.log = self.log_path.open("wb")
         command = [str(self.venv / "bin" / "thumbor"), "-c", str(self.conf), "-i", HOST]
         command += ["-p", str(self.port), "--processes", "2", "-l", "error"]
-        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT)
+        # A group of its own: thumbor forks its processes, which its end does not end.
+        self.process = subprocess.Popen(
+            command, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -102,12 +107,15 @@ class Thumbor:
         raise RuntimeError("thumbor did not answer in 60 s")
 
     def __exit__(self, *exc) -> None:
-        self.process.terminate()
+        group = os.getpgid(self.process.pid)
+        os.killpg(group, signal.SIGTERM)
         try:
             self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            os.killpg(group, signal.SIGKILL)
             self.process.wait()
+        with contextlib.suppress(ProcessLookupError):  # the forks, if any outlived it
+            os.killpg(group, signal.SIGKILL)
         self.log.close()
 
 
