@@ -59,12 +59,13 @@ test: $(VENV)/.dev
 test-browser: $(VENV)/.browser
 	env -u DATABASE_URL $(BIN)/python -m pytest -c tests_browser/pytest.ini tests_browser $(PYTEST_ARGS)
 
-# The two fuzzers of `make test`, run longer (README, "Fuzzing"); FUZZ_SEED picks other inputs.
+# The fuzzers of `make test`, run longer (README, "Fuzzing"); FUZZ_SEED picks other inputs.
 FUZZ_EXAMPLES ?= 500
 FUZZ_CASES ?= 10000
 fuzz: $(VENV)/.dev
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_CASES=$(FUZZ_CASES) \
-		$(BIN)/python -m pytest tests/test_fuzz_schema.py tests/test_fuzz_upload.py $(PYTEST_ARGS)
+		$(BIN)/python -m pytest tests/test_fuzz_schema.py tests/test_fuzz_upload.py \
+		tests/test_fuzz_multipart.py $(PYTEST_ARGS)
 
 # Similar-image search at 1,000,000 rows on SQLite and PostgreSQL (127.0.0.1:5432), over HTTP.
 bench-similar: $(VENV)/.runtime

@@ -24,7 +24,7 @@ import pyvips
 from PIL import Image
 
 from images.imaging import resize
-from images.imaging.decode import encoder_options
+from images.imaging.crop import encoder_options
 
 # Every call must do the work: libvips otherwise answers a repeated operation from its cache.
 pyvips.cache_set_max(0)
@@ -50,7 +50,7 @@ def crop_floor(source: Path, box: tuple[int, int, int, int]) -> tuple[float, flo
     with Image.open(source) as image:
         image.load()
         fmt = image.format
-        options = encoder_options(image)
+        fmt, options = encoder_options(image)
         cropped = image.crop(box)
     out = io.BytesIO()
     cropped.save(out, fmt, **options)

@@ -21,7 +21,7 @@ import urllib.parse
 import uuid
 from pathlib import Path
 
-from bench import client, floors, footprint, renditions
+from bench import client, floors, footprint, formats, renditions
 from bench.photos import BIG, Photo, load_photos
 from bench.service import (
     FILE_FLOOR_PATH,
@@ -254,6 +254,8 @@ class Bench:
                 self.upload, upload_floor, uploaded_one, uploaded_four
             )
         self.memory["peak, uploads"] = peak.peaks
+        with step("upload of a 16-bit TIFF and a HEIC"):
+            format_rows = formats.upload_rows(self, ROUNDS, Row)
         with step("upload floor in 1 and 2 processes"):
             rates = [
                 floors.upload_floor_rate(self.sources, self.data / "floor", processes)
@@ -291,6 +293,7 @@ class Bench:
         download_floor = one["download"][0]
         rows = [
             Row("upload", "upload", upload_floor, upload_one, upload_four, ingested),
+            *format_rows,
             Row("create from URL", "upload", url_floor, url_one, url_four, ingested),
             Row("crop (centre half)", "crop", crop_floor, crop_one, crop_four, cropped),
             Row("get", "request", *one["get"], four["get"]),

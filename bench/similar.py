@@ -152,7 +152,7 @@ def fill(backend: str, rows: int) -> tuple[list[int], list[str]]:
     members of near-duplicate groups and 100 rows at random."""
     from django.db import connection
 
-    from images.imaging.decode import int_to_phash, phash_to_int
+    from images.imaging.hashing import int_to_phash, phash_to_int
     from images.models import Image
 
     fields = Image._meta.concrete_fields

@@ -25,19 +25,33 @@ class ImageServiceError(Exception):
 class InvalidImage(ImageServiceError):
     status_code = HTTPStatus.BAD_REQUEST
     code = "invalid_image"
-    default_detail = "The file is not a valid JPEG or PNG image."
+    default_detail = "The file is not a valid JPEG, PNG, TIFF, WebP or HEIC image."
 
 
 class UnsupportedImageFormat(ImageServiceError):
     status_code = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
     code = "unsupported_image_format"
-    default_detail = "Only JPEG and PNG images are accepted."
+    default_detail = "Only JPEG, PNG, TIFF, WebP and HEIC images are accepted."
 
 
 class ImageTooLarge(ImageServiceError):
     status_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
     code = "image_too_large"
     default_detail = "The image is too large."
+
+
+class UnexpectedFile(ImageServiceError):
+    """A multipart form with a file in a field that takes none: only ``file`` does."""
+
+    status_code = HTTPStatus.BAD_REQUEST
+    code = "unexpected_file"
+    default_detail = "Only the field 'file' takes a file."
+
+
+class TooManyFiles(ImageServiceError):
+    status_code = HTTPStatus.BAD_REQUEST
+    code = "too_many_files"
+    default_detail = "One image per request: the field 'file' holds more than one file."
 
 
 class InvalidCrop(ImageServiceError):

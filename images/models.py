@@ -32,6 +32,9 @@ class Image(models.Model):
     class Format(models.TextChoices):
         JPEG = "JPEG"
         PNG = "PNG"
+        TIFF = "TIFF"
+        WEBP = "WEBP"
+        HEIF = "HEIF"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=255)
@@ -407,3 +410,16 @@ class EventCounter(models.Model):
 
     def __str__(self) -> str:
         return f"cursor {self.value}"
+
+
+# What a lookup of a row that is not there raises: the API's 404 (images.exception_handler)
+# says the message, so it names what was not found.
+
+
+def image_not_found(image_id) -> Image.DoesNotExist:
+    """An image id that is not stored, or is in the trash (everywhere but the trash)."""
+    return Image.DoesNotExist(f"image {image_id} does not exist")
+
+
+def revision_not_found(image_id, revision: int) -> ImageRevision.DoesNotExist:
+    return ImageRevision.DoesNotExist(f"revision {revision} of image {image_id} does not exist")

@@ -6,22 +6,22 @@ images out, so nothing here can find one but ``trash_list``.
 """
 
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from django.conf import settings
 from django.core.files import File
 from django.db import transaction
-from django.db.models import F, QuerySet, Sum
+from django.db.models import Case, F, QuerySet, Sum, Value, When
 
 from images import incoming, similarity
-from images.imaging import decode as imaging
-from images.imaging import visual_diff
-from images.imaging.resize import Spec
+from images.imaging import hashing, visual_diff
+from images.imaging.resize import SOURCE_RENDITION_FORMATS, Spec
 from images.infra import rendition_cache, storage
 from images.labels import index as metadata_index
-from images.labels.rules import DEFAULT_ORDERING, NO_FILTERS, Filters, Ordering
-from images.models import FacetCount, Image, ImageEvent, ImageRevision, Rendition
+from images.labels.rules import DEFAULT_ORDERING, NO_FILTERS, Filters, Ordering, key_is_allowed
+from images.models import FacetCount, Image, ImageEvent, ImageRevision, Rendition, image_not_found
 from images.services import revisions
 
 
@@ -36,7 +36,10 @@ class ImageDiff:
 
 
 def image_get(*, image_id: uuid.UUID) -> Image:
-    return Image.objects.get(pk=image_id)
+    try:
+        return Image.objects.get(pk=image_id)
+    except Image.DoesNotExist:
+        raise image_not_found(image_id) from None
 
 
 # Opens that found the file gone because a write committed meanwhile, before one under the
@@ -59,13 +62,13 @@ def image_open(
     can remove it (a file is removed only after the write that stops naming it commits).
     """
     field = "original" if original else "file"
-    image = seen or Image.objects.get(pk=image_id)
+    image = seen or image_get(image_id=image_id)
     for _ in range(_UNLOCKED_OPEN_TRIES):
         name = getattr(image, field).name
         try:
             return image, storage.open_file(name)
         except FileNotFoundError:
-            image = Image.objects.get(pk=image_id)
+            image = image_get(image_id=image_id)
             if getattr(image, field).name == name:
                 raise
     with transaction.atomic():
@@ -139,13 +142,13 @@ def image_diff(*, source_id: uuid.UUID, target_id: uuid.UUID) -> ImageDiff:
     hashes = {
         pk: (phash, sha256) for pk, phash, sha256 in rows.values_list("pk", "phash_value", "sha256")
     }
-    if source_id not in hashes or target_id not in hashes:
-        raise Image.DoesNotExist("No image with this id.")
+    if missing := [pk for pk in dict.fromkeys([source_id, target_id]) if pk not in hashes]:
+        raise Image.DoesNotExist(" and ".join(f"image {pk}" for pk in missing) + " does not exist")
     (source_phash, source_sha256), (target_phash, target_sha256) = (
         hashes[source_id],
         hashes[target_id],
     )
-    diff = imaging.hamming(source_phash, target_phash)
+    diff = hashing.hamming(source_phash, target_phash)
     return ImageDiff(
         source_image_id=source_id,
         target_image_id=target_id,
@@ -161,7 +164,7 @@ def image_diff_picture(*, source_id: uuid.UUID, target_id: uuid.UUID) -> bytes:
     with fp_a:
         target, fp_b = image_open(image_id=target_id)
         with fp_b:
-            distance = imaging.hamming(source.phash_value, target.phash_value)
+            distance = hashing.hamming(source.phash_value, target.phash_value)
             return visual_diff.render(
                 fp_a,
                 fp_b,
@@ -178,7 +181,10 @@ def image_similar(
 ) -> similarity.Matches:
     """The other stored images whose phash is within ``max_distance`` bits of this one's,
     among those that match ``filters``."""
-    phash_value = Image.objects.values_list("phash_value", flat=True).get(pk=image_id)
+    try:
+        phash_value = Image.objects.values_list("phash_value", flat=True).get(pk=image_id)
+    except Image.DoesNotExist:
+        raise image_not_found(image_id) from None
     return similarity.search(
         phash_value=phash_value,
         max_distance=max_distance,
@@ -210,7 +216,7 @@ def image_search(
     if phash is None:
         raise ValueError("image_search needs a file, a URL or a phash.")
     return similarity.search(
-        phash_value=imaging.phash_to_int(phash),
+        phash_value=hashing.phash_to_int(phash),
         max_distance=max_distance,
         limit=limit,
         within=_labelled(filters),
@@ -228,7 +234,7 @@ def trash_list() -> QuerySet[Image]:
 
 def revision_list(*, image_id: uuid.UUID) -> list[ImageRevision]:
     """The image's revisions, oldest first; the last is ``current``."""
-    image = Image.objects.get(pk=image_id)
+    image = image_get(image_id=image_id)
     rows = list(image.revisions.order_by("revision"))
     for row in rows:
         row.current = row is rows[-1]
@@ -257,8 +263,8 @@ def revision_open(
 def rendition_stored(*, image_id: uuid.UUID, spec: Spec, format: str | None) -> Rendition | None:
     """The stored rendition of the image's current file, if there is one: as the cache
     remembers it (images/infra/rendition_cache.py), else in one query; ``format`` None: in the
-    image's own format. None for an unknown or trashed image too. Its ``source_sha256`` is
-    the sha256 of that current file."""
+    image's own format (or what stands in for it, ``resize.default_format``). None for an
+    unknown or trashed image too. Its ``source_sha256`` is the sha256 of that current file."""
     generation, remembered = rendition_cache.lookup(
         image_id=image_id, spec=spec.name, format=format
     )
@@ -270,7 +276,15 @@ def rendition_stored(*, image_id: uuid.UUID, spec: Spec, format: str | None) -> 
         spec=spec.name,
         source=F("image__file"),
     )
-    rows = rows.filter(format=format) if format else rows.filter(format=F("image__format"))
+    if not format:  # the image's own format, or what stands in for it in renditions
+        format_of_image = Case(
+            *(
+                When(image__format=source, then=Value(rendition))
+                for source, rendition in SOURCE_RENDITION_FORMATS.items()
+            ),
+            default=F("image__format"),
+        )
+    rows = rows.filter(format=format or format_of_image)
     # The sha256 of the file it was made from: the version its URL names.
     rows = rows.annotate(source_sha256=F("image__sha256"))
     try:
@@ -279,6 +293,17 @@ def rendition_stored(*, image_id: uuid.UUID, spec: Spec, format: str | None) -> 
         return None
     rendition_cache.remember(generation=generation, spec=spec.name, format=format, rendition=row)
     return row
+
+
+def metadata_keys_refused() -> Iterator[tuple[uuid.UUID, str]]:
+    """Each stored metadata key (of an image in the trash too) that the rules refuse on
+    writes now: one with ``__``, which a filter would read as an operator. None should
+    exist; ``images_check`` reports them. Streamed: the rows are read in chunks."""
+    rows = Image.all_objects.order_by().values_list("pk", "metadata")
+    for image_id, metadata in rows.iterator(chunk_size=1000):
+        for key in metadata:
+            if not key_is_allowed(key):
+                yield image_id, key
 
 
 def _label(image: Image) -> str:
@@ -290,7 +315,7 @@ def image_history(*, image_id: uuid.UUID, trashed: bool = False) -> QuerySet[Ima
     the trash too (the admin's trash shows them)."""
     images = Image.all_objects if trashed else Image.objects
     if not images.filter(pk=image_id).exists():
-        raise Image.DoesNotExist("No image with this id.")
+        raise image_not_found(image_id)
     return ImageEvent.objects.filter(image_id=image_id).order_by("-cursor")
 
 

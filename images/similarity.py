@@ -27,7 +27,7 @@ import numpy as np
 from django.db import connection
 from django.db.models import Count, Max, QuerySet
 
-from images.imaging.decode import int_to_phash
+from images.imaging.hashing import int_to_phash
 from images.infra import counters
 from images.models import Image, RevisionCounter
 

@@ -51,6 +51,19 @@ def stored_files(root: Path) -> list[Path]:
 
 
 @pytest.fixture
+def temp_folder(settings, tmp_path, monkeypatch) -> Path:
+    """Every temporary file the service makes goes here (uploads spooled to disk, crops),
+    so a test sees one left behind: ``list(temp_folder.iterdir())``."""
+    import tempfile
+
+    folder = tmp_path / "temp"
+    folder.mkdir()
+    settings.FILE_UPLOAD_TEMP_DIR = str(folder)
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+@pytest.fixture
 def files(media_root):
     """The files in storage right now."""
     return lambda: stored_files(media_root)

@@ -1,20 +1,25 @@
-"""A small corpus of real JPEG and PNG files and the mutations the upload fuzzer applies.
+"""A small corpus of real image files and the mutations the upload fuzzer applies.
 
 Every function takes a seeded ``random.Random``, so a case is reproduced from its seed.
-Mutations know the two formats' structure: PNG chunks (length, type, data, CRC) and JPEG
-segments (marker, length, payload; a scan runs on to the next marker). After a PNG mutation
-the CRCs are sometimes recomputed, so that the decoder, not the checksum test, meets the
-damage.
+Mutations know the formats' structure: PNG chunks (length, type, data, CRC), JPEG segments
+(marker, length, payload; a scan runs on to the next marker), WebP's RIFF chunks, HEIF's
+boxes, and a TIFF's IFD entries (moved, dropped, repeated; its width and height
+rewritten). After a PNG mutation the CRCs are sometimes recomputed, so that the decoder, not
+the checksum test, meets the damage.
 """
 
+import io
 import random
 import struct
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+import tifffile
 from PIL import Image
 
+from images.imaging import tiff
 from tests.factories import encode, pattern
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -49,7 +54,25 @@ def corpus() -> dict[str, bytes]:
         "png-16-bit-rgb": raw_png(rgb, bit_depth=16),
         "png-interlaced": raw_png(rgb, bit_depth=8, interlace=True),
         "png-text-chunks": encode(rgb, "PNG", pnginfo=_text_info()),
+        "tiff-grey-16-lzw": encode(
+            pattern(SIZE, "L").convert("I;16"), "TIFF", compression="tiff_lzw"
+        ),
+        "tiff-rgb-8-packbits": encode(rgb, "TIFF", compression="packbits"),
+        "tiff-rgb-16-tiles": _tiled_rgb16(rgb),
+        "tiff-rgb-16-predictor-turned": tiff.write(
+            np.asarray(rgb, dtype=np.uint16) * 257, orientation=6
+        ),
+        "webp-lossy": encode(rgb, "WEBP", quality=80),
+        "webp-lossless-rgba": encode(pattern(SIZE, "RGBA"), "WEBP", lossless=True),
+        "heic": encode(rgb, "HEIF", quality=80),
     }
+
+
+def _tiled_rgb16(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    samples = np.asarray(image, dtype=np.uint16) * 257
+    tifffile.imwrite(out, samples, photometric="rgb", tile=(16, 16), compression="zlib")
+    return out.getvalue()
 
 
 def _text_info():
@@ -138,11 +161,64 @@ def jpeg_segments(data: bytes) -> list[bytes]:
     return segments
 
 
+def riff_chunks(data: bytes) -> tuple[list[bytes], bytes]:
+    """WebP: the chunks after the 12-byte RIFF header (each padded to an even length)."""
+    chunks, pos = [], 12
+    while pos + 8 <= len(data):
+        end = pos + 8 + struct.unpack("<I", data[pos + 4 : pos + 8])[0]
+        end += end & 1
+        if end > len(data):
+            break
+        chunks.append(data[pos:end])
+        pos = end
+    return chunks, data[pos:]
+
+
+def iso_boxes(data: bytes) -> tuple[list[bytes], bytes]:
+    """HEIF: the top-level boxes (ftyp, meta, mdat)."""
+    boxes, pos = [], 0
+    while pos + 8 <= len(data):
+        size = struct.unpack(">I", data[pos : pos + 4])[0]
+        if size < 8 or pos + size > len(data):
+            break
+        boxes.append(data[pos : pos + size])
+        pos += size
+    return boxes, data[pos:]
+
+
+def tiff_entries(data: bytes) -> tuple[int, int, str] | None:
+    """Where the first IFD's entries start, how many there are, and the byte order."""
+    if data[:4] not in (b"II*\x00", b"MM\x00*") or len(data) < 8:
+        return None
+    end = "<" if data[:2] == b"II" else ">"
+    offset = struct.unpack(end + "I", data[4:8])[0]
+    if offset + 2 > len(data):
+        return None
+    count = struct.unpack(end + "H", data[offset : offset + 2])[0]
+    if offset + 2 + 12 * count > len(data):
+        return None
+    return offset + 2, count, end
+
+
 def parts(data: bytes) -> tuple[bytes, list[bytes], bytes]:
-    """(head, parts, tail): PNG chunks or JPEG segments that mutations move around."""
+    """(head, parts, tail): PNG chunks, JPEG segments, WebP chunks, HEIF boxes or a TIFF's
+    IFD entries that mutations move around."""
     if data.startswith(PNG_SIGNATURE):
         chunks, rest = png_chunks(data)
         return PNG_SIGNATURE, chunks, rest
+    if data[:4] == b"RIFF":
+        chunks, rest = riff_chunks(data)
+        return data[:12], chunks, rest
+    if data[4:8] == b"ftyp":
+        boxes, rest = iso_boxes(data)
+        return b"", boxes, rest
+    if data[:2] in (b"II", b"MM"):
+        found = tiff_entries(data)
+        if found is None:
+            return data, [], b""
+        start, count, _ = found
+        entries = [data[at : at + 12] for at in range(start, start + 12 * count, 12)]
+        return data[:start], entries, data[start + 12 * count :]
     segments = jpeg_segments(data)
     return segments[0], segments[1:], b""
 
@@ -211,7 +287,10 @@ def swap_parts(rng: random.Random, data: bytes) -> tuple[bytes, str]:
 
 
 def rewrite_dimensions(rng: random.Random, data: bytes) -> tuple[bytes, str]:
-    """Claim other dimensions in the PNG IHDR or JPEG frame header: huge, zero, off by some."""
+    """Claim other dimensions in the PNG IHDR, JPEG frame header or TIFF IFD: huge, zero,
+    off by some."""
+    if tiff_entries(data) is not None:
+        return _rewrite_tiff_dimensions(rng, data)
     field = _dimensions_field(data)
     if field is None:
         return data, "dimensions: no header"
@@ -224,8 +303,42 @@ def rewrite_dimensions(rng: random.Random, data: bytes) -> tuple[bytes, str]:
     return bytes(out), f"dimensions -> {a}, {b}"
 
 
+def _tiff_dimension_entries(data: bytes) -> list[int]:
+    """Offsets of the first IFD's ImageWidth and ImageLength entries (LONG or SHORT)."""
+    found = tiff_entries(data)
+    if found is None:
+        return []
+    start, count, end = found
+    return [
+        at
+        for at in range(start, start + 12 * count, 12)
+        if struct.unpack(end + "HHI", data[at : at + 8])
+        in ((256, 3, 1), (256, 4, 1), (257, 3, 1), (257, 4, 1))
+    ]
+
+
+def _rewrite_tiff_dimensions(rng: random.Random, data: bytes) -> tuple[bytes, str]:
+    entries = _tiff_dimension_entries(data)
+    if len(entries) != 2:
+        return data, "dimensions: no IFD entries"
+    end = "<" if data[:2] == b"II" else ">"
+    out, values = bytearray(data), []
+    for at in entries:
+        value = min(
+            rng.choice([0, 1, 2, 255, 4096, 65535, 0x7FFFFFFF, rng.randrange(1 << 32)]), 0xFFFFFFFF
+        )
+        out[at + 2 : at + 12] = struct.pack(end + "HII", 4, 1, value)  # as a LONG
+        values.append(value)
+    return bytes(out), f"dimensions -> {values[0]}, {values[1]}"
+
+
 def claimed_pixels(data: bytes) -> int | None:
     """Width times height as the header claims them."""
+    entries = _tiff_dimension_entries(data)
+    if len(entries) == 2:
+        end = "<" if data[:2] == b"II" else ">"
+        width, height = (_tiff_value(data, at, end) for at in entries)
+        return width * height
     field = _dimensions_field(data)
     if field is None:
         return None
@@ -246,6 +359,13 @@ def _dimensions_field(data: bytes) -> tuple[int, int] | None:
             return at + 5, 2
         at += len(segment)
     return None
+
+
+def _tiff_value(data: bytes, at: int, end: str) -> int:
+    kind = struct.unpack(end + "H", data[at + 2 : at + 4])[0]
+    return struct.unpack(
+        end + ("H" if kind == 3 else "I"), data[at + 8 : at + (10 if kind == 3 else 12)]
+    )[0]
 
 
 def insert_marker(rng: random.Random, data: bytes) -> tuple[bytes, str]:

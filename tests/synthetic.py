@@ -9,7 +9,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from images import similarity
-from images.imaging import decode as imaging
+from images.imaging import hashing
 from images.models import Image
 
 
@@ -69,8 +69,8 @@ def _prepared(hashes: tuple[int, ...], tie_every: int) -> tuple[list[Image], lis
             height=8,
             file_size=1,
             sha256=f"{i:064x}",
-            phash=imaging.int_to_phash(value),
-            phash_value=imaging.phash_to_int(imaging.int_to_phash(value)),
+            phash=hashing.int_to_phash(value),
+            phash_value=hashing.phash_to_int(hashing.int_to_phash(value)),
             original=f"synthetic/{i}.png",
             original_format="PNG",
             original_file_size=1,
@@ -94,7 +94,7 @@ def brute_force(phash_value: int, max_distance: int, *, exclude=None) -> list[tu
     near = {
         pk: distance
         for pk, value in Image.objects.values_list("id", "phash_value")
-        if pk != exclude and (distance := imaging.hamming(value, phash_value)) <= max_distance
+        if pk != exclude and (distance := hashing.hamming(value, phash_value)) <= max_distance
     }
     found = [
         (near[pk], created, pk)

@@ -7,7 +7,7 @@ from django.contrib.auth.models import Permission, User
 from PIL import Image as PILImage
 
 from images import services
-from images.imaging import decode as imaging
+from images.imaging import hashing
 from images.models import Image, ImageEvent
 from tests.factories import encode, image_bytes, pattern, plate_photo
 
@@ -119,8 +119,8 @@ def test_admin_change_page_lists_near_duplicates_with_thumbnails_and_distances(s
     add(staff, encode(photo, "JPEG", quality=85), "plate-jpeg.jpg")
     add(staff, encode(pattern((64, 64), variant=2).rotate(90), "PNG"), "other.png")
     plate, twin, other = (Image.objects.get(name=n) for n in ("plate", "plate-jpeg", "other"))
-    distance = imaging.hamming(plate.phash_value, twin.phash_value)
-    assert distance <= 10 < imaging.hamming(plate.phash_value, other.phash_value)
+    distance = hashing.hamming(plate.phash_value, twin.phash_value)
+    assert distance <= 10 < hashing.hamming(plate.phash_value, other.phash_value)
 
     page = staff.get(f"/admin/images/image/{plate.pk}/change/").content.decode()
 
@@ -341,6 +341,7 @@ def test_admin_change_page_shows_and_edits_tags_and_metadata(staff, api):
         ({"metadata": "{not json"}, "not valid JSON"),
         ({"metadata": '{"a": {"b": 1}}'}, "a string, a number or a boolean"),
         ({"metadata": '["a"]'}, "JSON object"),
+        ({"metadata": '{"plate__id": 1}'}, "may not hold two underscores in a row"),
     ],
 )
 def test_admin_change_refuses_bad_tags_or_metadata_and_changes_nothing(staff, fields, message):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from images.imaging import decode as imaging
+from images.imaging import hashing
 from images.models import Image
 from tests.factories import encode, image_bytes, pattern, plate_photo
 from tests.synthetic import brute_force, clustered_phashes, store_rows
@@ -115,13 +115,13 @@ def test_ties_are_listed_newest_first(api):
 
 def test_new_images_and_crops_are_found_by_the_next_search(api, upload, rows):
     photo = upload(encode(plate_photo(), "JPEG", quality=90), "plate.jpg").json()
-    value = imaging.phash_to_int(photo["phash"])
+    value = hashing.phash_to_int(photo["phash"])
     assert (0, photo["id"]) in answer(search(api, phash=photo["phash"], max_distance=0))
 
     cropped = api.put(f"/api/v1/images/{photo['id']}?width=200&height=150").json()
 
     assert cropped["phash"] != photo["phash"]
-    moved = imaging.phash_to_int(cropped["phash"])
+    moved = hashing.phash_to_int(cropped["phash"])
     assert_matches_brute_force(search(api, phash=cropped["phash"], max_distance=6), moved, 6, 20)
     assert_matches_brute_force(search(api, phash=photo["phash"], max_distance=6), value, 6, 20)
 
@@ -319,7 +319,7 @@ def test_crops_restores_deletes_and_creates_by_another_process_are_seen(
     for photo in photos:
         search(api, phash=photo["phash"], max_distance=10)
     centre = rows[0]
-    near = [r for r in rows if imaging.hamming(r.phash_value, centre.phash_value) <= 10]
+    near = [r for r in rows if hashing.hamming(r.phash_value, centre.phash_value) <= 10]
     gone = [str(r.pk) for r in near[1::2]] + [deleted_photo["id"]]
 
     changed = in_another_process(
@@ -336,7 +336,7 @@ def test_crops_restores_deletes_and_creates_by_another_process_are_seen(
         (centre.phash, centre.pk),
     ]
     for phash, own in queries:
-        value = imaging.phash_to_int(phash)
+        value = hashing.phash_to_int(phash)
         for distance in (0, 10, 16):
             if own:
                 body = similar(api, own, max_distance=distance, limit=100)

@@ -223,3 +223,101 @@ def test_concurrent_crops_of_one_image_apply_one_after_another(live_server, stor
         (b["width"] for b in applied), reverse=True
     )
     assert len(files()) == 1 + len(applied)  # the original and each crop's file
+
+
+def history_actions(api, image_id) -> list[str]:
+    return [e["action"] for e in api.get(f"/api/v1/images/{image_id}/history").json()["results"]]
+
+
+def test_put_of_what_get_gave_with_a_new_name_renames_and_changes_no_bytes(
+    api, stored, files, temp_folder
+):
+    # GET, change `name`, PUT the whole JSON back: it re-encoded the JPEG before (a
+    # full-frame "crop"), with a new revision, a `cropped` event and another sha256.
+    image = stored(image_bytes("JPEG", (120, 90), quality=95), "plate.jpg")
+    before = files()
+    got = api.get(f"/api/v1/images/{image['id']}").json()
+
+    response = api.put(f"/api/v1/images/{image['id']}", {**got, "name": "renamed"}, format="json")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["name"] == "renamed"
+    unchanged = ["id", "sha256", "phash", "file_size", "width", "height", "format", "created_at"]
+    assert {k: body[k] for k in unchanged} == {k: got[k] for k in unchanged}
+    assert files() == before
+    assert api.get(f"/api/v1/images/{image['id']}/revisions").json()["count"] == 1
+    assert history_actions(api, image["id"]) == ["updated", "created"]
+    assert list(temp_folder.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "box",
+    [{"width": 80, "height": 60}, {"width": 80, "height": 60, "left": 0, "top": 0}],
+    ids=["centre", "box"],
+)
+@pytest.mark.parametrize("method", ["put", "patch"])
+def test_a_full_frame_box_is_no_crop_and_decodes_nothing(api, stored, media_root, box, method):
+    image = stored(image_bytes("PNG", (80, 60)))
+    # The stored file no longer decodes: a crop would answer 400 or worse, so a 200 here
+    # shows that nothing was decoded.
+    stored_file = next(media_root.rglob("*.png"))
+    stored_file.write_bytes(b"not an image any more")
+
+    response = getattr(api, method)(
+        f"/api/v1/images/{image['id']}", {**box, "description": "whole"}, format="json"
+    )
+
+    assert response.status_code == 200, response.content
+    assert response.json()["description"] == "whole"
+    assert response.json()["sha256"] == image["sha256"]
+    assert history_actions(api, image["id"]) == ["updated", "created"]
+
+
+def test_a_full_frame_box_alone_changes_nothing_at_all(api, stored, files):
+    image = stored(image_bytes("PNG", (80, 60)))
+    before = files()
+
+    response = api.put(f"/api/v1/images/{image['id']}?width=80&height=60")
+
+    assert response.status_code == 200
+    assert response.json()["updated_at"] == image["updated_at"]
+    assert files() == before
+    assert history_actions(api, image["id"]) == ["created"]
+
+
+def test_read_only_fields_sent_on_put_are_ignored(api, stored):
+    image = stored(image_bytes("PNG", (80, 60)))
+    sent = {
+        "id": "00000000-0000-4000-8000-000000000000",
+        "sha256": "0" * 64,
+        "phash": "0" * 16,
+        "format": "JPEG",
+        "content_type": "image/jpeg",
+        "file_size": 1,
+        "created_at": "2000-01-01T00:00:00Z",
+        "file_url": "http://elsewhere.example/x",
+        "source_url": "http://elsewhere.example/x",
+        "name": "kept apart",
+    }
+
+    response = api.put(f"/api/v1/images/{image['id']}", sent, format="json")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["name"] == "kept apart"
+    assert {k: body[k] for k in sent if k != "name"} == {k: image[k] for k in sent if k != "name"}
+
+
+def test_patch_with_width_and_height_as_strings_still_crops(api, stored):
+    # PATCH {"width": "100", "height": "100"}: the seed's contract, a centre crop.
+    image = stored(black_centred_png(256, black=100))
+
+    response = api.patch(
+        f"/api/v1/images/{image['id']}", {"width": "100", "height": "100"}, format="json"
+    )
+
+    assert response.status_code == 200
+    assert (response.json()["width"], response.json()["height"]) == (100, 100)
+    assert api.get(f"/api/v1/images/{image['id']}/revisions").json()["count"] == 2
+    assert history_actions(api, image["id"]) == ["cropped", "created"]

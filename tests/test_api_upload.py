@@ -4,7 +4,8 @@ import imagehash
 import pytest
 from PIL import Image as PILImage
 
-from images.imaging.decode import PNG_SIGNATURE
+from images.imaging.checks import PNG_SIGNATURE
+from images.imaging.hashing import eight_bit
 from images.models import Image
 from tests.factories import (
     apng_bytes,
@@ -41,7 +42,7 @@ def test_upload_stores_the_image_and_returns_its_metadata(upload, fmt, filename,
     assert (body["width"], body["height"]) == (120, 80)
     assert body["file_size"] == len(data)
     assert body["source_url"] is None
-    assert body["phash"] == str(imagehash.phash(PILImage.open(io.BytesIO(data))))
+    assert body["phash"] == str(imagehash.phash(eight_bit(PILImage.open(io.BytesIO(data)))))
     version = body["sha256"][:16]  # the links name the bytes' version
     assert body["file_url"] == f"http://testserver/api/v1/images/{body['id']}/file?v={version}"
     assert body["original_url"] == (
@@ -101,9 +102,8 @@ def test_uploaded_bytes_are_stored_unchanged(api, upload):
     ("label", "data"),
     [
         ("gif", encode(pattern((16, 16)), "GIF")),
-        ("webp", encode(pattern((16, 16)), "WEBP")),
+        ("avif", encode(pattern((16, 16)), "AVIF")),
         ("bmp", encode(pattern((16, 16)), "BMP")),
-        ("tiff", encode(pattern((16, 16)), "TIFF")),
         ("psd renamed .png", psd_bytes()),
     ],
 )
@@ -203,15 +203,16 @@ def test_hostile_and_odd_uploads_end_in_their_documented_status(upload, files, d
 def test_cmyk_and_16_bit_uploads_are_accepted_hashed_and_cropped(api, upload, label, data):
     body = upload(data, "odd.img").json()
     url = f"/api/v1/images/{body['id']}"
-    assert body["phash"] == str(imagehash.phash(PILImage.open(io.BytesIO(data))))
+    assert body["phash"] == str(imagehash.phash(eight_bit(PILImage.open(io.BytesIO(data)))))
 
     cropped = api.put(f"{url}?width=30&height=20")
 
     assert cropped.status_code == 200, label
     assert (cropped.json()["width"], cropped.json()["height"]) == (30, 20)
     stored = b"".join(api.get(f"{url}/file").streaming_content)
-    assert PILImage.open(io.BytesIO(stored)).size == (30, 20)
-    assert cropped.json()["phash"] == str(imagehash.phash(PILImage.open(io.BytesIO(stored))))
+    stored_image = PILImage.open(io.BytesIO(stored))
+    assert stored_image.size == (30, 20)
+    assert cropped.json()["phash"] == str(imagehash.phash(eight_bit(stored_image)))
 
 
 def test_pixel_limit_comes_from_settings(upload, settings):

@@ -6,7 +6,7 @@ from django.http import Http404
 
 from images import errors
 from images.api.exception_handler import api_exception_handler
-from images.models import Image, RevisionCounter
+from images.models import Image, ImageRevision, RevisionCounter
 
 
 class PlateUnreadable(errors.ImageServiceError):
@@ -69,6 +69,26 @@ def test_a_model_that_has_no_such_row_answers_404(missing):
 
     assert response.status_code == 404
     assert response.data == {"detail": "Not found.", "code": "not_found"}
+
+
+ID = "0b6f2e0c-5d7e-4d3a-9a51-3f1f8a0c2e11"
+
+
+@pytest.mark.parametrize(
+    ("missing", "kwargs", "detail"),
+    [
+        (Image.DoesNotExist("image X is not in the trash"), {}, "image X is not in the trash"),
+        (Image.DoesNotExist("Image matching query does not exist."), {"image_id": ID},
+         f"image {ID} does not exist"),
+        (ImageRevision.DoesNotExist(), {"image_id": ID, "revision": 99},
+         f"revision 99 of image {ID} does not exist"),
+        (Image.DoesNotExist(), {"source_id": ID}, "Not found."),
+    ],
+)  # fmt: skip
+def test_a_404_names_what_was_not_found(missing, kwargs, detail):
+    response = api_exception_handler(missing, {"kwargs": kwargs})
+
+    assert response.data == {"detail": detail, "code": "not_found"}
 
 
 def s3_error(code: str, operation: str) -> ClientError:

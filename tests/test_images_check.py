@@ -82,6 +82,22 @@ def test_empty_storage_is_clean():
     )
 
 
+def test_stored_metadata_keys_with_two_underscores_are_reported_and_exit_1():
+    # Written before such keys were refused (no API, admin or import writes one now).
+    live, trashed = create(), create()
+    Image.objects.filter(pk=live.pk).update(metadata={"plate": "P1", "a__b": 1, "c__gt": 2})
+    Image.objects.filter(pk=trashed.pk).update(metadata={"x__y": True})
+    services.image_delete(image_id=trashed.pk)
+
+    code, lines = check()
+
+    assert code == 1
+    assert sorted(lines[:-1]) == sorted(
+        [f"bad key  {live.pk} a__b", f"bad key  {live.pk} c__gt", f"bad key  {trashed.pk} x__y"]
+    )
+    assert lines[-1].endswith(" 3 metadata keys with `__`, which filters cannot name.")
+
+
 @pytest.mark.parametrize("field", ["file", "original"])
 def test_a_row_whose_file_is_missing_is_reported_and_exits_1(field):
     image = cropped()

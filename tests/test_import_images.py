@@ -13,7 +13,7 @@ from django.core.management.base import CommandError
 from rest_framework.test import APIClient
 
 from images import services
-from images.models import Image
+from images.models import Image, ImageEvent
 from tests.commandline import manage
 from tests.factories import encode, image_bytes, pattern
 
@@ -50,7 +50,8 @@ def write(root: Path, tree: dict[str, bytes]) -> Path:
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Path:
-    """A lab folder: JPEGs and PNGs at several depths, and things that are not them."""
+    """A lab folder: JPEGs and PNGs at several depths, a broken one, and things that are not
+    them."""
     return write(
         tmp_path / "lab",
         {
@@ -61,27 +62,30 @@ def lab(tmp_path: Path) -> Path:
             "run-3/scan.gif": image_bytes("GIF"),
             "run-3/notes.txt": b"exposure 1/60\n",
             "run-3/empty.png": b"",
+            "run-3/cut.jpeg": image_bytes("JPEG")[:200],  # starts as a JPEG, cut short
             ".thumbs/plate-1.jpg": picture(5),  # hidden folder: not looked at
             "run-2/.DS_Store": b"\x00\x00\x00\x01Bud1",  # hidden file: not looked at
         },
     )
 
 
-def test_a_folder_tree_is_imported_and_what_is_not_jpeg_or_png_refused_with_reasons(lab, files):
+def test_a_folder_tree_is_imported_other_files_left_alone_and_broken_images_refused(lab, files):
     code, lines = run(str(lab))
 
-    assert code == 1  # some files were refused
-    assert sorted(line for line in lines if line.startswith("refused")) == [
-        f"refused  {lab}/run-3/empty.png: invalid_image: The file is not a valid JPEG or PNG "
-        "image.",
-        f"refused  {lab}/run-3/notes.txt: invalid_image: The file is not a valid JPEG or PNG "
-        "image.",
-        f"refused  {lab}/run-3/scan.gif: unsupported_image_format: GIF images are not accepted; "
-        "send a JPEG or PNG.",
+    assert code == 1  # a file was refused
+    assert [line for line in lines if line.startswith("refused")] == [
+        f"refused  {lab}/run-3/cut.jpeg: invalid_image: The file is not a valid JPEG, PNG, "
+        "TIFF, WebP or HEIC image.",
     ]
-    assert lines[-2:] == [
-        "Imported 4, skipped 0 (already stored), refused 3 of 7 files.",
-        "Refused: 2 invalid_image, 1 unsupported_image_format.",
+    left_alone = "not JPEG, PNG, TIFF, WebP or HEIC (by its first bytes); left alone"
+    assert [line for line in lines if line.startswith("other")] == [
+        f"other    {lab}/run-3/{name}: {left_alone}"
+        for name in ["empty.png", "notes.txt", "scan.gif"]
+    ]
+    assert lines[-3:] == [
+        "Imported 4, skipped 0 (already stored), refused 1 of 5 files.",
+        "Not JPEG, PNG, TIFF, WebP or HEIC, left alone: 3 other files.",
+        "Refused: 1 invalid_image.",
     ]
     images = {image.name: image for image in Image.objects.all()}
     assert sorted(images) == ["plate-1", "plate-2", "plate-3", "really-a-png"]
@@ -97,8 +101,8 @@ def test_running_again_skips_everything_already_imported(lab, files):
 
     code, lines = run(str(lab), "-v", "2")
 
-    assert code == 1  # the same three files are refused again
-    assert lines[-2] == "Imported 0, skipped 4 (already stored), refused 3 of 7 files."
+    assert code == 1  # the same broken file is refused again
+    assert lines[-3] == "Imported 0, skipped 4 (already stored), refused 1 of 5 files."
     skipped = [line for line in lines if line.startswith("skipped")]
     assert len(skipped) == 4
     assert all(": already stored as " in line for line in skipped)
@@ -135,10 +139,43 @@ def test_pattern_chooses_files_in_folders_by_name_ignoring_case(lab):
 
 
 def test_a_file_named_on_the_command_line_is_always_tried(lab):
-    code, lines = run(str(lab / "run-3/scan.gif"), str(lab / "plate-1.jpg"), "--pattern", "*.png")
+    code, lines = run(str(lab / "run-3/cut.jpeg"), str(lab / "plate-1.jpg"), "--pattern", "*.png")
 
     assert code == 1
     assert lines[-2] == "Imported 1, skipped 0 (already stored), refused 1 of 2 files."
+
+
+def test_a_csv_and_notes_in_the_folder_are_left_alone_and_the_run_succeeds(tmp_path):
+    lab = write(
+        tmp_path / "lab",
+        {"plate.jpg": picture(1), "plates.csv": b"file,well\nplate.jpg,B7\n", "notes.txt": b"x"},
+    )
+
+    code, lines = run(str(lab), "--metadata-csv", str(lab / "plates.csv"))
+
+    assert code == 0
+    assert lines[-2:] == [
+        "Imported 1, skipped 0 (already stored), refused 0 of 1 files.",
+        "Not JPEG, PNG, TIFF, WebP or HEIC, left alone: 2 other files.",
+    ]
+    assert labels() == {"plate": ([], {"well": "B7"})}
+
+
+def test_a_file_already_stored_gets_the_labels_of_this_run_and_says_so(tmp_path):
+    lab = write(tmp_path / "lab", {"plate.jpg": picture(1)})
+    run(str(lab), "--tag", "first", "--metadata", "a=1")
+    image = Image.objects.get()
+    (tmp_path / "sheet.csv").write_text("file;well;a\nplate.jpg;C3;2\n")
+
+    code, lines = run(str(lab), "--tag", "again", "--metadata-csv", str(tmp_path / "sheet.csv"))
+
+    assert code == 0
+    assert lines == ["Imported 0, skipped 1 (already stored), refused 0 of 1 files."]
+    code, lines = run(str(lab), "-v", "2", "--tag", "again")
+    assert lines[0] == f"skipped  {lab}/plate.jpg: already stored as {image.pk}; labels applied"
+    assert labels() == {"plate": (["first", "again"], {"a": 2, "well": "C3"})}
+    # One change in the history: the third run's labels were there already.
+    assert ImageEvent.objects.filter(image_id=image.pk, action="updated").count() == 1
 
 
 def test_a_pipe_is_never_opened_so_the_import_cannot_hang_on_it(tmp_path):
@@ -176,9 +213,10 @@ def test_a_failure_on_one_file_does_not_stop_the_run(lab, monkeypatch):
 
     assert code == 1
     assert f"refused  {lab}/run-2/plate-2.png: error: RuntimeError: storage went away" in lines
-    assert lines[-2:] == [
-        "Imported 3, skipped 0 (already stored), refused 2 of 5 files.",
-        "Refused: 1 error, 1 invalid_image.",
+    assert lines[-3:] == [
+        "Imported 3, skipped 0 (already stored), refused 1 of 4 files.",
+        "Not JPEG, PNG, TIFF, WebP or HEIC, left alone: 1 other files.",
+        "Refused: 1 error.",
     ]
 
 
@@ -252,8 +290,8 @@ def test_progress_is_a_line_rewritten_in_place_on_a_terminal(lab):
     run(str(lab), stderr=terminal)
 
     progress = terminal.getvalue()
-    assert "\r[1/7]  14%  imported 1  skipped 0  refused 0" in progress
-    assert "\r[7/7] 100%  imported 4  skipped 0  refused 3" in progress
+    assert "\r[1/8]  12%  imported 1  skipped 0  refused 0  other 0" in progress
+    assert "\r[8/8] 100%  imported 4  skipped 0  refused 1  other 3" in progress
     assert progress.endswith("\r\033[K")  # the line is wiped before the summary
 
 
@@ -273,7 +311,7 @@ def test_tags_and_metadata_options_label_every_imported_image(lab):
         str(lab), "--tag", "plate", "--tag", "run 2", "--metadata", "exp=E12", "--metadata", "t=3"
     )
 
-    assert code == 1  # the same three files refused as ever
+    assert code == 1  # the broken file refused as ever
     assert list(labels().values()) == [(["plate", "run 2"], {"exp": "E12", "t": 3})] * 4
     found = APIClient().get("/api/v1/images/", {"tag": "run 2", "metadata.t": "3"}).json()
     assert found["count"] == 4
@@ -309,7 +347,8 @@ def test_a_csv_gives_each_file_its_own_metadata_and_wins_over_the_options(lab, t
         (["--tag", "a,b"], "invalid_tags"),
         (["--metadata", "novalue"], "write KEY=VALUE"),
         (["--metadata", "bad key=1"], "invalid_metadata"),
-        (["--metadata-csv", "{sheet}"], "line 2: a path first"),
+        (["--metadata-csv", "{sheet}"], "line 2: a file name first"),
+        (["--metadata", "plate__id=1"], "two underscores in a row"),
         (["--metadata-csv", "{absent}"], "No such file"),
     ],
 )
@@ -327,10 +366,16 @@ def test_bad_labels_stop_the_import_before_any_file(lab, tmp_path, args, message
 @pytest.mark.parametrize(
     ("sheet", "message"),
     [
-        ("path,bad key\nplate-1.jpg,1\n", "line 2: invalid_metadata"),
-        ("path,a\nplate-1.jpg,1,2\n", "line 2: a path first"),
+        ("path,bad key\nplate-1.jpg,1\n", "line 1: 'bad key' is not a metadata key"),
+        ("path,plate__id\nplate-1.jpg,1\n", "line 1: .*two underscores"),
+        ("path;a\n\nplate-1.jpg;1;2\n", "line 3: a file name first"),
+        (  # 65 keys: too many for an image, found at the row's own line (4, not 3)
+            "path," + ",".join(f"k{n}" for n in range(65)) + '\n"plate\n-1.jpg",1\n'
+            "plate-2.png," + ",".join("1" * 65) + "\n",
+            "line 4: invalid_metadata",
+        ),
         ("path,a\nplate-1.jpg,1\n./plate-1.jpg,2\n", "line 3: plate-1.jpg is on line 2 too"),
-        ("path,a\nplate-1.jpg," + "x" * 1025 + "\n", "line 2: invalid_metadata"),
+        ("path,a\nplate-1.jpg," + "x" * 1025 + "\n", "line 2: a: at most 1024 characters"),
         ("", "empty"),
     ],
 )

@@ -77,7 +77,9 @@ def test_a_valid_key_is_kept(key):
     assert rules.check_key(key) == key
 
 
-@pytest.mark.parametrize("key", ["", "_a", ".a", "-a", "a b", "a/b", "a=b", "é", "x" * 65, 3, None])
+@pytest.mark.parametrize(
+    "key", ["", "_a", ".a", "-a", "a b", "a/b", "a=b", "é", "x" * 65, 3, None, "a__b", "a___"]
+)
 def test_an_invalid_key_is_refused_as_invalid_metadata(key):
     with pytest.raises(InvalidMetadata) as refused:
         rules.check_key(key)
@@ -161,6 +163,14 @@ def test_a_patch_that_is_not_a_flat_object_is_refused(patch):
         rules.check_patch(patch)
 
 
+def test_a_patch_may_remove_a_key_with_two_underscores_but_not_set_one():
+    assert rules.check_patch({"a__b": None}) == {"a__b": None}
+    with pytest.raises(InvalidMetadata, match="two underscores in a row"):
+        rules.check_patch({"a__b": 1})
+    with pytest.raises(InvalidMetadata):
+        rules.check_patch({"bad key": None})
+
+
 def test_a_patch_may_not_grow_the_metadata_past_64_keys():
     metadata = {f"k{i}": i for i in range(64)}
 
@@ -242,8 +252,8 @@ FILTER_CASES = [
     ("metadata.c__lte=1e3", Filters(conditions=(Condition("c", "lte", number=1000.0),))),
     ("metadata.c__exists=true", Filters(conditions=(Condition("c", "exists", boolean=True),))),
     ("metadata.c__exists=false", Filters(conditions=(Condition("c", "exists", boolean=False),))),
-    # A key may hold "__": only the operators' own suffixes are operators.
-    ("metadata.a__b=1", Filters(conditions=(Condition("a__b", "eq", text="1", number=1.0),))),
+    # No key holds "__", but one may end in "_": the last "__" starts the operator.
+    ("metadata.a___gt=1", Filters(conditions=(Condition("a_", "gt", number=1.0),))),
     (
         "metadata.c__gte=1&metadata.c__lt=2",
         Filters(conditions=(Condition("c", "gte", number=1.0), Condition("c", "lt", number=2.0))),
@@ -276,6 +286,10 @@ def test_query_parameters_become_filters(query, filters):
         "metadata.c=" + "x" * 1025,
         "metadata.c=%00",
         "metadata.__gt=1",
+        "metadata.c__foo=1",
+        "metadata.a__b=1",
+        "metadata.a__b__gt=1",
+        "metadata.c__=1",
         "&".join(f"tag=t{i}" for i in range(65)),
     ],
 )

@@ -10,6 +10,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from images.imaging import decode as imaging
+from images.imaging import hashing
 from images.models import ImageRevision
 from tests.factories import encode, pattern
 
@@ -49,7 +50,7 @@ def row(Image, *, name: str, current: bytes, original: bytes, original_name: str
         file_size=len(current),
         sha256=hashlib.sha256(current).hexdigest(),
         phash=info.phash,
-        phash_value=imaging.phash_to_int(info.phash),
+        phash_value=hashing.phash_to_int(info.phash),
         original=original_name,
         original_format="PNG",
         original_file_size=len(original),

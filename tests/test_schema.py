@@ -171,3 +171,33 @@ def test_schema_documents_the_trash_and_the_revisions():
     revision_file = paths["/api/v1/images/{image_id}/revisions/{revision}/file"]["get"]
     assert {"image/jpeg", "image/png"} <= set(revision_file["responses"]["200"]["content"])
     assert {"302", "304"} <= set(revision_file["responses"])
+
+
+def test_schema_says_what_a_put_of_get_and_a_patch_crop_do():
+    detail = openapi()["paths"]["/api/v1/images/{image_id}"]
+
+    for method in ("put", "patch"):
+        description = detail[method]["description"]
+        assert '{"width": "100", "height": "100"}` cuts the centre 100x100' in description
+        assert "whole current image" in description
+        assert "is no crop" in description
+        assert "Read-only fields sent back" in description
+
+
+@pytest.mark.parametrize(
+    ("path", "method"),
+    [
+        ("/api/v1/images/", "get"),
+        ("/api/v1/images/facets", "get"),
+        ("/api/v1/images/{image_id}/similar", "get"),
+        ("/api/v1/images/search", "post"),
+        ("/api/v1/trash/", "get"),
+        ("/api/v1/images/{image_id}/history", "get"),
+        ("/api/v1/events", "get"),
+    ],
+)
+def test_schema_says_unknown_query_parameters_are_refused(path, method):
+    operation = openapi()["paths"][path][method]
+
+    assert "An unknown query parameter is 400 `invalid_filter`." in operation["description"]
+    assert "400" in operation["responses"]

@@ -8,7 +8,7 @@ from django.db import connection
 from PIL import Image as PILImage
 
 from images import services
-from images.imaging import decode as imaging
+from images.imaging import crop as cropping
 from images.models import Image, ImageRevision
 from tests.factories import encode, image_bytes, pattern
 
@@ -66,7 +66,7 @@ def meanwhile(monkeypatch):
     the crop holds the row lock, inside a transaction)."""
 
     def meanwhile(action, times: int = 1):
-        real = imaging.crop
+        real = cropping.crop
         calls = {"left": times, "busy": False}
 
         def crop(*args, **kwargs):
@@ -80,7 +80,7 @@ def meanwhile(monkeypatch):
                     calls["busy"] = False
             return info
 
-        monkeypatch.setattr(imaging, "crop", crop)
+        monkeypatch.setattr(cropping, "crop", crop)
 
     return meanwhile
 

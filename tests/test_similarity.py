@@ -7,7 +7,7 @@ import pytest
 from django.db import connection, transaction
 
 from images import services, similarity
-from images.imaging import decode as imaging
+from images.imaging import hashing
 from images.models import Image, RevisionCounter
 from tests.synthetic import brute_force, store_rows
 
@@ -139,6 +139,6 @@ def test_a_database_that_went_back_is_loaded_again():
             similarity.next_revision()
     found(0x40)  # the index is at the counter's revision
     RevisionCounter.objects.update(value=1)  # as after restoring an older backup
-    Image.objects.filter(pk=row.pk).update(phash=imaging.int_to_phash(0x41), phash_value=0x41)
+    Image.objects.filter(pk=row.pk).update(phash=hashing.int_to_phash(0x41), phash_value=0x41)
 
     assert found(0x41) == [(0, str(row.pk))]

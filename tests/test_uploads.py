@@ -1,7 +1,7 @@
 import pytest
 
 from images.api.parsers import LimitedHashingUploadHandler
-from images.errors import ImageTooLarge
+from images.errors import ImageTooLarge, TooManyFiles, UnexpectedFile
 
 
 def start(handler: LimitedHashingUploadHandler, field: str = "file") -> None:
@@ -13,7 +13,7 @@ def test_handler_refuses_as_soon_as_the_limit_is_crossed_and_removes_its_file():
     handler = LimitedHashingUploadHandler(max_bytes=1000)
     start(handler)
     handler.receive_data_chunk(b"x" * 600, 0)
-    path = handler.file.temporary_file_path()
+    path = handler.upload.temporary_file_path()
 
     with pytest.raises(ImageTooLarge):
         handler.receive_data_chunk(b"x" * 600, 600)  # the stream is not read any further
@@ -47,11 +47,19 @@ def test_handler_hashes_while_streaming():
     file.close()
 
 
-def test_handler_skips_other_file_fields():
-    from django.core.files.uploadhandler import SkipFile
-
+def test_handler_refuses_a_file_in_another_field_naming_it():
     handler = LimitedHashingUploadHandler(max_bytes=1000)
     handler.handle_raw_input(None, {}, 100, b"x")
 
-    with pytest.raises(SkipFile):
+    with pytest.raises(UnexpectedFile, match=r"'attachment'.*'file'"):
         handler.new_file("attachment", "a.png", "image/png", None)
+
+
+def test_handler_refuses_a_second_file():
+    handler = LimitedHashingUploadHandler(max_bytes=1000)
+    start(handler)
+    handler.file_complete(0)
+
+    with pytest.raises(TooManyFiles, match="One image per request"):
+        handler.new_file("file", "b.png", "image/png", None)
+    handler.discard()

@@ -36,8 +36,8 @@ class MultipleFileField(forms.FileField):
 class ImageAddForm(forms.ModelForm):
     upload = MultipleFileField(
         label="Image files",
-        help_text="One JPEG or PNG image, or several at once: each becomes an image with the "
-        "tags and metadata below.",
+        help_text="One JPEG, PNG, TIFF, WebP or HEIC image, or several at once: each becomes "
+        "an image with the tags and metadata below.",
     )
     name = forms.CharField(
         max_length=255,
@@ -104,7 +104,7 @@ class ImageAddForm(forms.ModelForm):
 
     def _checked_before_storing(self, uploads: list, digests: list[str], anyway: bool) -> bool:
         """Nothing is stored unless every file may be: no bytes already stored (unless
-        asked), no file twice, and with several files, each one a JPEG or PNG within the
+        asked), no file twice, and with several files, each one an accepted image within the
         limits (decoded here once more: a refusal must come before the first is stored)."""
         if len(set(digests)) < len(digests):
             self.add_error("upload", "The same file is there twice; choose each once.")

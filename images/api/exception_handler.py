@@ -23,10 +23,13 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from images import errors
 from images.infra import database, storage
+from images.models import Image, ImageRevision
 from imageservice import metrics
 
 logger = logging.getLogger("images.errors")
 
+# The end of Django's own message for a lookup that found no row, which names no id.
+DJANGO_MISSING = "matching query does not exist."
 UNAVAILABLE_PAGE = "<!doctype html><title>Unavailable</title><h1>Unavailable</h1><p>%s</p>"
 
 
@@ -66,7 +69,7 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     # A model's own DoesNotExist (Image.DoesNotExist from a lookup by id) and Http404 are
     # the only errors that answer 404.
     if isinstance(exc, ObjectDoesNotExist | Http404):
-        exc = exceptions.NotFound()
+        exc = exceptions.NotFound(_missing(exc, context.get("kwargs") or {}))
     elif isinstance(exc, RequestDataTooBig):
         exc = exceptions.APIException(str(exc), code="request_too_large")
         exc.status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
@@ -81,6 +84,20 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     else:
         response.data = error_body(str(exc.detail), _single_code(exc.get_codes()))
     return response
+
+
+def _missing(exc: Exception, kwargs: dict) -> str:
+    """What was not found: the message the lookup gave (images.models.image_not_found and
+    the like), else the view's image and revision (a plain ``objects.get``)."""
+    detail = str(exc)
+    if isinstance(exc, ObjectDoesNotExist) and detail and not detail.endswith(DJANGO_MISSING):
+        return detail
+    image_id, revision = kwargs.get("image_id"), kwargs.get("revision")
+    if isinstance(exc, ImageRevision.DoesNotExist) and image_id and revision:
+        return f"revision {revision} of image {image_id} does not exist"
+    if isinstance(exc, Image.DoesNotExist) and image_id:
+        return f"image {image_id} does not exist"
+    return "Not found."
 
 
 def _validation_body(exc: exceptions.ValidationError) -> dict:
@@ -135,7 +152,9 @@ def _is_api(request) -> bool:
 
 def not_found(request, exception):
     if _is_api(request):
-        return JsonResponse(error_body("Not found.", "not_found"), status=404)
+        path = request.path if len(request.path) <= 200 else request.path[:197] + "..."
+        detail = f"Nothing at {path}: no endpoint has this path, or an id in it is malformed."
+        return JsonResponse(error_body(detail, "not_found"), status=404)
     return defaults.page_not_found(request, exception)
 
 

@@ -12,6 +12,7 @@ from images.api.history_serializers import (
     HistoryEntrySerializer,
 )
 from images.api.pagination import ImagePagination
+from images.api.query_params import UNKNOWN_PARAMETERS, check_query_params
 from images.api.serializers import ErrorSerializer
 from images.api.views import NOT_FOUND, Guarded
 
@@ -21,15 +22,17 @@ class ImageHistoryView(Guarded, GenericAPIView):
     pagination_class = ImagePagination
 
     @extend_schema(
-        responses={200: HistoryEntrySerializer(many=True), **NOT_FOUND},
+        responses={200: HistoryEntrySerializer(many=True), 400: ErrorSerializer, **NOT_FOUND},
         summary="What happened to an image, newest first",
         description=(
             "Every change of the image (`created`, `updated`, `cropped`, `restored`, "
             "`deleted`, `undeleted`), with who made it: `actor.kind` is `token`, `user` "
             "(an admin login), `anonymous` or `command` (e.g. `import_images`)."
+            + UNKNOWN_PARAMETERS
         ),
     )
     def get(self, request, image_id):
+        check_query_params(self)
         events = selectors.image_history(image_id=image_id)
         page = self.paginate_queryset(events)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
@@ -45,10 +48,11 @@ class EventFeedView(Guarded, APIView):
             "change comes exactly once, in the order the changes committed, none before its "
             "transaction committed. `cursor` is an integer, increasing from 1. The events of "
             "purged images stay. A malformed `after` is 400 `invalid_cursor`; a `limit` "
-            "outside 1-1000, 400 `min_value`, `max_value` or `invalid`."
+            "outside 1-1000, 400 `min_value`, `max_value` or `invalid`." + UNKNOWN_PARAMETERS
         ),
     )
     def get(self, request):
+        check_query_params(self, EventQuerySerializer)
         query = EventQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         feed = selectors.event_feed(**query.validated_data)

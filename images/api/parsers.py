@@ -4,19 +4,26 @@ An upload larger than ``IMAGES_MAX_UPLOAD_BYTES`` is refused as soon as the limi
 crossed (or at once, when the request's Content-Length already says so), never after the
 whole body was buffered. The one accepted file field, ``file``, is streamed to a temporary
 file; its sha256 is computed on the way, so the bytes are not read again to hash them.
+
+A form of another shape is refused as soon as the part that breaks it starts: a file in
+another field (400 ``unexpected_file``, naming the field) or a second file (400
+``too_many_files``). Files are never skipped: Django's parser, on a skipped file, closes
+every handler's ``file`` attribute, and one image per request is the contract anyway. A
+refused request leaves no temporary file: the one being written is removed here, the ones
+complete are closed by Django's parser.
 """
 
 import hashlib
 
 from django.conf import settings
 from django.core.files.uploadedfile import TemporaryUploadedFile
-from django.core.files.uploadhandler import FileUploadHandler, SkipFile
+from django.core.files.uploadhandler import FileUploadHandler
 from django.http.multipartparser import MultiPartParser as DjangoMultiPartParser
 from django.http.multipartparser import MultiPartParserError
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import DataAndFiles, MultiPartParser
 
-from images.errors import ImageTooLarge
+from images.errors import ImageTooLarge, TooManyFiles, UnexpectedFile
 
 FILE_FIELD = "file"
 
@@ -39,6 +46,21 @@ class HashedUploadedFile(TemporaryUploadedFile):
     sha256: str = ""
 
 
+def unexpected_file(field_name: str) -> UnexpectedFile:
+    shown = field_name if len(field_name) <= 64 else field_name[:61] + "..."
+    return UnexpectedFile(
+        f"The form has a file in the field {shown!r}; send the image in the field "
+        f"{FILE_FIELD!r}, the only field that takes a file."
+    )
+
+
+def too_many_files() -> TooManyFiles:
+    return TooManyFiles(
+        f"One image per request: the field {FILE_FIELD!r} holds more than one file. Send "
+        "each image in a request of its own."
+    )
+
+
 class LimitedHashingUploadHandler(FileUploadHandler):
     # Django's multipart parser reads the body this much at a time (default 64 KiB).
     chunk_size = 1024 * 1024
@@ -46,7 +68,8 @@ class LimitedHashingUploadHandler(FileUploadHandler):
     def __init__(self, request=None, *, max_bytes: int) -> None:
         super().__init__(request)
         self.max_bytes = max_bytes
-        self.file: HashedUploadedFile | None = None
+        # Not named ``file``: Django's parser closes a handler's ``file`` on its own paths.
+        self.upload: HashedUploadedFile | None = None
         self.received = 0
         self.hasher = hashlib.sha256()
 
@@ -55,31 +78,37 @@ class LimitedHashingUploadHandler(FileUploadHandler):
             raise too_large(self.max_bytes)
 
     def new_file(self, field_name, *args, **kwargs):
-        if field_name != FILE_FIELD or self.file is not None:
-            raise SkipFile()  # one image per request; other file fields are not kept
+        if field_name != FILE_FIELD:
+            raise unexpected_file(field_name)
+        if self.upload is not None:
+            raise too_many_files()
         super().new_file(field_name, *args, **kwargs)
-        self.file = HashedUploadedFile(
+        self.upload = HashedUploadedFile(
             self.file_name, self.content_type, 0, self.charset, self.content_type_extra
         )
 
     def receive_data_chunk(self, raw_data, start):
         self.received += len(raw_data)
         if self.received > self.max_bytes:
-            self.file.close()  # removes the temporary file
+            self.discard()
             raise too_large(self.max_bytes)
         self.hasher.update(raw_data)
-        self.file.write(raw_data)
+        self.upload.write(raw_data)
         return None
 
     def file_complete(self, file_size):
-        self.file.seek(0)
-        self.file.size = file_size
-        self.file.sha256 = self.hasher.hexdigest()
-        return self.file
+        self.upload.seek(0)
+        self.upload.size = file_size
+        self.upload.sha256 = self.hasher.hexdigest()
+        return self.upload
 
     def upload_interrupted(self):
-        if self.file is not None:
-            self.file.close()
+        self.discard()
+
+    def discard(self) -> None:
+        """Remove the temporary file, if one was started (closing it removes it)."""
+        if self.upload is not None:
+            self.upload.close()
 
 
 class ImageMultiPartParser(MultiPartParser):
@@ -91,11 +120,13 @@ class ImageMultiPartParser(MultiPartParser):
         encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
         meta = request.META.copy()
         meta["CONTENT_TYPE"] = media_type
-        handlers = [
-            LimitedHashingUploadHandler(request, max_bytes=settings.IMAGES_MAX_UPLOAD_BYTES)
-        ]
+        handler = LimitedHashingUploadHandler(request, max_bytes=settings.IMAGES_MAX_UPLOAD_BYTES)
         try:
-            data, files = DjangoMultiPartParser(meta, stream, handlers, encoding).parse()
+            data, files = DjangoMultiPartParser(meta, stream, [handler], encoding).parse()
         except MultiPartParserError as exc:
+            handler.discard()
             raise ParseError(f"Multipart form parse error: {exc}") from exc
+        except BaseException:
+            handler.discard()  # a refused form, or the body cut: no temporary file stays
+            raise
         return DataAndFiles(data, files)

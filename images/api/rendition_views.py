@@ -22,7 +22,7 @@ SPEC = OpenApiParameter(
         "`width-{W}` or `height-{H}`; W and H from 1 to IMAGES_RENDITION_MAX_SIZE (4096), never "
         "larger than the source. Optionally `.jpg`, `.png`, `.webp`, `.avif`, or `.auto` "
         "(AVIF or WebP when Accept names them, else the source's format); without one, the "
-        "source's format."
+        "source's format (a TIFF's: PNG, a HEIC's: JPEG)."
     ),
 )
 RENDITION_HEADERS = [

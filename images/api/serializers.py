@@ -231,9 +231,10 @@ class _FormText(str):
         },
         "maxProperties": lab_metadata.MAX_KEYS,
         "description": (
-            "Key-value metadata: keys of 1-64 characters [A-Za-z0-9][A-Za-z0-9_.:-]*, values "
-            "a string (at most 1024 characters), a finite number or a boolean; at most 64 "
-            "keys. In a form, a JSON object as text."
+            "Key-value metadata: keys of 1-64 characters [A-Za-z0-9][A-Za-z0-9_.:-]*, never "
+            "two underscores in a row (`__` starts a filter's operator), values a string (at "
+            "most 1024 characters), a finite number or a boolean; at most 64 keys. In a form, "
+            "a JSON object as text."
         ),
     }
 )
@@ -354,7 +355,9 @@ class ImageRevisionsSerializer(serializers.Serializer):
 
 
 class ImageUploadSerializer(serializers.Serializer):
-    file = serializers.FileField(allow_empty_file=True, help_text="The JPEG or PNG image.")
+    file = serializers.FileField(
+        allow_empty_file=True, help_text="The image: JPEG, PNG, TIFF, WebP or HEIC."
+    )
     name = serializers.CharField(
         max_length=255,
         required=False,
@@ -454,7 +457,9 @@ class ImageFilterSerializer(serializers.Serializer):
         help_text="phash: 16 hexadecimal digits.",
     )
     format = serializers.ChoiceField(
-        choices=["JPEG", "PNG", "jpeg", "png"], required=False, help_text="JPEG or PNG."
+        choices=[name for fmt in Image.Format.values for name in (fmt, fmt.lower())],
+        required=False,
+        help_text="JPEG, PNG, TIFF, WEBP or HEIF.",
     )
 
 
@@ -462,6 +467,8 @@ class LabelFilterSerializer(serializers.Serializer):
     """The tag and metadata filters of a query (``invalid_filter``). Only ``tag`` is a
     declared field; ``metadata.KEY[__op]`` parameters are read from the query itself
     (views.LABEL_FILTERS documents them), into ``filters``."""
+
+    query_prefixes = (lab_metadata.METADATA_PREFIX,)  # the parameters it takes (query_params)
 
     tag = serializers.ListField(
         child=serializers.CharField(allow_blank=True, trim_whitespace=False),
@@ -574,7 +581,9 @@ SEARCH_SOURCES = ("file", "url", "phash")
 
 class ImageSearchSerializer(SimilarQuerySerializer):
     file = serializers.FileField(
-        required=False, allow_empty_file=True, help_text="A JPEG or PNG (multipart)."
+        required=False,
+        allow_empty_file=True,
+        help_text="A JPEG, PNG, TIFF, WebP or HEIC (multipart).",
     )
     url = serializers.CharField(
         max_length=2048, required=False, allow_blank=True, help_text="An image to fetch."

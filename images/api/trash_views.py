@@ -10,7 +10,13 @@ from rest_framework.views import APIView
 from access.actors import actor_from_request
 from images import selectors, services
 from images.api.pagination import ImagePagination
-from images.api.serializers import ImageRevisionsSerializer, ImageSerializer, TrashedImageSerializer
+from images.api.query_params import UNKNOWN_PARAMETERS, check_query_params
+from images.api.serializers import (
+    ErrorSerializer,
+    ImageRevisionsSerializer,
+    ImageSerializer,
+    TrashedImageSerializer,
+)
 from images.api.views import BINARY, DOWNLOAD_HEADERS, NOT_FOUND, AnyAccept, Guarded
 from images.infra import storage
 
@@ -20,14 +26,16 @@ class TrashListView(Guarded, GenericAPIView):
     pagination_class = ImagePagination
 
     @extend_schema(
-        responses={200: TrashedImageSerializer(many=True), **NOT_FOUND},
+        responses={200: TrashedImageSerializer(many=True), 400: ErrorSerializer, **NOT_FOUND},
         summary="The images in the trash, the latest deleted first",
         description=(
             "Paginated as the image list. Each is purged at its `purge_at` (IMAGES_TRASH_DAYS "
             "after its deletion) by `manage.py images_purge`, unless restored before."
+            + UNKNOWN_PARAMETERS
         ),
     )
     def get(self, request):
+        check_query_params(self)
         page = self.paginate_queryset(selectors.trash_list())
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 

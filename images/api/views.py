@@ -22,6 +22,7 @@ from access.throttling import ImagesRateThrottle, charge_costly
 from images import selectors, services
 from images.api.pagination import ImagePagination
 from images.api.parsers import ImageMultiPartParser
+from images.api.query_params import UNKNOWN_PARAMETERS, check_query_params
 from images.api.serializers import (
     BulkEditedSerializer,
     BulkEditSerializer,
@@ -42,6 +43,7 @@ from images.api.serializers import (
     SimilarQuerySerializer,
     UploadOptionsSerializer,
 )
+from images.imaging import decode as imaging
 from images.infra import storage, versions
 from images.models import Image
 from images.services import edits as labels
@@ -72,7 +74,11 @@ LABEL_FILTERS = [
         ("__exists", "`true`: images that have KEY; `false`: images that do not."),
     ]
 ]
-FILTERED = " A malformed `tag`, `metadata.KEY` or `ordering` parameter is 400 `invalid_filter`."
+FILTERED = (
+    " A malformed `tag`, `metadata.KEY` or `ordering` parameter is 400 `invalid_filter`, and "
+    "so is a `metadata.KEY__OP` whose OP is not `gt`, `gte`, `lt`, `lte` or `exists` (no "
+    "metadata key holds `__`)." + UNKNOWN_PARAMETERS
+)
 LOCATION = OpenApiParameter(
     "Location",
     OpenApiTypes.URI,
@@ -134,7 +140,7 @@ class ImageUploadView(Guarded, APIView):
             200: OpenApiResponse(ImageSerializer, description="dedupe: the stored twin."),
             **IMAGE_ERRORS,
         },
-        summary="Upload a JPEG or PNG image",
+        summary="Upload a JPEG, PNG, TIFF, WebP or HEIC image",
         description=(
             "With `?dedupe=true`, an upload whose bytes are already stored (same sha256) "
             "answers 200 with that image and stores nothing (the tags and metadata sent "
@@ -178,6 +184,7 @@ class ImageListView(Guarded, GenericAPIView):
         request=None,
     )
     def get(self, request):
+        check_query_params(self, ImageListQuerySerializer)
         query = ImageListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         images = selectors.image_list(**query.validated_data)
@@ -217,9 +224,16 @@ CROP_BOX = ("width", "height", "left", "top")
 UPDATE_PARAMETERS = [ImageEditSerializer]
 UPDATE_DESCRIPTION = (
     "Fields come as JSON or as query parameters. `width` and `height` crop the "
-    "centre of the current image; with `left` and `top` they crop that box. `tags` "
-    "replaces the tags; `metadata` is a JSON Merge Patch (RFC 7396) of the metadata. "
-    "All the changes of one request apply, or none."
+    'centre of the current image, on PUT and on PATCH alike (`{"width": "100", '
+    '"height": "100"}` cuts the centre 100x100); with `left` and `top` they crop that '
+    "box. A box that is the whole current image (`width` and `height` its size, as GET "
+    "gives them, `left` and `top` 0 or absent) is no crop: nothing is decoded or stored and "
+    "no revision or event is recorded, while the other fields apply. Read-only fields sent "
+    "back (`id`, `sha256`, `phash`, `format`, `content_type`, `file_size`, `created_at`, "
+    "`updated_at`, `source_url`, the URLs) are ignored, so a PUT of what GET gave with a "
+    "new `name` renames the image and changes no bytes. `tags` replaces the tags; "
+    "`metadata` is a JSON Merge Patch (RFC 7396) of the metadata. All the changes of one "
+    "request apply, or none."
 )
 UPDATE_EXAMPLES = [
     OpenApiExample("Rename", value={"name": "plate 7", "description": "re-imaged"}),
@@ -333,6 +347,7 @@ class ImageSimilarView(Guarded, APIView):
         ),
     )
     def get(self, request, image_id):
+        check_query_params(self, SimilarQuerySerializer, LabelFilterSerializer)
         query = SimilarQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         labelled = LabelFilterSerializer(data=request.query_params)
@@ -364,6 +379,7 @@ class ImageSearchView(Guarded, APIView):
         ),
     )
     def post(self, request):
+        check_query_params(self, SimilarQuerySerializer, LabelFilterSerializer)
         serializer = ImageSearchSerializer(data=merged_input(request))
         serializer.is_valid(raise_exception=True)
         labelled = LabelFilterSerializer(data=request.query_params)
@@ -392,6 +408,7 @@ class ImageFacetsView(Guarded, APIView):
         ),
     )
     def get(self, request):
+        check_query_params(self, FacetQuerySerializer)
         query = FacetQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         options = dict(query.validated_data)
@@ -450,8 +467,7 @@ class ImageDiffPictureView(Guarded, APIView):
 
 
 BINARY = {
-    (200, "image/jpeg"): OpenApiTypes.BINARY,
-    (200, "image/png"): OpenApiTypes.BINARY,
+    **{(200, content_type): OpenApiTypes.BINARY for content_type in imaging.CONTENT_TYPES.values()},
     302: OpenApiResponse(
         description="With presigned downloads on: Location is a short-lived URL of the bytes."
     ),
@@ -491,7 +507,7 @@ DOWNLOAD_HEADERS = [
         str,
         OpenApiParameter.HEADER,
         required=True,
-        description="A generated file name: `<id>.jpg` or `<id>.png`.",
+        description="A generated file name: `<id>.jpg`, `.png`, `.tif`, `.webp` or `.heic`.",
         response=[200],
     ),
 ]

@@ -4,10 +4,11 @@ No ORM, no HTTP, no settings: callers pass the limits. The source goes through
 ``imaging.open_image`` (the same checks and limits as an upload), and a JPEG decodes at the
 smallest DCT scale that still covers the rendition (shrink-on-load, as ``Image.thumbnail``
 does). The picture is then made to look as the original does in a colour-managed viewer:
-EXIF orientation applied, palette, 1-bit, 16-bit and CMYK converted, an embedded ICC
-profile converted to sRGB; alpha is kept where the output format has it and flattened on
-white for JPEG. Nothing of the source's metadata (EXIF, XMP, comments, ICC, text chunks) is
-written into a rendition: nothing about the instrument or the place leaks into thumbnails.
+EXIF orientation applied, palette, 1-bit and CMYK converted, 16-bit mapped to 8 by the
+hash's rule (hashing.py), an embedded ICC profile converted to sRGB; alpha is kept where
+the output format has it and flattened on white for JPEG. Nothing of the source's metadata
+(EXIF, XMP, comments, ICC, text chunks) is written into a rendition: nothing about the
+instrument or the place leaks into thumbnails.
 """
 
 import functools
@@ -17,11 +18,11 @@ import re
 from dataclasses import dataclass
 from typing import BinaryIO
 
-import numpy as np
 from PIL import Image, ImageCms
 
 from images.errors import InvalidImage, InvalidRendition
 from images.imaging import decode as imaging
+from images.imaging import hashing
 
 KINDS = ("max", "fill", "width", "height")
 # The format suffixes of a spec, and what the formats are called, sent and saved as.
@@ -34,6 +35,10 @@ CONTENT_TYPES = {
     "AVIF": "image/avif",
 }
 EXTENSIONS = {fmt: suffix for suffix, fmt in SUFFIXES.items()}
+# A rendition without a format suffix is in the source's format, unless browsers cannot
+# show that: a TIFF's is a PNG (lossless, like the TIFF; grey or 16-bit mapped to 8 bits),
+# a HEIC's a JPEG (a photo, as a phone's HEIC is).
+SOURCE_RENDITION_FORMATS = {"TIFF": "PNG", "HEIF": "JPEG"}
 # Chosen by measurement on 1024x1024 photos (README, "Renditions"): JPEG and WebP at the
 # qualities Wagtail and imgproxy default to; PNG level 3 is a third of level 6's time for
 # 12% more bytes; AVIF speed 8 is a third of speed 6's time, and quality 60 about matches
@@ -61,7 +66,8 @@ _UPRIGHT = {
 _ORIENTATION_TAG = 0x0112
 # ASCII digits only (\d would take other scripts' digits), no leading zero: one spec, one
 # name. At most 9 digits, so that any number parses; the range is checked after.
-_SPEC = re.compile(r"([a-z]+)-([1-9][0-9]{0,8})(?:x([1-9][0-9]{0,8}))?(?:\.([a-z]+))?")
+# A size of 0 matches, to be told the range; other leading zeros do not (one spelling each).
+_SPEC = re.compile(r"([a-z]+)-(0|[1-9][0-9]{0,8})(?:x(0|[1-9][0-9]{0,8}))?(?:\.([a-z]+))?")
 
 
 @dataclass(frozen=True)
@@ -121,7 +127,7 @@ def parse_spec(text: str, *, max_size: int) -> Spec:
             f"Unknown rendition format {suffix!r}; use jpg, png, webp, avif or auto."
         )
     sizes = [int(first)] + ([int(second)] if second else [])
-    if max(sizes) > max_size:
+    if min(sizes) < 1 or max(sizes) > max_size:
         raise InvalidRendition(f"Rendition sizes are 1 to {max_size} pixels.")
     width, height = {
         "width": (sizes[0], None),
@@ -137,8 +143,15 @@ def parse_spec(text: str, *, max_size: int) -> Spec:
 
 
 def output_format(spec: Spec, *, source_format: str, accept: str = "") -> str:
-    """The format a rendition is made in: see ``requested_format``; else the source's."""
-    return requested_format(spec, accept=accept) or source_format
+    """The format a rendition is made in: see ``requested_format``; else the source's (see
+    ``default_format``)."""
+    return requested_format(spec, accept=accept) or default_format(source_format)
+
+
+def default_format(source_format: str) -> str:
+    """The format of a rendition that names none: the source's, or what browsers show in
+    its place (``SOURCE_RENDITION_FORMATS``)."""
+    return SOURCE_RENDITION_FORMATS.get(source_format, source_format)
 
 
 def requested_format(spec: Spec, *, accept: str = "") -> str | None:
@@ -252,11 +265,10 @@ def _workable(image: Image.Image) -> Image.Image:
     Pillow) and convert to every output format."""
     mode = image.mode
     transparent = "transparency" in image.info
-    if mode in ("I;16", "I;16B", "I;16L", "I"):
-        # Pillow's convert("L") clips 16-bit values at 255 (all but black turns white);
-        # scale them instead.
-        values = np.asarray(image).astype(np.uint32)
-        return Image.fromarray((np.minimum(values, 65535) >> 8).astype(np.uint8), "L")
+    if mode in hashing.DEEP_MODES:
+        # open_image maps 16 bits to 8 by the hash's rule; Pillow's convert("L") would clip
+        # every value over 255 (all but black turns white).
+        return hashing.eight_bit(image)
     if mode in ("P", "PA"):
         return image.convert("RGBA" if transparent or mode == "PA" else "RGB")
     if mode == "1":

@@ -141,7 +141,9 @@ def _check(url: str, policy: FetchPolicy) -> _Hop:
     if policy.allowed_hosts and host.rstrip(".") not in {
         allowed.lower().rstrip(".") for allowed in policy.allowed_hosts
     }:
-        raise UrlNotAllowed(f"The host {host} is not one of the allowed hosts.")
+        raise UrlNotAllowed(
+            f"The host {host} is not one of the allowed hosts (IMAGES_URL_ALLOWED_HOSTS)."
+        )
     try:
         addresses = resolve(host, port or (443 if parts.scheme == "https" else 80))
     except (OSError, UnicodeError, ValueError) as exc:
@@ -151,7 +153,11 @@ def _check(url: str, policy: FetchPolicy) -> _Hop:
     if not policy.allow_private:
         for address in addresses:
             if not is_public_address(address):
-                raise UrlNotAllowed(f"The host {host} resolves to a non-public address.")
+                raise UrlNotAllowed(
+                    f"The host {host} resolves to a non-public address ({address}); the "
+                    "service fetches from private addresses only with the setting "
+                    "IMAGES_ALLOW_PRIVATE_URLS=true."
+                )
     path = parts.path or "/"
     hop_url = urlunsplit((parts.scheme, host_header, path, parts.query, ""))
     return _Hop(url=hop_url, host=host, host_header=host_header, address=addresses[0])

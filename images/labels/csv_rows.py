@@ -2,7 +2,6 @@
 ``--metadata KEY=VALUE`` for every file, and ``--metadata-csv``, a spreadsheet with a row
 per file. Everything is checked (images/labels/rules.py) before the first file is read."""
 
-import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,6 +9,7 @@ from django.core.management.base import CommandError
 
 from images.errors import ImageServiceError
 from images.labels import rules as lab_metadata
+from images.labels import sheet
 
 
 @dataclass
@@ -59,33 +59,25 @@ def _options(options: list[str]) -> dict:
 
 def _read_csv(path: Path, roots: list[Path], common: dict) -> dict[Path, tuple[int, dict]]:
     """Each row's metadata under every path its first column may mean: absolute, or
-    relative to each folder given (to the folder of each file given)."""
+    relative to each folder given (to the folder of each file given). The sheet is read as
+    ``imgsvc upload`` reads it (images/labels/sheet.py); each row's values, with the
+    options', are then checked by the service's own rules, at the row's line."""
     folders = [root if root.is_dir() else root.parent for root in roots]
     try:
-        with path.open(newline="", encoding="utf-8-sig") as file:  # a BOM, as Excel writes
-            lines = list(csv.reader(file))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise CommandError(f"--metadata-csv {path}: {exc}") from None
-    if not lines:
-        raise CommandError(f"--metadata-csv {path}: empty; the first row names the keys.")
-    keys = lines[0][1:]
+        table = sheet.read_sheet(path)
+    except sheet.CsvError as exc:
+        raise CommandError(f"--metadata-csv {exc}") from None
     found: dict[Path, tuple[int, dict]] = {}
-    for line, row in enumerate(lines[1:], start=2):
-        if not any(cell.strip() for cell in row):
-            continue  # a blank line
-        where = f"--metadata-csv {path}, line {line}"
-        if len(row) > len(lines[0]) or not row[0].strip():
-            raise CommandError(f"{where}: a path first, then at most one value per key.")
-        cells = zip(keys, row[1:], strict=False)
-        values = {key: lab_metadata.parse_scalar(cell) for key, cell in cells if cell != ""}
+    for row in table.rows:
+        where = f"--metadata-csv {path}, line {row.line}"
         try:
-            lab_metadata.clean_metadata({**common, **values})
+            lab_metadata.clean_metadata({**common, **row.values})
         except ImageServiceError as exc:
             raise CommandError(f"{where}: {exc.code}: {exc.detail}") from None
-        named = Path(row[0].strip())
+        named = Path(row.name)
         for candidate in [named] if named.is_absolute() else [f / named for f in folders]:
             resolved = candidate.resolve()
             if resolved in found:
                 raise CommandError(f"{where}: {named} is on line {found[resolved][0]} too.")
-            found[resolved] = (line, values)
+            found[resolved] = (row.line, row.values)
     return found

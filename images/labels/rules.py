@@ -33,6 +33,10 @@ JSON_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
 Value = str | int | float | bool
 Operator = Literal["eq", "gt", "gte", "lt", "lte", "exists"]
 COMPARISONS: tuple[Operator, ...] = ("gt", "gte", "lt", "lte")
+OPERATORS: tuple[Operator, ...] = (*COMPARISONS, "exists")
+# Between a key and an operator in a filter's name: no key may hold it, so a filter's name
+# reads one way only.
+OPERATOR_SEPARATOR = "__"
 METADATA_PREFIX = "metadata."
 
 
@@ -83,7 +87,17 @@ def check_key(key: object, error: type[Exception] = InvalidMetadata) -> str:
             f"A metadata key has 1 to {MAX_KEY_LENGTH} characters, a letter or digit first, "
             f"then letters, digits and _.:- ; not {_shown(key)}."
         )
+    if OPERATOR_SEPARATOR in key:
+        raise error(
+            f"A metadata key may not hold two underscores in a row: in a filter, `__` "
+            f"separates the key from an operator (metadata.KEY__gt); not {_shown(key)}."
+        )
     return key
+
+
+def key_is_allowed(key: str) -> bool:
+    """Whether a key (a stored one, say) follows the rules ``check_key`` applies."""
+    return bool(KEY_PATTERN.fullmatch(key)) and OPERATOR_SEPARATOR not in key
 
 
 def clean_value(key: str, value: object) -> Value:
@@ -126,13 +140,24 @@ def check_key_count(metadata: dict) -> None:
 
 
 def check_patch(patch: object) -> dict[str, Value | None]:
-    """A JSON Merge Patch (RFC 7396) of a flat object: each key set to a value or null."""
+    """A JSON Merge Patch (RFC 7396) of a flat object: each key set to a value or null.
+    A key stored before ``__`` was refused may still be removed (set to null)."""
     if not isinstance(patch, dict):
         raise InvalidMetadata(f"A metadata patch is a JSON object, not {_json_type(patch)}.")
-    return {
-        check_key(key): None if value is None else clean_value(key, value)
-        for key, value in patch.items()
-    }
+    checked: dict[str, Value | None] = {}
+    for key, value in patch.items():
+        if value is None:
+            checked[_removable_key(key)] = None
+        else:
+            checked[check_key(key)] = clean_value(key, value)
+    return checked
+
+
+def _removable_key(key: object) -> str:
+    """A key a patch may remove: any the rules take, or took before (one with ``__``)."""
+    if isinstance(key, str) and KEY_PATTERN.fullmatch(key):
+        return key
+    return check_key(key)
 
 
 def merge_patch(metadata: dict[str, Value], patch: dict[str, Value | None]) -> dict[str, Value]:
@@ -227,11 +252,16 @@ def parse_filters(params: Iterable[tuple[str, list[str]]]) -> Filters:
 
 
 def _condition(name: str, raw: str) -> Condition:
-    key, operator = name, "eq"
-    for suffix in (*COMPARISONS, "exists"):
-        if name.endswith(f"__{suffix}"):
-            key, operator = name.removesuffix(f"__{suffix}"), suffix
-            break
+    # The last `__`: a key may end in one underscore ("a_", filtered as metadata.a___gt).
+    key, separator, operator = name.rpartition(OPERATOR_SEPARATOR)
+    if not separator:
+        key, operator = name, "eq"
+    elif operator not in OPERATORS:
+        raise InvalidFilter(
+            f"Unknown operator {_shown(operator)} in {_shown(METADATA_PREFIX + name)}: after "
+            f"`__` comes one of {', '.join(OPERATORS)} (metadata.KEY__OP), and no key "
+            "holds `__`."
+        )
     check_key(key, InvalidFilter)
     if operator == "exists":
         if raw not in ("true", "false"):

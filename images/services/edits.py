@@ -15,7 +15,7 @@ from images.errors import InvalidTags
 from images.history import ANONYMOUS, Actor
 from images.labels import index as metadata_index
 from images.labels import rules as lab_metadata
-from images.models import Image, ImageEvent
+from images.models import Image, ImageEvent, image_not_found
 
 MAX_BULK = 1000  # images one bulk edit may name
 
@@ -104,7 +104,7 @@ def _relabel(
         # Locked in one order, so two bulk edits of overlapping images queue, not deadlock.
         images = list(Image.objects.select_for_update().filter(pk__in=wanted).order_by("pk"))
         if len(images) != len(wanted):
-            raise Image.DoesNotExist("No image with this id.")
+            raise _not_found(image_ids, found={image.pk for image in images})
         now, fields, indexed, changed = timezone.now(), {"updated_at"}, [], {}
         for image in images:
             values = edit(image)
@@ -121,6 +121,20 @@ def _relabel(
         metadata_index.apply_changes(indexed)
         history.events_record(changes=changed, action=ImageEvent.Action.UPDATED, actor=actor)
     return images
+
+
+# A bulk edit's 404 names this many of the ids that are not stored, at most.
+NAMED_MISSING = 10
+
+
+def _not_found(image_ids: list[uuid.UUID], *, found: set[uuid.UUID]) -> Image.DoesNotExist:
+    if len(image_ids) == 1:  # one image's edit
+        return image_not_found(image_ids[0])
+    missing = [str(pk) for pk in dict.fromkeys(image_ids) if pk not in found]
+    named = ", ".join(missing[:NAMED_MISSING])
+    more = f" and {len(missing) - NAMED_MISSING} more" if len(missing) > NAMED_MISSING else ""
+    ids = f"{len(missing)} ids name" if len(missing) > 1 else "1 id names"
+    return Image.DoesNotExist(f"{ids} no stored image (nothing was changed): {named}{more}.")
 
 
 def _change(image: Image, *, tags: list[str], metadata: dict) -> metadata_index.Change:

@@ -30,9 +30,11 @@ from django.db import transaction
 
 from images import incoming, similarity
 from images.history import ANONYMOUS, Action, Actor, created_changes, event_record, size_changes
+from images.imaging import crop as cropping
 from images.imaging import decode as imaging
+from images.imaging import hashing
 from images.infra import database, storage
-from images.models import Image, ImageRevision
+from images.models import Image, ImageRevision, revision_not_found
 from images.services import edits as labels
 from images.services import renditions, revisions
 
@@ -253,6 +255,9 @@ def image_crop(
     file it cropped; if another crop or a restore switched it meanwhile, it starts again
     from the new current file. After a few lost races it crops with the row locked.
     Called inside a transaction, it decodes inside that transaction.
+
+    A box that is the whole current image (a PUT of what GET gave: its width and height)
+    is no crop: the image is returned as it is, with nothing decoded, written or recorded.
     """
     box = {"width": width, "height": height, "left": left, "top": top}
     for attempt in range(_UNLOCKED_CROP_TRIES + 1):
@@ -273,6 +278,8 @@ def _crop_once(image_id: uuid.UUID, *, box: dict, locked: bool, actor: Actor) ->
         cropped = None
         if not locked:
             seen = Image.objects.get(pk=image_id)
+            if _whole_image(seen, box):
+                return seen
             try:
                 cropped = _crop(seen, box=box, written=written)
             except FileNotFoundError as exc:
@@ -283,6 +290,8 @@ def _crop_once(image_id: uuid.UUID, *, box: dict, locked: bool, actor: Actor) ->
         with written.atomic():
             image = Image.objects.select_for_update().get(pk=image_id)
             if cropped is None:
+                if _whole_image(image, box):
+                    return image
                 cropped = _crop(image, box=box, written=written)
             elif cropped.source != image.file.name:
                 raise _StaleCrop()  # removes the file it wrote, on the way out
@@ -313,11 +322,18 @@ class _Cropped:
     box: dict  # {"left", "top", "width", "height"} in the pixels of the source
 
 
+def _whole_image(image: Image, box: dict) -> bool:
+    """Whether the box is all of the image's current pixels (``InvalidCrop`` if it does
+    not fit in them)."""
+    crop_box = cropping.crop_box(image_width=image.width, image_height=image.height, **box)
+    return crop_box == (0, 0, image.width, image.height)
+
+
 def _crop(image: Image, *, box: dict, written: Callable[[str], str]) -> _Cropped:
     """Crop the image's current file into a new stored file (recorded with ``written``)."""
-    crop_box = imaging.crop_box(image_width=image.width, image_height=image.height, **box)
+    crop_box = cropping.crop_box(image_width=image.width, image_height=image.height, **box)
     with storage.open_file(image.file.name) as current, tempfile.TemporaryFile() as out:
-        info = imaging.crop(current, out, box=crop_box, max_pixels=settings.IMAGES_MAX_PIXELS)
+        info = cropping.crop(current, out, box=crop_box, max_pixels=settings.IMAGES_MAX_PIXELS)
         size, digest = incoming.measure(out)
         stored = storage.save(out, info.format, written=written)
     left, top, right, bottom = crop_box
@@ -337,7 +353,10 @@ def image_restore(*, image_id: uuid.UUID, revision: int = 1, actor: Actor = ANON
     _check_stored(target)  # a missing file or an outage shows before the switch
     with transaction.atomic():
         image = Image.objects.select_for_update().get(pk=image_id)
-        target = image.revisions.get(revision=revision)  # a trim meanwhile: 404
+        try:
+            target = image.revisions.get(revision=revision)
+        except ImageRevision.DoesNotExist:  # a trim meanwhile: 404
+            raise revision_not_found(image_id, revision) from None
         if image.file.name != target.file.name:
             before = (image.width, image.height)
             info = imaging.ImageInfo(target.format, target.width, target.height, target.phash)
@@ -375,4 +394,4 @@ def _set_current(
     image.file_size = size
     image.sha256 = sha256
     image.phash = info.phash
-    image.phash_value = imaging.phash_to_int(info.phash)
+    image.phash_value = hashing.phash_to_int(info.phash)

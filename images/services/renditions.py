@@ -84,7 +84,8 @@ def image_rendition(
     stored: Rendition | None = None,
     version: str | None = None,
 ) -> Served:
-    """The rendition ``spec`` of the image's current file in ``format`` (None: the source's):
+    """The rendition ``spec`` of the image's current file in ``format`` (None: the source's,
+    or what stands in for it, ``resize.default_format``):
     ``stored`` (as ``selectors.rendition_stored`` found it) if its file is there, else made
     now. ``Image.DoesNotExist`` for an unknown image; ``VersionGone`` when ``version`` (of a
     versioned URL) is not the current file's, before anything is made."""
@@ -94,7 +95,7 @@ def image_rendition(
             return served
     image = Image.objects.get(pk=image_id)
     versions.check(version, sha256=image.sha256)
-    fmt = format or image.format
+    fmt = format or resize.default_format(image.format)
     with storage.open_file(image.file.name) as source:
         made = resize.render(source, spec=spec, format=fmt, max_pixels=settings.IMAGES_MAX_PIXELS)
     return _record(image, spec=spec, made=made)

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db.models import Max
 
 from images.infra import storage
-from images.models import Image, ImageRevision
+from images.models import Image, ImageRevision, revision_not_found
 
 Operation = ImageRevision.Operation
 
@@ -73,6 +73,9 @@ def files_of(image: Image) -> set[str]:
 def revision_of(*, image_id: uuid.UUID, revision: int) -> ImageRevision:
     """Revision ``revision`` of a live image; ``ImageRevision.DoesNotExist`` (404) for an
     unknown revision or an image that is unknown or in the trash."""
-    return ImageRevision.objects.get(
-        image_id=image_id, revision=revision, image__deleted_at__isnull=True
-    )
+    try:
+        return ImageRevision.objects.get(
+            image_id=image_id, revision=revision, image__deleted_at__isnull=True
+        )
+    except ImageRevision.DoesNotExist:
+        raise revision_not_found(image_id, revision) from None

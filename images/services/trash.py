@@ -51,7 +51,7 @@ def image_delete(*, image_id: uuid.UUID, actor: Actor = ANONYMOUS) -> None:
 def image_undelete(*, image_id: uuid.UUID, actor: Actor = ANONYMOUS) -> Image:
     """Bring a trashed image back, as it was: ``Image.DoesNotExist`` unless it is trashed."""
     with transaction.atomic():
-        image = _trashed().select_for_update().get(pk=image_id)
+        image = _trashed_image(image_id)
         image.deleted_at = image.purge_at = None
         labels.index_new(image)
         similarity.save_with_revision(image, update_fields=["deleted_at", "purge_at"])
@@ -62,7 +62,7 @@ def image_undelete(*, image_id: uuid.UUID, actor: Actor = ANONYMOUS) -> Image:
 def image_purge(*, image_id: uuid.UUID) -> None:
     """Purge a trashed image now: ``Image.DoesNotExist`` unless it is trashed."""
     with transaction.atomic():
-        _purge(_trashed().select_for_update().get(pk=image_id))
+        _purge(_trashed_image(image_id))
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,14 @@ def images_purge_due(*, now: datetime | None = None) -> list[Purged]:
                 purged.append(Purged(image.pk, image.name, image.deleted_at, image.purge_at))
                 _purge(image)
     return purged
+
+
+def _trashed_image(image_id: uuid.UUID) -> Image:
+    """The trashed image, locked; ``Image.DoesNotExist`` (404) unless it is in the trash."""
+    try:
+        return _trashed().select_for_update().get(pk=image_id)
+    except Image.DoesNotExist:
+        raise Image.DoesNotExist(f"image {image_id} is not in the trash") from None
 
 
 def _trashed():

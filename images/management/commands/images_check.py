@@ -2,13 +2,15 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
+from images import selectors
 from images.infra.storage_check import StorageCheck, UnownedFile
 
 
 class Command(BaseCommand):
     help = (
         "Find rows whose file or original is missing from storage and files under images/ "
-        "that no row names. One line per problem and a summary; exits 1 when problems remain. "
+        "that no row names, and metadata keys the rules refuse (`__`). One line per problem "
+        "and a summary; exits 1 when problems remain. "
         "With --fix, removes orphan files older than --min-age. Rows are never deleted."
     )
 
@@ -64,12 +66,20 @@ class Command(BaseCommand):
             removed += outcome == "removed"
             self.stdout.write(f"{outcome:<8} {unowned.name} modified {modified}")
 
-        self.stdout.write(
+        keys = 0
+        for image_id, key in selectors.metadata_keys_refused():
+            keys += 1
+            self.stdout.write(f"bad key  {image_id} {key}")
+
+        summary = (
             f"Checked {check.rows} images and {check.files} files: "
             f"{missing} missing, {orphans} orphans ({removed} removed), "
             f"{young} unowned files younger than {min_age}s left alone."
         )
-        problems = missing + orphans - removed
+        if keys:
+            summary += f" {keys} metadata keys with `__`, which filters cannot name."
+        self.stdout.write(summary)
+        problems = missing + orphans - removed + keys
         if problems:
             hint = "; --fix removes the orphans" if orphans > removed and not fix else ""
             raise CommandError(f"{problems} problems found{hint}.", returncode=1)

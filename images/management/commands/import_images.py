@@ -3,6 +3,7 @@ import os
 import signal
 import threading
 import traceback
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,8 +18,10 @@ from django.db.models import Q
 from images import services
 from images.errors import ImageServiceError
 from images.history import command_actor
+from images.imaging.decode import ACCEPTED, HEAD_BYTES, starts_as_image
 from images.labels.csv_rows import ImportLabels
 from images.models import Image
+from images.services.edits import image_bulk_edit
 
 _READ_CHUNK = 1024 * 1024
 IMPORT_ACTOR = command_actor("import_images")  # who the history says created the images
@@ -26,20 +29,22 @@ IMPORT_ACTOR = command_actor("import_images")  # who the history says created th
 
 @dataclass(frozen=True)
 class Outcome:
-    kind: str  # "imported", "skipped" or "refused"
+    kind: str  # "imported", "skipped" (already stored), "refused" or "other" (not an image)
     detail: str
     code: str = ""  # why a file was refused: an error code of the service, or "unreadable"
 
 
 class Command(BaseCommand):
     help = (
-        "Import every JPEG and PNG under the given files and folders (recursive) through the "
-        "same code as uploads. Files whose bytes are already stored are skipped, so an "
-        "interrupted import continues where it stopped when run again. Every regular file "
-        "that is not hidden is tried and decided by decoding, not by its name; --pattern "
-        "narrows the choice by name. --tag, --metadata and --metadata-csv label the "
-        "imported images (files skipped as already stored keep their labels). Exits 1 "
-        "when some files were refused, 130 when interrupted."
+        "Import every JPEG, PNG, TIFF, WebP and HEIC image under the given files and folders "
+        "(recursive) through the "
+        "same code as uploads, as `imgsvc upload` does from a lab's machine. Files whose "
+        "bytes are already stored are skipped, so an interrupted import continues where it "
+        "stopped when run again; they get this run's --tag, --metadata and CSV row all the "
+        "same. Every regular file that is not hidden and starts as one of those formats does is "
+        "imported and checked by decoding, not by its name; other files (a CSV, notes) are "
+        "listed and left alone. --pattern narrows the choice by name. Exits 1 when some "
+        "files were refused, 130 when interrupted."
     )
 
     def add_arguments(self, parser):
@@ -77,7 +82,8 @@ class Command(BaseCommand):
             help=(
                 "A CSV file: a header row of keys, then one row per file, its path first "
                 "(relative to a PATH folder, or absolute), then its values (numbers become "
-                "numbers; an empty cell gives no value). A row's values win over --metadata."
+                "numbers; an empty cell gives no value). Comma, semicolon or tab, as the "
+                "header has it. A row's values win over --metadata."
             ),
         )
 
@@ -107,7 +113,7 @@ class Command(BaseCommand):
                     counts[outcome.kind] += 1
                     if outcome.kind == "refused":
                         reasons[outcome.code] += 1
-                    if outcome.kind == "refused" or verbosity >= 2:
+                    if outcome.kind in ("refused", "other") or verbosity >= 2:
                         if progress:
                             progress.clear()
                         path = item.filename if isinstance(item, OSError) else item
@@ -122,11 +128,13 @@ class Command(BaseCommand):
         self._summarize(counts, reasons, interrupted=interrupted)
 
     def _summarize(self, counts: Counter[str], reasons: Counter[str], *, interrupted: bool):
-        done = sum(counts.values())
+        done = sum(counts.values()) - counts["other"]
         self.stdout.write(
             f"Imported {counts['imported']}, skipped {counts['skipped']} (already stored), "
             f"refused {counts['refused']} of {done} files."
         )
+        if counts["other"]:
+            self.stdout.write(f"Not {ACCEPTED}, left alone: {counts['other']} other files.")
         if counts["refused"]:
             by_reason = ", ".join(f"{n} {code}" for code, n in sorted(reasons.items()))
             self.stdout.write(f"Refused: {by_reason}.")
@@ -135,7 +143,8 @@ class Command(BaseCommand):
             self.stdout.write(f"Lines of {self.labels.csv_name} that named no file: {lines}.")
         if interrupted:
             raise CommandError(
-                f"Interrupted after {done} files; run the same command again to import the rest.",
+                f"Interrupted after {sum(counts.values())} files; run the same command again "
+                "to import the rest.",
                 returncode=130,
             )
         if counts["refused"]:
@@ -152,13 +161,21 @@ class Command(BaseCommand):
             return _unreadable(exc)
         with file:
             try:
+                if not starts_as_image(file.read(HEAD_BYTES)):
+                    return Outcome("other", f"not {ACCEPTED} (by its first bytes); left alone")
+                file.seek(0)
                 digest = _sha256(file)
             except OSError as exc:
                 return _unreadable(exc)
             tags, metadata = self.labels.of(item)
             try:
                 if stored := _stored_as(digest):
-                    return Outcome("skipped", f"already stored as {stored}")
+                    if not (tags or metadata):
+                        return Outcome("skipped", f"already stored as {stored}")
+                    image_bulk_edit(
+                        image_ids=[stored], add_tags=tags, metadata=metadata, actor=IMPORT_ACTOR
+                    )
+                    return Outcome("skipped", f"already stored as {stored}; labels applied")
                 image = services.image_create(
                     file=file,
                     name=services.image_default_name(item.name),
@@ -239,12 +256,12 @@ def _sha256(file: BinaryIO) -> str:
     return hasher.hexdigest()
 
 
-def _stored_as(sha256: str) -> str | None:
+def _stored_as(sha256: str) -> uuid.UUID | None:
     """The id of an image with these bytes, as current file or as original (cropped since)."""
     # Unordered: an ORDER BY could make the database walk another index to find nothing.
     images = Image.objects.filter(Q(sha256=sha256) | Q(original_sha256=sha256)).order_by()
     found = images.values_list("pk", flat=True)[:1]
-    return str(found[0]) if found else None
+    return found[0] if found else None
 
 
 class Progress:
@@ -259,7 +276,7 @@ class Progress:
         percent = min(100, 100 * done // self.total) if self.total else 100
         self._write(
             f"\r[{done}/{self.total}] {percent:3d}%  imported {counts['imported']}  "
-            f"skipped {counts['skipped']}  refused {counts['refused']}"
+            f"skipped {counts['skipped']}  refused {counts['refused']}  other {counts['other']}"
         )
 
     def clear(self) -> None:
