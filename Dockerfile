@@ -29,5 +29,5 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=20s \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ['PORT']}/healthz\", timeout=4)"]
 
 # Docker restarts a crashed container only under a restart policy: run it with
-# `--restart unless-stopped` (README, "Docker"); compose.yaml sets one for each service.
+# `--restart unless-stopped` (docs/operating/scale.md, "Docker"); compose.yaml sets one for each service.
 CMD ["sh", "-c", "python manage.py migrate --no-input && exec gunicorn -c gunicorn.conf.py imageservice.wsgi"]

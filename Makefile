@@ -8,7 +8,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 DATA_DIR ?= data
 
-.PHONY: run test test-browser fuzz lint format migrate superuser bench bench-peers bench-similar bench-metadata bench-slow clean
+.PHONY: run test test-browser fuzz lint format migrate superuser manage docs docs-serve bench bench-peers bench-similar bench-metadata bench-slow clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ $(VENV)/.runtime: requirements.txt | $(BIN)/python
 $(VENV)/.dev: requirements-dev.txt requirements.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(VENV)/.runtime $@
+
+$(VENV)/.docs: requirements-docs.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-docs.txt
+	touch $@
 
 $(VENV)/.browser: requirements-browser.txt requirements-dev.txt requirements.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-browser.txt
@@ -44,6 +48,19 @@ migrate: $(VENV)/.runtime $(DATA_DIR)/secret_key
 superuser: migrate
 	$(QUICKSTART_ENV) $(BIN)/python manage.py createsuperuser
 
+# Any management command, on the quickstart's data: make manage ARGS="images_token list".
+manage: $(VENV)/.runtime $(DATA_DIR)/secret_key
+	@$(QUICKSTART_ENV) $(BIN)/python manage.py migrate --no-input --verbosity 0
+	@$(QUICKSTART_ENV) $(BIN)/python manage.py $(ARGS)
+
+# The docs site (mkdocs.yml, docs/) into site/; --strict: a broken link or anchor fails.
+docs: $(VENV)/.docs
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+DOCS_PORT ?= 8001
+docs-serve: $(VENV)/.docs
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --strict --dev-addr $(HOST):$(DOCS_PORT)
+
 # The suite on SQLite, then again on PostgreSQL when TEST_DATABASE_URL names a server
 # (pytest-django creates and drops the database test_<name> there itself).
 test: $(VENV)/.dev
@@ -59,7 +76,7 @@ test: $(VENV)/.dev
 test-browser: $(VENV)/.browser
 	env -u DATABASE_URL $(BIN)/python -m pytest -c tests_browser/pytest.ini tests_browser $(PYTEST_ARGS)
 
-# The fuzzers of `make test`, run longer (README, "Fuzzing"); FUZZ_SEED picks other inputs.
+# The fuzzers of `make test`, run longer (docs/operating/index.md, "Fuzzing"); FUZZ_SEED picks other inputs.
 FUZZ_EXAMPLES ?= 500
 FUZZ_CASES ?= 10000
 fuzz: $(VENV)/.dev
@@ -72,12 +89,12 @@ bench-similar: $(VENV)/.runtime
 	$(BIN)/python bench/similar.py $(BENCH_ARGS)
 
 # Tag and metadata filters, ordering and facets at 1,000,000 images on SQLite and
-# PostgreSQL (127.0.0.1:5432), over HTTP (README, "Tags and metadata"); about 20 min.
+# PostgreSQL (127.0.0.1:5432), over HTTP (docs/design/metadata.md); about 20 min.
 bench-metadata: $(VENV)/.runtime
 	$(BIN)/python bench/metadata.py $(BENCH_ARGS)
 
-# 64 connections trickling a byte a second, and normal GETs beside them (README, "Slow
-# clients"); about 2 minutes. BENCH_SERVER=gthread, asgi or waitress: another server
+# 64 connections trickling a byte a second, and normal GETs beside them (docs/operating/index.md,
+# "Slow clients"); about 2 minutes. BENCH_SERVER=gthread, asgi or waitress: another server
 # (docs/design/server.md), for `make bench` too.
 bench-slow: $(VENV)/.runtime
 	$(BIN)/python -m bench.slow_clients $(BENCH_ARGS)
@@ -90,7 +107,7 @@ format: $(VENV)/.dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# The service against its cost floors, in one run (README, "Benchmark"); about 70 s.
+# The service against its cost floors, in one run (docs/benchmarks.md); about 70 s.
 # The dev requirements: the rendition rows set pyvips beside their floor.
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench
@@ -101,4 +118,4 @@ bench-peers: $(VENV)/.dev
 	$(BIN)/python -m bench.peers $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis site

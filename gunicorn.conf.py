@@ -4,8 +4,8 @@ Threaded workers: decoding an image is CPU work that Pillow does without holding
 so one process per available core uses the cores, and its threads keep answering cheap
 requests while another thread waits on a slow upload, a slow URL origin or the object store.
 On a 2-core machine that is 2 workers x 4 threads: 8 requests at once, 2 decoding at full
-speed (memory per worker: MALLOC_TUNABLES and KEEP_FREE below, and the README's "Running
-at scale"). Several instances behind a load balancer each take the cores they are given (a
+speed (memory per worker: MALLOC_TUNABLES and KEEP_FREE below, and docs/operating/scale.md,
+"Size"). Several instances behind a load balancer each take the cores they are given (a
 container's CPU limit counts, not the host's core count).
 """
 

@@ -1,14 +1,15 @@
 """Rate limits of the images API, per client and scope, kept in the shared cache.
 
 Off unless configured (``IMAGES_THROTTLE_RATE_*``; a scope whose rate is ``None`` is not
-limited). Each request counts against one scope, known from the view and the method before
-the view runs: ``uploads`` for a view's ``costly_methods`` (an upload, a URL creation, a
-restore: each decodes a whole image), else ``read`` for GET, HEAD and OPTIONS and ``write``
-for the rest. A view that learns from its validated input that a request is costly (a PUT
-or PATCH that crops) charges it to ``uploads`` as well with ``charge_costly``, before doing
-the work. A client is its token, its admin login, or its address. The counts live in
-Django's default cache (``CACHE_URL``), so every gunicorn worker, and every instance sharing
-the cache, counts the same requests. Rates are read from settings at request time.
+limited). Each request counts against one scope, known from the viewset's action (or the
+method) before the action runs: ``uploads`` for a viewset's ``costly_actions`` (an upload, a
+URL creation, a restore, a search, a diff picture: each decodes a whole image), else
+``read`` for GET, HEAD and OPTIONS and ``write`` for the rest. An action that learns from
+its validated input that a request is costly (an update that crops, a rendition not made
+yet) charges it to ``uploads`` as well with ``charge_costly``, before doing the work.
+A client is its token, its admin login, or its address. The counts live in Django's default
+cache (``CACHE_URL``), so every gunicorn worker, and every instance sharing the cache,
+counts the same requests. Rates are read from settings at request time.
 """
 
 import logging
@@ -32,8 +33,8 @@ def client_address(request) -> str | None:
 
 
 def request_scope(request, view) -> str:
-    """The scope a request counts against, from its view and method alone."""
-    if request.method in getattr(view, "costly_methods", ()):
+    """The scope a request counts against, from its viewset's action and its method alone."""
+    if getattr(view, "action", None) in getattr(view, "costly_actions", ()):
         return UPLOADS
     return READ if request.method in SAFE_METHODS else WRITE
 

@@ -1,1 +1,1 @@
-"""The benchmark: `make bench` (README, "Benchmark"). Not part of the service."""
+"""The benchmark: `make bench` (docs/benchmarks.md). Not part of the service."""

@@ -283,7 +283,8 @@ def in_process_design(repeat: int = 20) -> dict:
     """The chosen design's queries in this process (first page and count), without HTTP."""
     from django.http import QueryDict
 
-    from images.labels import index as metadata_index
+    from images.labels import facets as label_facets
+    from images.labels import queries as label_queries
     from images.labels import rules as lab_metadata
 
     report = {}
@@ -295,10 +296,10 @@ def in_process_design(repeat: int = 20) -> dict:
                 query[key] = str(value)
             filters = lab_metadata.parse_filters(query.lists())
             if label.startswith("facets"):
-                metadata_index.facets(filters, key="plate", limit=100)
+                label_facets.facets(filters, key="plate", limit=100)
                 return
             ordering = lab_metadata.parse_ordering(query.get("ordering"))
-            listed = metadata_index.listing(filters, ordering)
+            listed = label_queries.listing(filters, ordering)
             assert listed.count() > 0, label
             assert len(list(listed[:20])) == 20, label
 

@@ -1,4 +1,4 @@
-"""The rendition rows of `make bench` (README, "Renditions").
+"""The rendition rows of `make bench` (docs/benchmarks.md).
 
 generation: the first request for a rendition (decode, resize, encode, store, record)
 against the rendition floor measured in this process on the same photo, each request right

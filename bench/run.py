@@ -1,4 +1,4 @@
-"""`make bench`: the service against its cost floors, in one run (README, "Benchmark").
+"""`make bench`: the service against its cost floors, in one run (docs/benchmarks.md).
 
 Starts the service as `make run` does, in a temporary data folder, drives it over HTTP with
 photos from 1 and from 4 concurrent clients, measures the floors in this process on the

@@ -1,4 +1,4 @@
-"""Slow clients against the service as `make run` starts it (README, "Operating it").
+"""Slow clients against the service as `make run` starts it (docs/operating/index.md).
 
 Opens N connections that send their request a byte a second, either the headers
 (``--mode headers``) or, after complete headers, an upload's body (``--mode body``), and

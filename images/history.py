@@ -116,11 +116,6 @@ def _actor_columns(actor: Actor) -> dict:
     return {"actor_kind": actor.kind, "actor_name": actor.name, "actor_address": address}
 
 
-def event_actor(event: ImageEvent) -> dict:
-    """The event's actor as the API shows it."""
-    return Actor(event.actor_kind, event.actor_name, event.actor_address).as_json()
-
-
 def _take_cursors(count: int) -> int:
     """Take ``count`` consecutive cursors; return the first. The counter row stays locked
     until the transaction ends: other writers wait here, so cursors follow commits."""

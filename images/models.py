@@ -84,6 +84,10 @@ class Image(models.Model):
     objects = LiveImageManager()
     all_objects = AnyImageManager()
 
+    # Not a column: true on the stored image a create with ``dedupe`` answered with instead
+    # of storing the same bytes again (services.image_create), false on every other.
+    deduplicated = False
+
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [

@@ -19,7 +19,8 @@ from images import incoming, similarity
 from images.imaging import hashing, visual_diff
 from images.imaging.resize import SOURCE_RENDITION_FORMATS, Spec
 from images.infra import rendition_cache, storage
-from images.labels import index as metadata_index
+from images.labels import facets as label_facets
+from images.labels import queries as label_queries
 from images.labels.rules import DEFAULT_ORDERING, NO_FILTERS, Filters, Ordering, key_is_allowed
 from images.models import FacetCount, Image, ImageEvent, ImageRevision, Rendition, image_not_found
 from images.services import revisions
@@ -84,10 +85,10 @@ def image_list(
     format: str | None = None,
     filters: Filters = NO_FILTERS,
     ordering: Ordering = DEFAULT_ORDERING,
-) -> "QuerySet[Image] | metadata_index.Listing":
+) -> "QuerySet[Image] | label_queries.Listing":
     """The images that match, in order: something a paginator counts and slices."""
     within = _matching(name=name, sha256=sha256, phash=phash, format=format)
-    return metadata_index.listing(filters, ordering, within=within)
+    return label_queries.listing(filters, ordering, within=within)
 
 
 def image_facets(
@@ -99,11 +100,11 @@ def image_facets(
     phash: str | None = None,
     format: str | None = None,
     filters: Filters = NO_FILTERS,
-) -> list[metadata_index.Facet]:
+) -> list[label_facets.Facet]:
     """The most frequent tags (``key`` None) or values of a metadata key among the images
     that match, most frequent first, then by value."""
     within = _matching(name=name, sha256=sha256, phash=phash, format=format)
-    return metadata_index.facets(filters, within=within, key=key, limit=limit)
+    return label_facets.facets(filters, within=within, key=key, limit=limit)
 
 
 def metadata_keys(*, limit: int) -> list[str]:
@@ -224,7 +225,7 @@ def image_search(
 
 
 def _labelled(filters: Filters) -> QuerySet[Image] | None:
-    return metadata_index.filtered(Image.objects.all(), filters) if filters else None
+    return label_queries.filtered(Image.objects.all(), filters) if filters else None
 
 
 def trash_list() -> QuerySet[Image]:

@@ -1,7 +1,7 @@
 """Exact near-duplicate search by phash over every stored image, fast at a million.
 
 Each worker process keeps the phash values of the stored images in a numpy array and scans
-it with XOR + popcount (README, "Similar images", has the timings). The array is a
+it with XOR + popcount (docs/design/similarity.md has the timings). The array is a
 *superset* of the values stored right now: it may still hold the value of an image deleted
 or cropped since, but it never lacks one that is stored. The values it finds are then
 looked up in the database, which is the truth, so the answer is exact although deletes never
@@ -89,7 +89,7 @@ class PhashIndex:
 
     @property
     def size(self) -> int:
-        """How many values this process holds (a metric: README, "Operating it")."""
+        """How many values this process holds (a metric: docs/operating/index.md)."""
         return self._size
 
     def reset(self) -> None:

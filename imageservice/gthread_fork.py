@@ -12,8 +12,8 @@ gunicorn's own ``asgi`` worker and waitress were measured in its place and kept 
 Why: gthread hands a connection to a thread as soon as its first byte arrives, and the
 thread then reads the headers and Django reads the body with blocking reads and no
 deadline. A client sending a byte a second holds that thread for hours, and eight such
-clients hold all 2 x 4 threads: every other request waits (README, "Operating it", has the
-measurements). gunicorn's ``timeout`` does not help: the worker's main loop keeps
+clients hold all 2 x 4 threads: every other request waits (docs/operating/index.md has
+the measurements). gunicorn's ``timeout`` does not help: the worker's main loop keeps
 reporting alive while its threads are stuck.
 
 So here the worker's main loop, which already watches every socket with a selector, reads

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the service, served at ``GET /metrics`` (README, "Operating it").
+"""Prometheus metrics of the service, served at ``GET /metrics`` (docs/operating/index.md).
 
 Under gunicorn each worker is a process of its own. prometheus-client's multiprocess mode
 keeps every process's values in files of one folder, ``PROMETHEUS_MULTIPROC_DIR``, and a

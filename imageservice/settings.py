@@ -1,7 +1,7 @@
 """Settings of the image service, all read from the environment here and nowhere else.
 
 The defaults run one lab machine: SQLite and local files under ``./data``. The same code
-runs on PostgreSQL and S3-compatible storage when the environment says so (README).
+runs on PostgreSQL and S3-compatible storage when the environment says so (docs/configuration.md).
 """
 
 import re
@@ -275,7 +275,8 @@ def _rate(name: str) -> str | None:
 
 # Rate limits per client (access/throttling.py), off unless set: the service's own pipeline
 # (an imaging machine uploading a plate series, an archive migrating) must not be held to a
-# rate; a deployment shared by clients it does not control sets them (README, Rate limits).
+# rate; a deployment shared by clients it does not control sets them
+# (docs/operating/security.md, Rate limits).
 IMAGES_THROTTLE_RATES = {
     "read": _rate("IMAGES_THROTTLE_RATE_READ"),
     "write": _rate("IMAGES_THROTTLE_RATE_WRITE"),

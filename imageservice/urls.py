@@ -2,16 +2,20 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from images.api.urls import both
+from images.api.urls import with_slash_twins
 from imageservice.docs import HomeView, RedocView, SwaggerView
 
 urlpatterns = [
     path("", HomeView.as_view(), name="home"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("images.api.urls")),
-    *both("api/v1/schema/", SpectacularAPIView, "schema"),
-    *both("api/v1/docs/", SwaggerView, "swagger-ui"),
-    *both("redoc/", RedocView, "redoc"),
+    *with_slash_twins(
+        [
+            path("api/v1/schema/", SpectacularAPIView.as_view(), name="schema"),
+            path("api/v1/docs/", SwaggerView.as_view(), name="swagger-ui"),
+            path("redoc/", RedocView.as_view(), name="redoc"),
+        ]
+    ),
 ]
 
 handler400 = "images.api.exception_handler.bad_request"

@@ -152,8 +152,8 @@ def jpeg_with_scans(extra: int) -> bytes:
 
 @functools.cache
 def decoder_cases() -> list[tuple[str, bytes, str | None]]:
-    """Hostile and odd files, and the error code each ends in (None: accepted). README's
-    error table lists the same cases."""
+    """Hostile and odd files, and the error code each ends in (None: accepted). The errors
+    table of docs/guide/api.md lists the same cases."""
     mib = 1024 * 1024
     bomb = zlib_bomb(50 * mib)  # 50 KiB that inflate to 50 MiB
     return [

@@ -23,10 +23,10 @@ def free_port() -> int:
 
 
 class Gunicorn:
-    def __init__(self, folder: Path, **environment: str) -> None:
+    def __init__(self, folder: Path, *, port: int | None = None, **environment: str) -> None:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = folder / "gunicorn.log"
         self.env = {

@@ -74,3 +74,11 @@ def test_revoke_deletes_the_token_and_its_key_stops_working(api, settings):
 def test_revoke_of_an_unknown_name_fails():
     with pytest.raises(CommandError, match="No token named 'nobody'"):
         run("revoke", "nobody")
+
+
+def test_an_empty_list_says_there_are_no_tokens_and_how_to_make_one():
+    out, err = run("list")
+
+    assert out == ""
+    assert "No tokens yet" in err
+    assert 'make manage ARGS="images_token create NAME"' in err

@@ -43,25 +43,28 @@ def images_operations() -> list[tuple[str, str]]:
     """Every (method, path) the OpenAPI schema documents under /api/v1/images and
     /api/v1/trash (the trash follows the images' rules)."""
     schema = SchemaGenerator().get_schema(request=None, public=True)
-    return [
+    operations = [
         (method, path)
         for path, operations in schema["paths"].items()
         if path.startswith(("/api/v1/images", "/api/v1/trash"))
         for method in operations
     ]
+    # Every operation of the API but the event feed's (tests/test_schema.py lists them):
+    # a loop over fewer, or none, would let a route that moved pass unchecked.
+    assert len(operations) == 23, operations
+    return operations
 
 
 def concrete(path: str) -> str:
-    for name in ("{image_id}", "{source_id}", "{target_id}"):
+    for name in ("{image_id}", "{target_id}"):
         path = path.replace(name, str(uuid.uuid4()))
-    return path.replace("{revision}", "1")
+    path = path.replace("{revision}", "1").replace("{spec}", "max-10x10")
+    assert "{" not in path, path  # a parameter this test does not know how to fill
+    return path
 
 
 def test_every_images_operation_refuses_a_request_without_token_with_401(api, token_mode):
-    operations = images_operations()
-    assert len(operations) >= 9  # upload, list, detail x4, file, original, restore, diff
-
-    for method, path in operations:
+    for method, path in images_operations():
         response = getattr(api, method)(concrete(path))
 
         assert response.status_code == 401, (method, path)

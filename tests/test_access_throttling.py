@@ -77,6 +77,33 @@ def test_url_creations_count_as_uploads_and_a_refused_one_fetches_nothing(
     assert origin.requests == []
 
 
+IMAGE = "/api/v1/images/{id}"
+
+
+@pytest.mark.parametrize(
+    ("costly", "cheap"),
+    [
+        (("get", IMAGE + "/diff/{id}/image", None), ("get", IMAGE + "/diff/{id}", None)),
+        (("post", "/api/v1/images/search", {"phash": "0" * 16}), ("get", IMAGE + "/similar", None)),
+    ],
+    ids=["diff-picture", "search"],
+)
+def test_the_scope_is_the_actions_the_diff_picture_and_a_search_count_as_uploads(
+    api, rates, costly, cheap
+):
+    # The same method may be costly or cheap: what decodes an image is known by its action.
+    image_id = send_upload(api).json()["id"]
+    rates(uploads="1/min", read="10/min", write="10/min")
+    cache.clear()
+
+    def send(method: str, path: str, body: dict | None):
+        return getattr(api, method)(path.format(id=image_id), body, format="json")
+
+    assert send(*costly).status_code == 200
+    assert_throttled(send(*costly))
+    assert [send(*cheap).status_code for _ in range(3)] == [200, 200, 200]
+
+
 def test_crops_and_restores_count_as_uploads_renames_as_writes(api, rates):
     rates(uploads="3/min", write="5/min")
     image_id = send_upload(api).json()["id"]

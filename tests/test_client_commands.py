@@ -88,7 +88,7 @@ def test_label_rm_trash_restore_and_history(imgsvc, images):
     assert shown["metadata"] == {"batch": image.metadata["batch"], "well": "B7"}
     assert imgsvc("rm", image.id)[:2] == (0, f"trashed {image.id}\n")
     code, _, err = imgsvc("get", image.id)
-    assert (code, err) == (1, "imgsvc: not_found: Not found.\n")
+    assert (code, err) == (1, f"imgsvc: not_found: image {image.id} does not exist\n")
     code, out, _ = imgsvc("trash", "--json")
     assert image.id in [json.loads(line)["id"] for line in out.splitlines()]
     code, out, _ = imgsvc("restore", image.id)

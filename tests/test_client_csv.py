@@ -87,7 +87,8 @@ def test_a_file_that_cannot_be_read_says_so(tmp_path):
 
 
 cell = st.text(st.characters(blacklist_categories=["Cs", "Cc"]) | st.sampled_from('\n";,\t'))
-key = st.from_regex(labels_csv.KEY_PATTERN, fullmatch=True)
+# Keys the reader takes: the pattern, and never "__" (a filter's operator separator).
+key = st.from_regex(labels_csv.KEY_PATTERN, fullmatch=True).filter(lambda k: "__" not in k)
 
 
 @given(

@@ -82,7 +82,7 @@ ID = "0b6f2e0c-5d7e-4d3a-9a51-3f1f8a0c2e11"
          f"image {ID} does not exist"),
         (ImageRevision.DoesNotExist(), {"image_id": ID, "revision": 99},
          f"revision 99 of image {ID} does not exist"),
-        (Image.DoesNotExist(), {"source_id": ID}, "Not found."),
+        (Image.DoesNotExist(), {"target_id": ID}, "Not found."),
     ],
 )  # fmt: skip
 def test_a_404_names_what_was_not_found(missing, kwargs, detail):

@@ -7,7 +7,7 @@ for images that exist, uploads for real files and URLs for a test origin's, so t
 answers are checked too, not only the 400s and 404s.
 
 CI runs a few examples per operation with a fixed seed; run longer with
-``FUZZ_EXAMPLES=2000 make fuzz`` (README, "Fuzzing").
+``FUZZ_EXAMPLES=2000 make fuzz`` (docs/operating/index.md, "Fuzzing").
 """
 
 import io

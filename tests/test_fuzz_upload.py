@@ -8,7 +8,7 @@ hang guard; and a refused one must leave no row, no stored file and no temporary
 An accepted one must be stored unchanged and be croppable.
 
 CI runs FUZZ_CASES (400) cases from FUZZ_SEED; run longer with ``FUZZ_CASES=20000 make
-fuzz`` (README, "Fuzzing"). A failing case is written to a file named in the failure.
+fuzz`` (docs/operating/index.md). A failing case is written to a file named in the failure.
 """
 
 import hashlib

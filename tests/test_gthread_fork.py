@@ -3,7 +3,7 @@ requests whose framing is ambiguous, answered as gunicorn's own gthread answers 
 
 Real sockets on 127.0.0.1 against a real gunicorn with 2 workers x 4 threads, as `make run`
 starts it. With gunicorn's stock gthread worker, the 64 trickling connections below hold
-every thread and the normal GET waits until they give up (README, "Operating it").
+every thread and the normal GET waits until they give up (docs/operating/index.md, "Slow clients").
 """
 
 import io

@@ -53,11 +53,11 @@ def test_a_create_records_created_with_the_new_images_fields_and_the_actor():
 def test_a_deduplicated_upload_that_finds_its_twin_records_nothing():
     image = stored()
 
-    twin, created = services.image_get_or_create(
-        file=io.BytesIO(image_bytes("PNG", (64, 48))), name="again", actor=SCANNER
+    twin = services.image_create(
+        file=io.BytesIO(image_bytes("PNG", (64, 48))), name="again", dedupe=True, actor=SCANNER
     )
 
-    assert (twin.pk, created) == (image.pk, False)
+    assert (twin.pk, twin.deduplicated) == (image.pk, True)
     assert ImageEvent.objects.count() == 1
 
 

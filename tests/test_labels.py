@@ -46,11 +46,11 @@ def test_a_deduplicated_upload_returns_the_twin_as_it_is():
     data = encode(pattern((40, 30)), "PNG")
     first = services.image_create(file=io.BytesIO(data), name="first", tags=["kept"])
 
-    twin, created = services.image_get_or_create(
-        file=io.BytesIO(data), name="second", tags=["ignored"], metadata={"a": 1}
+    twin = services.image_create(
+        file=io.BytesIO(data), name="second", tags=["ignored"], metadata={"a": 1}, dedupe=True
     )
 
-    assert (twin.pk, created, twin.tags, twin.metadata) == (first.pk, False, ["kept"], {})
+    assert (twin.pk, twin.deduplicated, twin.tags, twin.metadata) == (first.pk, True, ["kept"], {})
     assert not ImageTag.objects.filter(tag="ignored").exists()
 
 

@@ -1,13 +1,16 @@
-"""The tag and metadata index (images/labels/index.py): every filter, ordering and
-facet over a few hundred images with random tags and metadata is exactly what plain
-Python finds in the same rows, and the index rows and counts follow every edit."""
+"""The tag and metadata index (images/labels/index.py) and the queries on it (queries.py,
+facets.py): every filter, ordering and facet over a few hundred images with random tags
+and metadata is exactly what plain Python finds in the same rows, and the index rows and
+counts follow every edit."""
 
 import random
 
 import pytest
 from django.db import transaction
 
+from images.labels import facets as label_facets
 from images.labels import index as metadata_index
+from images.labels import queries as label_queries
 from images.labels import rules as lab_metadata
 from images.models import FacetCount, Image, ImageMetadataValue, ImageTag
 from tests.lab_synthetic import (
@@ -36,7 +39,7 @@ def rows(django_db_setup, django_db_blocker):
 def test_every_page_is_the_brute_force_answer(rows, query):
     filters, ordering = parse(query)
     expected = in_order(matching(rows, filters), ordering)
-    listed = metadata_index.listing(filters, ordering)
+    listed = label_queries.listing(filters, ordering)
 
     assert listed.count() == len(expected)
     assert [image.pk for image in listed[0 : len(expected) + 5]] == expected
@@ -56,7 +59,7 @@ FILTERED_BY_KEY = [
 def test_filtered_pages_by_a_key_read_in_windows_are_the_brute_force_answer(
     rows, query, window, monkeypatch
 ):
-    monkeypatch.setattr(metadata_index, "FIRST_WINDOW", window)
+    monkeypatch.setattr(label_queries, "FIRST_WINDOW", window)
 
     test_every_page_is_the_brute_force_answer(rows, query)
 
@@ -73,7 +76,7 @@ def test_filtered_restricts_any_queryset_to_the_matching_images(rows, query):
     filters, _ = parse(query)
     some = Image.objects.filter(pk__in=[row.id for row in rows[::2]])
 
-    found = set(metadata_index.filtered(some, filters).values_list("pk", flat=True))
+    found = set(label_queries.filtered(some, filters).values_list("pk", flat=True))
 
     assert found == {row.id for row in matching(rows[::2], filters)}
 
@@ -91,7 +94,7 @@ def test_facets_count_the_matching_images_most_frequent_first_then_by_value(
     filters, _ = parse(query)
     key = lab_metadata.parse_facet_field(field)
 
-    found = metadata_index.facets(filters, key=key, limit=limit)
+    found = label_facets.facets(filters, key=key, limit=limit)
 
     expected = facet_counts(matching(rows, filters), key, limit)
     assert [(facet.value, facet.count) for facet in found] == expected
@@ -114,7 +117,7 @@ def expected_index_rows() -> tuple[set, set]:
         tags |= {(image.pk, tag, image.created_at) for tag in image.tags}
         for key, value in image.metadata.items():
             columns = {"text": None, "long_text": None, "number": None, "boolean": None}
-            columns |= metadata_index._columns(value)
+            columns |= metadata_index.columns(value)
             values.add((image.pk, key, *columns.values(), image.created_at))
     return tags, values
 

@@ -17,7 +17,7 @@ def test_openapi_schema_validates_without_warnings(tmp_path):
         "/api/v1/images/{image_id}/file:",
         "/api/v1/images/{image_id}/original:",
         "/api/v1/images/{image_id}/restore:",
-        "/api/v1/images/{source_id}/diff/{target_id}:",
+        "/api/v1/images/{image_id}/diff/{target_id}:",
     ):
         assert f"  {path}\n" in schema, path
 
@@ -171,6 +171,57 @@ def test_schema_documents_the_trash_and_the_revisions():
     revision_file = paths["/api/v1/images/{image_id}/revisions/{revision}/file"]["get"]
     assert {"image/jpeg", "image/png"} <= set(revision_file["responses"]["200"]["content"])
     assert {"302", "304"} <= set(revision_file["responses"])
+
+
+# Every operation of the API as clients generated from the schema know it: (method, path,
+# operationId). A route, a method or an operationId that changes breaks those clients.
+OPERATIONS = {
+    ("DELETE", "/api/v1/images/{image_id}", "api_v1_images_destroy"),
+    ("DELETE", "/api/v1/trash/{image_id}", "api_v1_trash_destroy"),
+    ("GET", "/api/v1/events", "api_v1_events_retrieve"),
+    ("GET", "/api/v1/images/", "api_v1_images_list"),
+    ("GET", "/api/v1/images/facets", "api_v1_images_facets_retrieve"),
+    ("GET", "/api/v1/images/{image_id}", "api_v1_images_retrieve"),
+    ("GET", "/api/v1/images/{image_id}/file", "api_v1_images_file_retrieve"),
+    ("GET", "/api/v1/images/{image_id}/history", "api_v1_images_history_list"),
+    ("GET", "/api/v1/images/{image_id}/original", "api_v1_images_original_retrieve"),
+    ("GET", "/api/v1/images/{image_id}/renditions/{spec}", "api_v1_images_renditions_retrieve"),
+    ("GET", "/api/v1/images/{image_id}/revisions", "api_v1_images_revisions_retrieve"),
+    (
+        "GET",
+        "/api/v1/images/{image_id}/revisions/{revision}/file",
+        "api_v1_images_revisions_file_retrieve",
+    ),
+    ("GET", "/api/v1/images/{image_id}/similar", "api_v1_images_similar_retrieve"),
+    ("GET", "/api/v1/images/{image_id}/diff/{target_id}", "api_v1_images_diff_retrieve"),
+    (
+        "GET",
+        "/api/v1/images/{image_id}/diff/{target_id}/image",
+        "api_v1_images_diff_image_retrieve",
+    ),
+    ("GET", "/api/v1/trash/", "api_v1_trash_list"),
+    ("PATCH", "/api/v1/images/{image_id}", "api_v1_images_partial_update"),
+    ("POST", "/api/v1/images/", "api_v1_images_create"),
+    ("POST", "/api/v1/images/bulk", "api_v1_images_bulk_create"),
+    ("POST", "/api/v1/images/search", "api_v1_images_search_create"),
+    ("POST", "/api/v1/images/upload", "images_upload"),
+    ("POST", "/api/v1/images/{image_id}/restore", "api_v1_images_restore_create"),
+    ("POST", "/api/v1/trash/{image_id}/restore", "api_v1_trash_restore_create"),
+    ("PUT", "/api/v1/images/{image_id}", "api_v1_images_update"),
+}
+
+
+def test_the_schema_has_every_operation_with_its_operation_id_and_no_other():
+    schema = openapi()
+
+    documented = {
+        (method.upper(), path, operation["operationId"])
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+    }
+
+    assert documented == OPERATIONS
+    assert len(OPERATIONS) == 24
 
 
 def test_schema_says_what_a_put_of_get_and_a_patch_crop_do():

@@ -11,7 +11,8 @@ from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
 from images import selectors, services
-from images.api.serializers import ImageDiffSerializer, ImageSerializer
+from images.api.serializers.images import ImageSerializer
+from images.api.serializers.queries import ImageDiffSerializer
 from tests.factories import image_bytes
 
 pytestmark = pytest.mark.django_db

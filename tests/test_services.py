@@ -27,6 +27,27 @@ def test_create_removes_the_stored_file_when_the_row_cannot_be_written(monkeypat
     assert files() == []
 
 
+@pytest.mark.parametrize(
+    "sources",
+    [{}, {"file": io.BytesIO(image_bytes("PNG")), "url": "http://127.0.0.1:9/plate.png"}],
+    ids=["neither", "both"],
+)
+def test_create_takes_exactly_one_of_a_file_and_a_url(sources, files):
+    with pytest.raises(TypeError):
+        services.image_create(name="x", **sources)
+
+    assert files() == []
+    assert not Image.objects.exists()
+
+
+def test_create_names_an_image_after_its_file_when_no_name_is_given():
+    file = io.BytesIO(image_bytes("PNG"))
+    file.name = "plates/plate 7.png"
+
+    assert services.image_create(file=file).name == "plate 7"
+    assert services.image_create(file=io.BytesIO(image_bytes("JPEG"))).name == "image"
+
+
 def test_crop_removes_its_new_file_when_the_row_cannot_be_updated(monkeypatch, files):
     image = services.image_create(file=io.BytesIO(image_bytes("PNG", (40, 40))), name="x")
     before = files()

@@ -65,11 +65,17 @@ def test_check_deploy_names_what_https_only_would_fix_when_it_is_off():
         assert check not in result.stderr  # the key, DEBUG and hosts were right
 
 
-def test_there_is_no_default_secret_key():
-    result = run(["manage.py", "check"], SECRET_KEY="")
+def test_there_is_no_default_secret_key(monkeypatch):
+    with pytest.raises(ImproperlyConfigured, match="Set the SECRET_KEY environment variable"):
+        load_settings(monkeypatch, SECRET_KEY="")
+
+
+def test_manage_py_on_a_deployments_database_does_not_start_without_a_key():
+    # manage.py takes make run's data/secret_key only for make run's own database
+    result = run(["manage.py", "check"], SECRET_KEY="", DATABASE_URL="sqlite:////srv/db.sqlite3")
 
     assert result.returncode != 0
-    assert "Set the SECRET_KEY environment variable" in result.stderr
+    assert "SECRET_KEY is not set" in result.stderr
 
 
 FILE_CACHE = "django.core.cache.backends.filebased.FileBasedCache"

@@ -7,7 +7,7 @@ import pytest
 from django.db import transaction
 
 from images import services, similarity
-from images.labels import index as metadata_index
+from images.labels import queries as label_queries
 from images.labels.rules import Filters
 from images.models import FacetCount, Image, ImageMetadataValue, ImageTag
 from images.services import trash
@@ -40,13 +40,13 @@ def test_trashing_removes_the_index_rows_and_facet_counts_and_restoring_puts_the
 
     assert index_of(image) == (set(), set())
     assert facet_counts() == {"tags": 1}  # the other image's "plate"
-    assert metadata_index.filtered(Image.objects.all(), Filters(tags=("dmso",))).count() == 0
+    assert label_queries.filtered(Image.objects.all(), Filters(tags=("dmso",))).count() == 0
 
     trash.image_undelete(image_id=image.pk)
 
     assert index_of(image) == before_index
     assert facet_counts() == before_counts
-    assert set(metadata_index.filtered(Image.objects.all(), Filters(tags=("plate",)))) == {
+    assert set(label_queries.filtered(Image.objects.all(), Filters(tags=("plate",)))) == {
         image,
         other,
     }
@@ -111,9 +111,3 @@ def test_a_purge_removes_files_only_once_its_transaction_commits(files):
     assert Image.all_objects.get(pk=image.pk).deleted_at is not None
     trash.image_purge(image_id=image.pk)
     assert files() == []
-
-
-def test_the_services_module_names_the_trash_services():
-    assert services.image_delete is trash.image_delete
-    assert services.image_undelete is trash.image_undelete
-    assert services.image_purge is trash.image_purge

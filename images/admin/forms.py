@@ -142,10 +142,8 @@ class ImageAddForm(forms.ModelForm):
             "sha256": digest,
             "actor": self.actor,
         }
-        if cleaned.get("store_anyway"):
-            return services.image_create(**fields)
-        image, created = services.image_get_or_create(**fields)
-        if not created:
+        image = services.image_create(**fields, dedupe=not cleaned.get("store_anyway"))
+        if image.deduplicated:
             image.holds_as = "current file"
             self.twins = [image]
             return None

@@ -26,7 +26,7 @@ from images.errors import ImageServiceError
 from images.imaging import decode as imaging
 from images.imaging import resize
 from images.infra import storage, versions
-from images.labels import index as metadata_index
+from images.labels import queries as label_queries
 from images.models import Image
 from images.services import edits as labels
 from images.services import renditions
@@ -146,7 +146,7 @@ class ImageAdmin(ServiceHistory, TrashOnDelete, admin.ModelAdmin):
         found, duplicates = super().get_search_results(request, queryset, search_term)
         term = search_term.strip()
         if term:
-            found |= queryset.filter(metadata_index.labelled_with(term))
+            found |= queryset.filter(label_queries.labelled_with(term))
         return found, duplicates
 
     def get_urls(self):

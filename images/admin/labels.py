@@ -10,7 +10,7 @@ from django.utils.html import format_html, format_html_join
 
 from images import selectors
 from images.errors import ImageServiceError
-from images.labels import index as metadata_index
+from images.labels import queries as label_queries
 from images.labels import rules as lab_metadata
 from images.models import Image
 
@@ -82,7 +82,7 @@ class TagFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if self.value() is None:
             return queryset
-        return metadata_index.filtered(queryset, lab_metadata.Filters(tags=(self.value(),)))
+        return label_queries.filtered(queryset, lab_metadata.Filters(tags=(self.value(),)))
 
 
 class MetadataFilter(admin.SimpleListFilter):
@@ -102,7 +102,7 @@ class MetadataFilter(admin.SimpleListFilter):
             filters = lab_metadata.parse_filters([(self.parameter_name, [self.value()])])
         except ImageServiceError:
             return queryset.none()  # no stored value can be this
-        return metadata_index.filtered(queryset, filters)
+        return label_queries.filtered(queryset, filters)
 
 
 def metadata_filter(key: str) -> type[MetadataFilter]:

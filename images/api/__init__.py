@@ -1,1 +1,2 @@
-"""HTTP: the API's views, serializers, URLs, parsers, pagination and exception handler."""
+"""HTTP: the API's viewsets (views/), serializers, OpenAPI declarations (schema.py), router
+(urls.py), parsers, pagination and exception handler."""

@@ -1,8 +1,14 @@
+"""The API's URLs: the router's, for the viewsets, and the event feed's; each route also
+answers with (or without) a trailing slash, as clients have always sent both."""
+
 import uuid
 
-from django.urls import path, register_converter
+from django.urls import URLPattern, path, register_converter
+from rest_framework.routers import SimpleRouter
 
-from images.api import history_views, rendition_views, trash_views, views
+from images.api.views.events import EventFeedView
+from images.api.views.images import ImageViewSet
+from images.api.views.trash import TrashViewSet
 
 
 class ImageIdConverter:
@@ -17,9 +23,6 @@ class ImageIdConverter:
         return str(value)
 
 
-register_converter(ImageIdConverter, "image_id")
-
-
 class RevisionConverter:
     """A revision number: up to 9 digits (a database integer); anything else is a JSON 404."""
 
@@ -32,16 +35,40 @@ class RevisionConverter:
         return str(value)
 
 
+register_converter(ImageIdConverter, "image_id")
 register_converter(RevisionConverter, "revision")
 
 
-def both(route: str, view_class, name: str) -> list:
-    """The route as written, and its twin with (or without) the trailing slash."""
-    twin_route = route[:-1] if route.endswith("/") else route + "/"
-    twin = view_class.as_view()
-    twin.slash_twin = True
-    twin.route_name = name  # the twin's requests are counted under the route's name (metrics)
-    return [path(route, view_class.as_view(), name=name), path(twin_route, twin)]
+class ApiRouter(SimpleRouter):
+    """Django path routes (the ``image_id`` converter for ids); the list as ``images/``,
+    everything else without a trailing slash, as the API's paths have always been written."""
+
+    def __init__(self) -> None:
+        super().__init__(trailing_slash=False, use_regex_path=False)
+        self.routes = [
+            route._replace(url="{prefix}/") if route.name == "{basename}-list" else route
+            for route in self.routes
+        ]
+
+
+def with_slash_twins(patterns: list[URLPattern]) -> list[URLPattern]:
+    """Each route as written, then its twin with (or without) the trailing slash: the same
+    view, unnamed (reverse gives the route as written), counted in the metrics under the
+    route's name and left out of the schema (``hide_slash_variants``)."""
+    routes = []
+    for pattern in patterns:
+        route = str(pattern.pattern)
+        twin_route = route[:-1] if route.endswith("/") else route + "/"
+        view = pattern.callback
+        actions = getattr(view, "actions", None)  # a viewset's methods -> actions
+        if actions:
+            twin = view.cls.as_view(actions, **view.initkwargs)
+        else:
+            twin = view.cls.as_view(**view.initkwargs)
+        twin.slash_twin = True
+        twin.route_name = pattern.name
+        routes += [pattern, path(twin_route, twin)]
+    return routes
 
 
 def hide_slash_variants(endpoints):
@@ -49,49 +76,10 @@ def hide_slash_variants(endpoints):
     return [endpoint for endpoint in endpoints if not getattr(endpoint[3], "slash_twin", False)]
 
 
-urlpatterns = [
-    *both("images/upload", views.ImageUploadView, "image-upload"),
-    *both("images/", views.ImageListView, "image-list"),
-    *both("images/facets", views.ImageFacetsView, "image-facets"),
-    *both("images/bulk", views.ImageBulkView, "image-bulk"),
-    *both("images/<image_id:image_id>", views.ImageDetailView, "image-detail"),
-    *both("images/<image_id:image_id>/file", views.ImageFileView, "image-file"),
-    *both(
-        "images/<image_id:image_id>/original",
-        views.ImageOriginalView,
-        "image-original",
-    ),
-    *both("images/<image_id:image_id>/restore", views.ImageRestoreView, "image-restore"),
-    *both(
-        "images/<image_id:image_id>/renditions/<str:spec>",
-        rendition_views.ImageRenditionView,
-        "image-rendition",
-    ),
-    *both(
-        "images/<image_id:source_id>/diff/<image_id:target_id>",
-        views.ImageDiffView,
-        "image-diff",
-    ),
-    *both(
-        "images/<image_id:source_id>/diff/<image_id:target_id>/image",
-        views.ImageDiffPictureView,
-        "image-diff-image",
-    ),
-    *both("images/<image_id:image_id>/similar", views.ImageSimilarView, "image-similar"),
-    *both("images/search", views.ImageSearchView, "image-search"),
-    *both(
-        "images/<image_id:image_id>/revisions",
-        trash_views.ImageRevisionsView,
-        "image-revisions",
-    ),
-    *both(
-        "images/<image_id:image_id>/revisions/<revision:revision>/file",
-        trash_views.ImageRevisionFileView,
-        "image-revision-file",
-    ),
-    *both("trash/", trash_views.TrashListView, "trash-list"),
-    *both("trash/<image_id:image_id>", trash_views.TrashDetailView, "trash-detail"),
-    *both("trash/<image_id:image_id>/restore", trash_views.TrashRestoreView, "trash-restore"),
-    *both("images/<image_id:image_id>/history", history_views.ImageHistoryView, "image-history"),
-    *both("events", history_views.EventFeedView, "events"),
-]
+router = ApiRouter()
+router.register("images", ImageViewSet, basename="image")
+router.register("trash", TrashViewSet, basename="trash")
+
+urlpatterns = with_slash_twins(
+    [*router.urls, path("events", EventFeedView.as_view(), name="events")]
+)

@@ -39,7 +39,7 @@ EXTENSIONS = {fmt: suffix for suffix, fmt in SUFFIXES.items()}
 # show that: a TIFF's is a PNG (lossless, like the TIFF; grey or 16-bit mapped to 8 bits),
 # a HEIC's a JPEG (a photo, as a phone's HEIC is).
 SOURCE_RENDITION_FORMATS = {"TIFF": "PNG", "HEIF": "JPEG"}
-# Chosen by measurement on 1024x1024 photos (README, "Renditions"): JPEG and WebP at the
+# Chosen by measurement on 1024x1024 photos (docs/guide/renditions.md): JPEG and WebP at the
 # qualities Wagtail and imgproxy default to; PNG level 3 is a third of level 6's time for
 # 12% more bytes; AVIF speed 8 is a third of speed 6's time, and quality 60 about matches
 # the others to the eye at fewer bytes than WebP.

@@ -7,12 +7,9 @@ bounded; `renditions.py`: renditions made on first request, stored and reused.
 
 from images.services.images import (
     image_create,
-    image_create_from_url,
     image_crop,
     image_default_name,
     image_describe,
-    image_get_or_create,
-    image_get_or_create_from_url,
     image_rename,
     image_restore,
 )
@@ -20,13 +17,10 @@ from images.services.trash import image_delete, image_purge, image_undelete, ima
 
 __all__ = [
     "image_create",
-    "image_create_from_url",
     "image_crop",
     "image_default_name",
     "image_delete",
     "image_describe",
-    "image_get_or_create",
-    "image_get_or_create_from_url",
     "image_purge",
     "image_rename",
     "image_restore",

@@ -41,123 +41,54 @@ from images.services import renditions, revisions
 
 def image_create(
     *,
-    file: BinaryIO,
-    name: str,
+    file: BinaryIO | None = None,
+    url: str | None = None,
+    name: str | None = None,
     description: str = "",
     source_url: str | None = None,
     sha256: str | None = None,
     tags: list[str] | None = None,
     metadata: dict | None = None,
-    actor: Actor = ANONYMOUS,
-) -> Image:
-    """Validate, hash and store an image; ``sha256`` may be given if already computed."""
-    image, _ = _create(
-        file=file,
-        name=name,
-        description=description,
-        source_url=source_url,
-        sha256=sha256,
-        tags=tags,
-        metadata=metadata,
-        dedupe=False,
-        actor=actor,
-    )
-    return image
-
-
-def image_get_or_create(
-    *,
-    file: BinaryIO,
-    name: str,
-    description: str = "",
-    source_url: str | None = None,
-    sha256: str | None = None,
-    tags: list[str] | None = None,
-    metadata: dict | None = None,
-    actor: Actor = ANONYMOUS,
-) -> tuple[Image, bool]:
-    """The stored image with exactly these bytes (the oldest, if several, as it is: the
-    tags and metadata given are not applied to it), else a new one as ``image_create``
-    makes it; the flag says whether it was created."""
-    return _create(
-        file=file,
-        name=name,
-        description=description,
-        source_url=source_url,
-        sha256=sha256,
-        tags=tags,
-        metadata=metadata,
-        dedupe=True,
-        actor=actor,
-    )
-
-
-def image_create_from_url(
-    *,
-    url: str,
-    name: str | None = None,
-    description: str = "",
-    tags: list[str] | None = None,
-    metadata: dict | None = None,
-    actor: Actor = ANONYMOUS,
-) -> Image:
-    """Download ``url`` safely (images/infra/fetch.py), then store it exactly as an upload."""
-    image, _ = _create_from_url(
-        url=url, name=name, description=description, tags=tags, metadata=metadata, actor=actor
-    )
-    return image
-
-
-def image_get_or_create_from_url(
-    *,
-    url: str,
-    name: str | None = None,
-    description: str = "",
-    tags: list[str] | None = None,
-    metadata: dict | None = None,
-    actor: Actor = ANONYMOUS,
-) -> tuple[Image, bool]:
-    """Download ``url``; the stored image with exactly those bytes, else a new one."""
-    return _create_from_url(
-        url=url,
-        name=name,
-        description=description,
-        tags=tags,
-        metadata=metadata,
-        dedupe=True,
-        actor=actor,
-    )
-
-
-def image_default_name(filename: str) -> str:
-    """The name an image gets when none is given: its file name without extension."""
-    return PurePosixPath(filename).stem[:255] or "image"
-
-
-def _create_from_url(
-    *,
-    url: str,
-    name: str | None,
-    description: str,
-    tags: list[str] | None,
-    metadata: dict | None,
     dedupe: bool = False,
-    actor: Actor,
-) -> tuple[Image, bool]:
+    actor: Actor = ANONYMOUS,
+) -> Image:
+    """Validate, hash and store an image: the bytes of ``file``, or of ``url`` downloaded
+    safely (images/infra/fetch.py) and stored exactly as an upload; ``sha256`` may be given
+    if already computed. ``name`` defaults to the file's or the URL's file name.
+
+    With ``dedupe``, the stored image with exactly these bytes (the oldest, if several, as
+    it is: the tags and metadata given are not applied to it) if there is one, marked
+    ``deduplicated``; else a new one."""
+    if (file is None) == (url is None):
+        raise TypeError("image_create takes exactly one of file and url.")
+    fields = {"description": description, "tags": tags, "metadata": metadata}
+    if url is None:
+        return _create(
+            file=file,
+            name=name or image_default_name(getattr(file, "name", None) or ""),
+            source_url=source_url,
+            sha256=sha256,
+            **fields,
+            dedupe=dedupe,
+            actor=actor,
+        )
     database.check_reachable()  # before the download: its result could not be recorded
     download = incoming.download(url)
     with download.file:
         return _create(
             file=download.file,
             name=name or download.filename or "image",
-            description=description,
             source_url=url,
             sha256=download.sha256,
-            tags=tags,
-            metadata=metadata,
+            **fields,
             dedupe=dedupe,
             actor=actor,
         )
+
+
+def image_default_name(filename: str) -> str:
+    """The name an image gets when none is given: its file name without extension."""
+    return PurePosixPath(filename).stem[:255] or "image"
 
 
 def _create(
@@ -171,12 +102,12 @@ def _create(
     metadata: dict | None,
     dedupe: bool,
     actor: Actor,
-) -> tuple[Image, bool]:
+) -> Image:
     tags, metadata = labels.checked(tags, metadata)
     size, digest = incoming.measure(file, sha256=sha256)
     incoming.check_size(size)
     if dedupe and (existing := _oldest_with_bytes(digest)):
-        return existing, False  # nothing decoded, nothing written
+        return _deduplicated(existing)  # nothing decoded, nothing written
     database.check_reachable()  # no decode and no file for a row that cannot be written
     info = incoming.analyze(file)
     with storage.cleanup_on_failure() as written:
@@ -197,8 +128,13 @@ def _create(
             twin = _insert(image, dedupe=dedupe, actor=actor)
         if twin:
             storage.delete([stored])
-            return twin, False
-    return image, True
+            return _deduplicated(twin)
+    return image
+
+
+def _deduplicated(image: Image) -> Image:
+    image.deduplicated = True
+    return image
 
 
 def _insert(image: Image, *, dedupe: bool, actor: Actor) -> Image | None:

@@ -43,7 +43,12 @@ class Command(BaseCommand):
         self.stdout.write(key)
 
     def handle_list(self, **options) -> None:
-        for token in ApiToken.objects.all():
+        tokens = ApiToken.objects.all()
+        if not tokens:
+            self.stderr.write(
+                'No tokens yet. Make one with: make manage ARGS="images_token create NAME"'
+            )
+        for token in tokens:
             used = token.last_used_at and token.last_used_at.isoformat(timespec="minutes")
             mode = "read-only" if token.read_only else "full"
             self.stdout.write(

@@ -3,6 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from images.api.serializers.fields import CodedIntegerField
 from images.models import ImageEvent
 
 # Cursors are BIGINT; a larger ``after`` must be refused here, not overflow in the query.
@@ -66,19 +67,9 @@ class EventFeedSerializer(serializers.Serializer):
     )
 
 
-class CursorField(serializers.IntegerField):
-    """``after``; any problem with it is reported as ``invalid_cursor``."""
-
-    def run_validation(self, data=serializers.empty):
-        try:
-            return super().run_validation(data)
-        except serializers.ValidationError as exc:
-            messages = [str(message) for message in exc.detail]
-            raise serializers.ValidationError(messages, code="invalid_cursor") from exc
-
-
 class EventQuerySerializer(serializers.Serializer):
-    after = CursorField(
+    after = CodedIntegerField(
+        code="invalid_cursor",
         min_value=0,
         max_value=MAX_CURSOR,
         required=False,
