@@ -9,7 +9,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 DATA_DIR ?= data
 
-.PHONY: run test test-browser fuzz lint format migrate superuser manage docs docs-serve bench bench-similar bench-metadata bench-slow clean
+.PHONY: run test test-browser fuzz lint format migrate superuser manage docs docs-serve bench bench-peers bench-similar bench-metadata bench-slow clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -112,6 +112,11 @@ format: $(VENV)/.dev
 # The dev requirements: the rendition rows set pyvips beside their floor.
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench
+
+# The service beside thumbor (installed from PyPI into the run's temporary folder), with
+# and without its result storage, on the sample photos (docs/design/serving.md); about 3 min.
+bench-peers: $(VENV)/.dev
+	$(BIN)/python -m bench.peers $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis site

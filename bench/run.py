@@ -21,7 +21,7 @@ import urllib.parse
 import uuid
 from pathlib import Path
 
-from bench import client, floors, formats, renditions
+from bench import client, floors, footprint, formats, renditions
 from bench.photos import BIG, Photo, load_photos
 from bench.service import (
     FILE_FLOOR_PATH,
@@ -82,6 +82,7 @@ class Bench:
         self.connection: client.Client | None = None
         self.generated: list[renditions.Generation] = []
         self.thumbnails = 0
+        self.memory: dict[str, dict[str, footprint.Usage]] = {}
 
     def http(self, requests, clients: int) -> client.Timing:
         before = cpu_seconds(self.service.workers())
@@ -239,17 +240,20 @@ class Bench:
     def run(self) -> list[Row]:
         from images.models import Image
 
+        self.memory["idle, started"] = footprint.idle(self.service)
         with step("warm-up"):
             self.warm_up()
+        self.memory["idle, warmed"] = footprint.idle(self.service)
         with step(f"peak RSS ingesting {BIG[0]}x{BIG[1]}"):
             self.big_ingest_rss()
         upload_floor = client.Timing()
         uploaded_one: list = []
         uploaded_four: list = []
-        with step("upload"):
+        with step("upload"), footprint.Peak(self.service) as peak:
             upload_one, upload_four = self.ingest(
                 self.upload, upload_floor, uploaded_one, uploaded_four
             )
+        self.memory["peak, uploads"] = peak.peaks
         with step("upload of a 16-bit TIFF and a HEIC"):
             format_rows = formats.upload_rows(self, ROUNDS, Row)
         with step("upload floor in 1 and 2 processes"):
@@ -464,6 +468,7 @@ def report(rows: list[Row], bench: Bench, photos: list[Photo], elapsed: float) -
             f"| {four.rps:.1f} | {scaling[row.name]:.2f} | {four.cores:.2f} |"
         )
     lines += renditions.report(bench.generated, bench.thumbnails)
+    lines += footprint.report(bench.memory)
     big = bench.photos[bench.big]
     budget = 4 * big.pixels + 150 * MB
     peak_big = bench.rss.get("big", 0)

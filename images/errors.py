@@ -2,7 +2,8 @@
 
 Each error declares what a client sees: a stable snake_case ``code`` to switch on, a human
 ``detail``, the HTTP ``status_code`` and, for a fault the client may retry, ``retry_after``
-(seconds, sent as Retry-After). ``images.api.exception_handler`` renders whatever an
+(seconds, sent as Retry-After) and, for an answer caches must not keep as they would,
+``cache_control``. ``images.api.exception_handler`` renders whatever an
 ``ImageServiceError`` declares, so a new error needs no change there.
 """
 
@@ -14,6 +15,7 @@ class ImageServiceError(Exception):
     code = "image_error"
     default_detail = "The image could not be processed."
     retry_after: int | None = None
+    cache_control: str | None = None
 
     def __init__(self, detail: str | None = None) -> None:
         self.detail = detail or self.default_detail
@@ -128,6 +130,19 @@ class InvalidFilter(ImageServiceError):
     status_code = HTTPStatus.BAD_REQUEST
     code = "invalid_filter"
     default_detail = "The filter or ordering is not valid."
+
+
+class VersionGone(ImageServiceError):
+    """A versioned URL (images/infra/versions.py) whose version is not, or no longer, the
+    bytes it names: re-read the image's metadata for its current links."""
+
+    status_code = HTTPStatus.NOT_FOUND
+    code = "version_gone"
+    # Not kept by caches either: a restore can make the version current again.
+    cache_control = "no-cache"
+    default_detail = (
+        "This version of the image is not stored any more; its metadata has the current links."
+    )
 
 
 class WebhookNotFound(ImageServiceError):

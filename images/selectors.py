@@ -275,7 +275,7 @@ def rendition_stored(*, image_id: uuid.UUID, spec: Spec, format: str | None) -> 
     """The stored rendition of the image's current file, if there is one: as the cache
     remembers it (images/infra/rendition_cache.py), else in one query; ``format`` None: in the
     image's own format (or what stands in for it, ``resize.default_format``). None for an
-    unknown or trashed image too."""
+    unknown or trashed image too. Its ``source_sha256`` is the sha256 of that current file."""
     generation, remembered = rendition_cache.lookup(
         image_id=image_id, spec=spec.name, format=format
     )
@@ -296,6 +296,8 @@ def rendition_stored(*, image_id: uuid.UUID, spec: Spec, format: str | None) -> 
             default=F("image__format"),
         )
     rows = rows.filter(format=format or format_of_image)
+    # The sha256 of the file it was made from: the version its URL names.
+    rows = rows.annotate(source_sha256=F("image__sha256"))
     try:
         row = rows.get()  # one at most (the unique constraint): no ORDER BY needed
     except Rendition.DoesNotExist:

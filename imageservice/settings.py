@@ -137,6 +137,19 @@ IMAGES_S3_PRESIGNED_DOWNLOADS = IMAGES_STORAGE == "s3" and env.bool(
     "IMAGES_S3_PRESIGNED_DOWNLOADS", default=False
 )
 IMAGES_S3_PRESIGNED_TTL = env.int("IMAGES_S3_PRESIGNED_TTL", default=300)
+# Behind nginx, with local storage: downloads answer with the headers only and
+# `X-Accel-Redirect: <this prefix><stored name>`, and nginx sends the file from an internal
+# location of that prefix aliased to MEDIA_ROOT (deploy/nginx.conf). Empty: the service
+# sends the bytes itself.
+IMAGES_X_ACCEL_REDIRECT = env.str("IMAGES_X_ACCEL_REDIRECT", default="")
+if IMAGES_X_ACCEL_REDIRECT and (
+    IMAGES_STORAGE != "local"
+    or not IMAGES_X_ACCEL_REDIRECT.startswith("/")
+    or not IMAGES_X_ACCEL_REDIRECT.endswith("/")
+):
+    raise ImproperlyConfigured(
+        "IMAGES_X_ACCEL_REDIRECT is for local storage, and is a path prefix such as /_stored/."
+    )
 if not 1 <= IMAGES_S3_PRESIGNED_TTL <= 7 * 24 * 3600:  # what S3 signatures allow
     raise ImproperlyConfigured("IMAGES_S3_PRESIGNED_TTL must be 1 to 604800 seconds.")
 # An object store that accepts connections and answers nothing fails each request to it

@@ -417,6 +417,24 @@ def test_admin_thumbnails_are_stored_renditions_and_a_list_page_then_decodes_not
     assert opened == []  # neither the page nor its thumbnails decoded an image
 
 
+def test_admin_list_thumbnails_are_kept_by_the_browser_for_good_and_a_crop_changes_their_urls(
+    staff,
+):
+    add(staff, image_bytes("JPEG", (600, 300)), "plate.jpg")
+    image = Image.objects.get()
+    [url] = thumbnail_urls(staff.get("/admin/images/image/").content)
+
+    response = staff.get(url)
+
+    assert url.endswith(f"?v={image.sha256[:16]}")
+    assert response["Cache-Control"] == "private, max-age=31536000, immutable"
+    services.image_crop(image_id=image.pk, width=300, height=300)
+    [cropped] = thumbnail_urls(staff.get("/admin/images/image/").content)
+    assert cropped != url
+    assert staff.get(cropped).status_code == 200
+    assert staff.get(url).status_code == 404  # the page that named it is out of date
+
+
 def test_admin_change_page_preview_is_the_images_rendition(staff):
     from images.models import Rendition
 

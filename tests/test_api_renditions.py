@@ -385,6 +385,7 @@ def test_metadata_has_the_absolute_thumbnail_url_and_it_answers(api, image):
     assert image["thumbnail_url"] == metadata["thumbnail_url"]
     assert metadata["thumbnail_url"] == (
         f"http://testserver/api/v1/images/{image['id']}/renditions/max-256x256"
+        f"?v={image['sha256'][:16]}"
     )
     assert decoded(api.get(metadata["thumbnail_url"])).size == (256, 192)
     listed = api.get("/api/v1/images/").json()["results"][0]

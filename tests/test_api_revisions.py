@@ -68,7 +68,9 @@ def test_an_upload_is_revision_1_and_current(api, image):
     assert first["current"] is True
     for field in ("width", "height", "format", "file_size", "sha256", "phash"):
         assert first[field] == image[field], field
-    assert first["file_url"] == f"http://testserver/api/v1/images/{image['id']}/revisions/1/file"
+    assert first["file_url"] == (
+        f"http://testserver/api/v1/images/{image['id']}/revisions/1/file?v={image['sha256'][:16]}"
+    )
     assert hashlib.sha256(revision_bytes(api, image["id"], 1)).hexdigest() == image["sha256"]
 
 

@@ -43,10 +43,13 @@ def test_upload_stores_the_image_and_returns_its_metadata(upload, fmt, filename,
     assert body["file_size"] == len(data)
     assert body["source_url"] is None
     assert body["phash"] == str(imagehash.phash(eight_bit(PILImage.open(io.BytesIO(data)))))
-    assert body["file_url"] == f"http://testserver/api/v1/images/{body['id']}/file"
-    assert body["original_url"] == f"http://testserver/api/v1/images/{body['id']}/original"
+    version = body["sha256"][:16]  # the links name the bytes' version
+    assert body["file_url"] == f"http://testserver/api/v1/images/{body['id']}/file?v={version}"
+    assert body["original_url"] == (
+        f"http://testserver/api/v1/images/{body['id']}/original?v={version}"
+    )
     assert body["thumbnail_url"] == (
-        f"http://testserver/api/v1/images/{body['id']}/renditions/max-256x256"
+        f"http://testserver/api/v1/images/{body['id']}/renditions/max-256x256?v={version}"
     )
     assert response["Location"] == f"http://testserver/api/v1/images/{body['id']}"
     assert set(body) == {

@@ -143,3 +143,43 @@ def test_an_operators_own_malloc_tunables_are_left_as_they_are():
     out = in_a_worker('out["tunables"] = os.environ["GLIBC_TUNABLES"]', GLIBC_TUNABLES=mine)
 
     assert out["tunables"] == mine
+
+
+def test_an_idle_worker_gives_back_what_it_kept():
+    out = in_a_worker(
+        """
+        import time
+        memory.IDLE_TRIM_SECONDS = 0.2
+        before = memory.resident()
+        memory.request_started()
+        decoded = image(3)  # under the bound: kept when the request ends
+        del decoded
+        memory.request_finished(keep=KEEP)
+        out["kept"] = memory.resident() - before
+        time.sleep(1.0)
+        out["idle"] = memory.resident() - before
+        """
+    )
+
+    assert out["kept"] >= 2.5 * 16 * MiB
+    assert out["idle"] <= 8 * MiB
+
+
+def test_a_worker_busy_again_keeps_its_memory_past_the_idle_pause():
+    out = in_a_worker(
+        """
+        import time
+        memory.IDLE_TRIM_SECONDS = 0.2
+        before = memory.resident()
+        memory.request_started()
+        decoded = image(3)
+        del decoded
+        memory.request_finished(keep=KEEP)
+        memory.request_started()  # the next request came before the pause was over
+        time.sleep(1.0)
+        out["busy"] = memory.resident() - before
+        memory.request_finished(keep=KEEP)
+        """
+    )
+
+    assert out["busy"] >= 2.5 * 16 * MiB

@@ -162,6 +162,7 @@ def test_a_lookup_that_a_write_overtook_is_never_served(api, image):
     stores what it read: that entry names a generation the trash deleted."""
     rendition(api, image["id"])
     row = Rendition.objects.get()
+    row.source_sha256 = image["sha256"]  # as selectors.rendition_stored reads it
     generation, _ = rendition_cache.lookup(image_id=row.image_id, spec=row.spec, format=None)
 
     _trash(api, image["id"])  # commits, then forgets the generation

@@ -64,7 +64,7 @@ def test_metadata_is_exactly_what_the_model_serializer_fields_render(images, scr
     in_zone = images[0].created_at.astimezone(zoneinfo.ZoneInfo(zone)).isoformat()
     assert expected[0]["created_at"] == in_zone.replace("+00:00", "Z")
     assert expected[0]["file_url"] == (
-        f"http://localhost{script_name}/api/v1/images/{images[0].pk}/file"
+        f"http://localhost{script_name}/api/v1/images/{images[0].pk}/file?v={images[0].sha256[:16]}"
     )
 
 
@@ -72,7 +72,9 @@ def test_without_a_request_the_urls_are_paths(images):
     rendered = ImageSerializer(images, many=True).data
 
     assert rendered == [generic(image, {}) for image in images]
-    assert rendered[1]["original_url"] == f"/api/v1/images/{images[1].pk}/original"
+    assert rendered[1]["original_url"] == (
+        f"/api/v1/images/{images[1].pk}/original?v={images[1].original_sha256[:16]}"
+    )
 
 
 @pytest.mark.parametrize("script_name", ["", "/lab"])

@@ -25,7 +25,7 @@ from images.admin.labels import (
 from images.errors import ImageServiceError
 from images.imaging import decode as imaging
 from images.imaging import resize
-from images.infra import storage
+from images.infra import storage, versions
 from images.labels import queries as label_queries
 from images.models import Image
 from images.services import edits as labels
@@ -150,7 +150,8 @@ class ImageAdmin(ServiceHistory, TrashOnDelete, admin.ModelAdmin):
         return found, duplicates
 
     def get_urls(self):
-        thumbnail = self.admin_site.admin_view(self.thumbnail_view)
+        # cacheable: else admin_view adds never_cache's headers to the thumbnails' own.
+        thumbnail = self.admin_site.admin_view(self.thumbnail_view, cacheable=True)
         restore = self.admin_site.admin_view(require_POST(self.restore_view))
         return [
             path("<uuid:image_id>/thumbnail/<int:size>/", thumbnail, name="images_thumbnail"),
@@ -198,25 +199,33 @@ class ImageAdmin(ServiceHistory, TrashOnDelete, admin.ModelAdmin):
         only), decoded on demand. Cached by the browser by the sha256 (the tag's ``?v=``)."""
         size = max(1, min(size, PREVIEW_SIZE))
         if original:
-            return self._original_preview(image_id, size)
+            return self._original_preview(request, image_id, size)
         spec = resize.parse_spec(f"max-{size}x{size}", max_size=PREVIEW_SIZE)
+        version = versions.asked(request.GET)
         try:
             stored = selectors.rendition_stored(image_id=image_id, spec=spec, format=None)
             served = renditions.image_rendition(
-                image_id=image_id, spec=spec, format=None, stored=stored
+                image_id=image_id, spec=spec, format=None, stored=stored, version=version
             )
+            response = served.response(request, stem=f"{image_id}-{spec.name}")
         except Image.DoesNotExist as exc:
             raise Http404 from exc
         except (ImageServiceError, *storage.ERRORS):
-            return HttpResponse(status=404)  # the page shows no preview; images_check tells why
-        response = served.response(request, stem=f"{image_id}-{spec.name}")
-        if response.status_code == 200:
-            response["Cache-Control"] = "private, max-age=86400"
+            # The page shows no preview: an image changed since the page was made (another
+            # version), or a fault images_check tells.
+            return HttpResponse(status=404)
+        if response.status_code in (200, 304):
+            # The tag's version is that of the file the rendition is made from: a reload of
+            # the page asks for none of its thumbnails again (this browser only: a session).
+            versioned = version is not None
+            response["Cache-Control"] = versions.cache_control(versioned=versioned, private=True)
         return response
 
-    def _original_preview(self, image_id, size: int) -> HttpResponse:
+    def _original_preview(self, request, image_id, size: int) -> HttpResponse:
         image = get_object_or_404(Image, pk=image_id)
         try:
+            # The original never changes: the tag's version is kept for good.
+            versioned = versions.check(versions.asked(request.GET), sha256=image.original_sha256)
             with storage.open_file(image.original.name) as file:
                 body, content_type = imaging.thumbnail(
                     file, size=size, max_pixels=settings.IMAGES_MAX_PIXELS
@@ -224,7 +233,7 @@ class ImageAdmin(ServiceHistory, TrashOnDelete, admin.ModelAdmin):
         except (ImageServiceError, *storage.ERRORS):
             return HttpResponse(status=404)  # the page shows no preview; images_check tells why
         response = HttpResponse(body, content_type=content_type)
-        response["Cache-Control"] = "private, max-age=86400"
+        response["Cache-Control"] = versions.cache_control(versioned=versioned, private=True)
         return response
 
     def _thumbnail_tag(self, image: Image, size: int, *, original: bool = False) -> str:

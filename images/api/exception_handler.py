@@ -63,6 +63,8 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         response = Response(error_body(exc.detail, exc.code), status=int(exc.status_code))
         if exc.retry_after is not None:
             response["Retry-After"] = str(exc.retry_after)
+        if exc.cache_control is not None:
+            response["Cache-Control"] = exc.cache_control
         return response
     # A model's own DoesNotExist (Image.DoesNotExist from a lookup by id) and Http404 are
     # the only errors that answer 404.

@@ -68,6 +68,16 @@ BINARY = {
 }
 DOWNLOAD_HEADERS = [
     OpenApiParameter(
+        "v",
+        str,
+        OpenApiParameter.QUERY,
+        description="The version the link names: the first 16 hex digits of the bytes' sha256, "
+        "as the metadata's links carry it. With it the answer is cached for a year "
+        "(`Cache-Control: public, max-age=31536000, immutable`; `private` under token auth); a "
+        "version no longer current is 404 `version_gone`. Without it: the current bytes, "
+        "`no-cache`.",
+    ),
+    OpenApiParameter(
         "If-None-Match",
         str,
         OpenApiParameter.HEADER,

@@ -31,9 +31,10 @@ from images.models import Rendition
 
 logger = logging.getLogger(__name__)
 
-# (generation, pk, file, format, file_size, sha256, last_used_at): plain values, so that an
-# entry outlives a change of the model's fields.
-Entry = tuple[str, int, str, str, int, str, datetime]
+# (generation, pk, file, format, file_size, sha256, last_used_at, source_sha256): plain
+# values, so that an entry outlives a change of the model's fields. (The key's prefix names
+# this shape: an entry of another shape is never read.)
+Entry = tuple[str, int, str, str, int, str, datetime, str]
 
 
 def lookup(
@@ -53,8 +54,8 @@ def lookup(
     entry: Entry | None = found.get(key)
     if generation is None or entry is None or entry[0] != generation:
         return generation, None
-    _, pk, name, fmt, size, sha256, last_used_at = entry
-    return generation, Rendition(
+    _, pk, name, fmt, size, sha256, last_used_at, source_sha256 = entry
+    rendition = Rendition(
         pk=pk,
         image_id=image_id,
         spec=spec,
@@ -64,13 +65,15 @@ def lookup(
         sha256=sha256,
         last_used_at=last_used_at,
     )
+    rendition.source_sha256 = source_sha256
+    return generation, rendition
 
 
 def remember(
     *, generation: str | None, spec: str, format: str | None, rendition: Rendition
 ) -> None:
-    """Remember ``rendition`` as what ``spec`` in ``format`` is in ``generation``, the
-    generation taken before the database was read."""
+    """Remember ``rendition`` (with its ``source_sha256``) as what ``spec`` in ``format`` is
+    in ``generation``, the generation taken before the database was read."""
     if generation is None:
         return
     entry: Entry = (
@@ -81,6 +84,7 @@ def remember(
         rendition.file_size,
         rendition.sha256,
         rendition.last_used_at,
+        rendition.source_sha256,
     )
     key = _key(rendition.image_id, spec, format)
     try:
@@ -122,4 +126,4 @@ def _generation_key(image_id: uuid.UUID) -> str:
 
 
 def _key(image_id: uuid.UUID, spec: str, format: str | None) -> str:
-    return f"rendition:{image_id}:{spec}:{format or ''}"
+    return f"rendition-v2:{image_id}:{spec}:{format or ''}"

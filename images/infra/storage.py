@@ -14,13 +14,14 @@ or a revision dropped past its bound, committed in between): ``open_file`` raise
 
 import logging
 import os
+import sys
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
+from urllib.parse import quote
 
-from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage, Storage, default_storage
@@ -31,6 +32,7 @@ from django.utils.http import parse_etags
 
 from images.imaging import decode as imaging
 from images.imaging import resize
+from images.infra import versions
 from images.models import Image, ImageRevision, Rendition
 
 logger = logging.getLogger(__name__)
@@ -38,10 +40,26 @@ logger = logging.getLogger(__name__)
 # Every stored file lives under this folder of the storage.
 STORAGE_DIR = "images"
 
-# What the backends raise when the disk or the object store fails: local files (OSError),
-# S3 (botocore: connection errors, timeouts, error answers such as a missing bucket or
-# refused credentials).
-ERRORS = (OSError, BotoCoreError, ClientError)
+
+def __getattr__(name: str):
+    """``ERRORS``: what the backends raise when the disk or the object store fails: local
+    files (OSError), S3 (botocore: connection errors, timeouts, error answers such as a
+    missing bucket or refused credentials). Worked out when asked, as botocore is imported
+    only by the S3 backend: with local storage a worker never loads it (2-3 MiB), and none
+    of its errors can be raised."""
+    if name == "ERRORS":
+        return (OSError, *_botocore_errors())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _botocore_errors() -> tuple[type[Exception], ...]:
+    if "botocore.exceptions" not in sys.modules:
+        return ()
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (BotoCoreError, ClientError)
+
+
 # Stored formats: the images' (JPEG, PNG) and their renditions' (also WebP, AVIF).
 CONTENT_TYPES = {**imaging.CONTENT_TYPES, **resize.CONTENT_TYPES}
 EXTENSIONS = {**imaging.EXTENSIONS, **resize.EXTENSIONS}
@@ -53,7 +71,8 @@ _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 
 def is_not_found(exc: BaseException) -> bool:
     """A missing file or object: never an outage."""
-    if isinstance(exc, ClientError):
+    botocore_errors = _botocore_errors()
+    if botocore_errors and isinstance(exc, botocore_errors[1]):  # ClientError
         return exc.response.get("Error", {}).get("Code") in _NOT_FOUND_CODES
     return isinstance(exc, FileNotFoundError)
 
@@ -62,7 +81,7 @@ def is_outage(exc: BaseException) -> bool:
     """A storage failure (the client may retry: 503), but not a missing file: a row naming a
     file that is gone is a fault of ours (a 500 with its traceback; ``images_check`` finds
     such rows)."""
-    return isinstance(exc, ERRORS) and not is_not_found(exc)
+    return isinstance(exc, (OSError, *_botocore_errors())) and not is_not_found(exc)
 
 
 def backend() -> Storage:
@@ -78,8 +97,8 @@ def open_file(name: str) -> File:
     try:
         file = default_storage.open(name, "rb")
         file.file  # noqa: B018 (S3File fetches the object when its file is first used)
-    except ClientError as exc:
-        if is_not_found(exc):
+    except Exception as exc:
+        if is_not_found(exc) and not isinstance(exc, FileNotFoundError):
             raise FileNotFoundError(f"No stored file {name}") from exc
         raise
     return file
@@ -230,24 +249,41 @@ def download(
     stem,
     reopen: Callable[[], tuple[StoredFile, File]] | None = None,
     data: bytes | None = None,
+    versioned_by: str | None = None,
 ) -> HttpResponse:
     """The stored file as a response, with headers taken from the row, not from reading the
     file: 304 when the client's ETag matches; with IMAGES_S3_PRESIGNED_DOWNLOADS a redirect
     to a short-lived presigned URL; ``data`` when the bytes are in hand (a rendition just
     made); else the bytes, streamed. Only then is the file opened, by ``reopen`` (default:
     open ``stored.name``), which may read the row again if the file is gone by now: the
-    answer describes the row it opened, which may be newer than ``stored``."""
+    answer describes the row it opened, which may be newer than ``stored``.
+
+    A URL with a version (images/infra/versions.py) must name the sha256 ``versioned_by``
+    (default: the file's own; a rendition's is its source's), else ``VersionGone``; its
+    answer may then be kept for a year."""
+    version = versions.asked(request.GET)
+    versioned = versions.check(version, sha256=versioned_by or stored.sha256)
     etag = f'"{stored.sha256}"'
     if _matches(request, etag):
         response = HttpResponseNotModified()
     elif settings.IMAGES_S3_PRESIGNED_DOWNLOADS and data is None:
-        response = _presigned(stored, stem=stem)
+        response = _presigned(stored, stem=stem, versioned=versioned)
     elif data is not None:
         response = HttpResponse(data, content_type=CONTENT_TYPES[stored.format])
         response["Content-Disposition"] = f'inline; filename="{_filename(stored, stem)}"'
         response["Content-Length"] = str(len(data))
+    elif settings.IMAGES_X_ACCEL_REDIRECT:
+        # nginx sends the file (deploy/nginx.conf): the headers are the row's, as below. A
+        # file removed meanwhile (a purge committed just now) is nginx's 404.
+        response = HttpResponse(content_type=CONTENT_TYPES[stored.format])
+        response["Content-Disposition"] = f'inline; filename="{_filename(stored, stem)}"'
+        response["X-Accel-Redirect"] = settings.IMAGES_X_ACCEL_REDIRECT + quote(stored.name)
     else:
-        stored, file = reopen() if reopen else (stored, open_file(stored.name))
+        reopened, file = reopen() if reopen else (stored, open_file(stored.name))
+        if versioned and reopened.sha256 != stored.sha256:  # the file changed meanwhile
+            file.close()
+            versions.check(version, sha256=reopened.sha256)
+        stored = reopened
         response = FileResponse(
             file,
             content_type=CONTENT_TYPES[stored.format],
@@ -255,7 +291,8 @@ def download(
         )
         response["Content-Length"] = str(stored.size)
     response["ETag"] = f'"{stored.sha256}"'
-    response["Cache-Control"] = "no-cache"
+    if not isinstance(response, HttpResponseRedirect):
+        response["Cache-Control"] = versions.cache_control(versioned=versioned)
     response["X-Content-Type-Options"] = "nosniff"
     return response
 
@@ -271,16 +308,20 @@ def _matches(request, etag: str) -> bool:
     return etag in wanted or "*" in wanted
 
 
-def _presigned(stored: StoredFile, *, stem) -> HttpResponse:
-    # The object store answers with the type and name the row gives, as a stream would.
-    url = default_storage.url(
-        stored.name,
-        parameters={
-            "ResponseContentType": CONTENT_TYPES[stored.format],
-            "ResponseContentDisposition": f'inline; filename="{_filename(stored, stem)}"',
-        },
-        expire=settings.IMAGES_S3_PRESIGNED_TTL,
-    )
+def _presigned(stored: StoredFile, *, stem, versioned: bool) -> HttpResponse:
+    # The object store answers with the type and name the row gives, as a stream would, and
+    # for a versioned URL with its Cache-Control.
+    parameters = {
+        "ResponseContentType": CONTENT_TYPES[stored.format],
+        "ResponseContentDisposition": f'inline; filename="{_filename(stored, stem)}"',
+    }
+    if versioned:
+        parameters["ResponseCacheControl"] = versions.cache_control(versioned=True)
+    ttl = settings.IMAGES_S3_PRESIGNED_TTL
+    url = default_storage.url(stored.name, parameters=parameters, expire=ttl)
     response = HttpResponseRedirect(url)
-    response["Cache-Control"] = "no-store"  # the URL expires; never reuse the redirect
+    # The URL it names expires. A versioned one's redirect is kept by the browser for half
+    # that time (then the bytes under that URL, kept by it too, are not asked for again);
+    # any other is never reused.
+    response["Cache-Control"] = f"private, max-age={ttl // 2}" if versioned else "no-store"
     return response

@@ -30,7 +30,7 @@ from django.http import FileResponse, HttpResponse
 from django.utils import timezone
 
 from images.imaging import resize
-from images.infra import rendition_cache, storage
+from images.infra import rendition_cache, storage, versions
 from images.models import Image, Rendition
 
 # How stale last_used_at may get before a serve writes it again.
@@ -43,11 +43,13 @@ class Served:
     stored file, open."""
 
     rendition: Rendition
+    source_sha256: str  # of the file it was made from: its URL's version
     data: bytes | None = None
     file: File | None = None
 
     def response(self, request, *, stem: str) -> HttpResponse:
-        """The answer with it: ETag, 304, presigned redirect or bytes (storage.download)."""
+        """The answer with it: ETag, 304, presigned redirect or bytes (storage.download); a
+        URL naming a version of the source other than this one: ``VersionGone``."""
         rendition = self.rendition
         stored = storage.StoredFile(
             name=rendition.file.name,
@@ -56,13 +58,19 @@ class Served:
             sha256=rendition.sha256,
         )
         opened = self.file
-        response = storage.download(
-            request,
-            stored,
-            stem=stem,
-            reopen=lambda: (stored, opened or storage.open_file(stored.name)),
-            data=self.data,
-        )
+        try:
+            response = storage.download(
+                request,
+                stored,
+                stem=stem,
+                reopen=lambda: (stored, opened or storage.open_file(stored.name)),
+                data=self.data,
+                versioned_by=self.source_sha256,
+            )
+        except BaseException:
+            if opened is not None:
+                opened.close()
+            raise
         if opened is not None and not isinstance(response, FileResponse):
             opened.close()  # a 304, a redirect or bytes in hand: the open file is not sent
         return response
@@ -74,16 +82,19 @@ def image_rendition(
     spec: resize.Spec,
     format: str | None,
     stored: Rendition | None = None,
+    version: str | None = None,
 ) -> Served:
     """The rendition ``spec`` of the image's current file in ``format`` (None: the source's,
     or what stands in for it, ``resize.default_format``):
     ``stored`` (as ``selectors.rendition_stored`` found it) if its file is there, else made
-    now. ``Image.DoesNotExist`` for an unknown image."""
+    now. ``Image.DoesNotExist`` for an unknown image; ``VersionGone`` when ``version`` (of a
+    versioned URL) is not the current file's, before anything is made."""
     if stored is not None:
         served = _open_stored(stored)
         if served is not None:
             return served
     image = Image.objects.get(pk=image_id)
+    versions.check(version, sha256=image.sha256)
     fmt = format or resize.default_format(image.format)
     with storage.open_file(image.file.name) as source:
         made = resize.render(source, spec=spec, format=fmt, max_pixels=settings.IMAGES_MAX_PIXELS)
@@ -113,7 +124,7 @@ def _open_stored(rendition: Rendition) -> Served | None:
     if rendition.last_used_at < now - TOUCH_INTERVAL:
         Rendition.objects.filter(pk=rendition.pk).update(last_used_at=now)
         rendition_cache.forget_on_commit(rendition.image_id)  # remembered with the new time
-    return Served(rendition, file=file)
+    return Served(rendition, rendition.source_sha256, file=file)
 
 
 def _record(image: Image, *, spec: resize.Spec, made: resize.Rendered) -> Served:
@@ -149,10 +160,11 @@ def _record(image: Image, *, spec: resize.Spec, made: resize.Rendered) -> Served
                 raise
             storage.delete([name])
             # The winner's bytes: the same as these, and the ETag its row gives.
-            return _open_stored(winner) or Served(row, data=made.data)
+            winner.source_sha256 = image.sha256
+            return _open_stored(winner) or Served(row, image.sha256, data=made.data)
         if not recorded:
             storage.delete([name])
-    return Served(row, data=made.data)
+    return Served(row, image.sha256, data=made.data)
 
 
 def _recorded(image: Image, *, source: str, spec: str, fmt: str) -> Rendition | None:

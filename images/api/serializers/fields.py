@@ -9,6 +9,7 @@ from rest_framework.fields import empty
 from rest_framework.utils import html
 
 from images.errors import ImageServiceError, InvalidMetadata, InvalidTags
+from images.infra import versions
 from images.labels import rules as lab_metadata
 
 
@@ -17,12 +18,20 @@ class Link(serializers.Field):
     """The absolute URL (a path without a request) of ``view_name`` for the object; ``ids``
     maps each URL argument to the object's attribute that fills it (a uuid: it needs no
     escaping, which the fast rendering relies on); ``fixed`` gives arguments that are the
-    same for every object."""
+    same for every object. ``version``: the object's attribute holding the sha256 of the
+    bytes the URL answers with, which the URL then names (images/infra/versions.py)."""
 
     def __init__(
-        self, view_name: str, ids: dict[str, str], fixed: dict[str, str] | None = None, **kwargs
+        self,
+        view_name: str,
+        ids: dict[str, str],
+        fixed: dict[str, str] | None = None,
+        *,
+        version: str | None = None,
+        **kwargs,
     ) -> None:
         self.view_name, self.ids, self.fixed = view_name, ids, fixed or {}
+        self.version = version
         kwargs.setdefault("read_only", True)
         super().__init__(source="*", **kwargs)
 
@@ -30,7 +39,8 @@ class Link(serializers.Field):
         kwargs = {arg: str(getattr(obj, attr)) for arg, attr in self.ids.items()}
         path = reverse(self.view_name, kwargs={**self.fixed, **kwargs})
         request = self.context.get("request")
-        return request.build_absolute_uri(path) if request else path
+        url = request.build_absolute_uri(path) if request else path
+        return versions.link(url, getattr(obj, self.version)) if self.version else url
 
 
 def refused(exc: ImageServiceError) -> serializers.ValidationError:

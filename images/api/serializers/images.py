@@ -52,12 +52,17 @@ class ImageSerializer(RenderedFast, serializers.ModelSerializer):
         read_only_fields = IMAGE_FIELDS
 
     def build_unknown_field(self, field_name, model_class):
+        # Each link names the version of the bytes it answers with: a rendition's is that of
+        # the current file it is made from.
         if field_name == "thumbnail_url":
             ids, fixed = {"image_id": "id"}, {"spec": THUMBNAIL_SPEC}
-            return Link, {"view_name": "image-rendition", "ids": ids, "fixed": fixed}
+            link = {"view_name": "image-rendition", "ids": ids, "fixed": fixed}
+            return Link, {**link, "version": "sha256"}
         if field_name.endswith("_url"):
-            view_name = f"image-{field_name.removesuffix('_url')}"
-            return Link, {"view_name": view_name, "ids": {"image_id": "id"}}
+            view = field_name.removesuffix("_url")
+            version = "original_sha256" if view == "original" else "sha256"
+            link = {"view_name": f"image-{view}", "ids": {"image_id": "id"}}
+            return Link, {**link, "version": version}
         return super().build_unknown_field(field_name, model_class)
 
 
@@ -86,7 +91,11 @@ class ImageRevisionSerializer(serializers.ModelSerializer):
             "it was cut from; null for the upload and a restore."
         ),
     )
-    file_url = Link("image-revision-file", ids={"image_id": "image_id", "revision": "revision"})
+    file_url = Link(
+        "image-revision-file",
+        ids={"image_id": "image_id", "revision": "revision"},
+        version="sha256",
+    )
     current = serializers.BooleanField(help_text="Whether these are the image's current bytes.")
 
     class Meta:

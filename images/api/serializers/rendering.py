@@ -9,6 +9,7 @@ from django.urls import get_script_prefix, get_urlconf, reverse
 from rest_framework import serializers
 
 from images.api.serializers.fields import Link
+from images.infra import versions
 
 _DATETIME = serializers.DateTimeField()
 
@@ -39,7 +40,8 @@ def _renderers(serializer) -> list[tuple[str, Callable[[object], object]]]:
             path = _path_template(
                 render.view_name, ids, fixed, prefix, urlconf, settings.ROOT_URLCONF
             )
-            render = _link(request.build_absolute_uri(path) if request else path, render.ids)
+            url = request.build_absolute_uri(path) if request else path
+            render = _link(url, render.ids, render.version)
         elif isinstance(render, serializers.DateTimeField):
             render = _value(render.source, in_zone)
         renderers.append((name, render))
@@ -69,13 +71,16 @@ def _value(source: str, to_representation: Callable) -> Callable[[object], objec
     return render
 
 
-def _link(url: str, ids: dict[str, str]) -> Callable[[object], str]:
+def _link(url: str, ids: dict[str, str], version: str | None) -> Callable[[object], str]:
     slots = [(f"{arg}-slot", attr) for arg, attr in ids.items()]
+    query = f"?{versions.PARAMETER}="
 
     def render(instance) -> str:
         filled = url
         for slot, attr in slots:
             filled = filled.replace(slot, str(getattr(instance, attr)), 1)
+        if version:
+            filled += query + versions.of(getattr(instance, version))
         return filled
 
     return render

@@ -43,7 +43,7 @@ from images.api.serializers.queries import (
 )
 from images.api.serializers.webhooks import StoredRenditionListSerializer
 from images.api.views.base import AnyAccept, GuardedViewSet, created, merged_input
-from images.infra import storage
+from images.infra import storage, versions
 from images.services import edits as labels
 from images.services import renditions
 
@@ -253,7 +253,10 @@ class ImageViewSet(GuardedViewSet):
         if stored is None:
             # Reads are charged by the throttle; making one decodes the image: costly too.
             charge_costly(request, self)
-        served = renditions.image_rendition(image_id=image_id, **wanted, stored=stored)
+        version = versions.asked(request.GET)
+        served = renditions.image_rendition(
+            image_id=image_id, **wanted, stored=stored, version=version
+        )
         response = served.response(request, stem=f"{image_id}-{wanted['spec'].name}")
         if wanted["spec"].auto:
             patch_vary_headers(response, ["Accept"])
