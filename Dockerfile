@@ -28,6 +28,8 @@ EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ['PORT']}/healthz\", timeout=4)"]
 
+# The background worker is the same image with another command (compose.yaml's `worker`):
+#   docker run ... imageservice python manage.py images_worker
 # Docker restarts a crashed container only under a restart policy: run it with
 # `--restart unless-stopped` (docs/operating/scale.md, "Docker"); compose.yaml sets one for each service.
 CMD ["sh", "-c", "python manage.py migrate --no-input && exec gunicorn -c gunicorn.conf.py imageservice.wsgi"]

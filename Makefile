@@ -1,4 +1,5 @@
-# The newcomer path: `make run` starts the service, `make test` runs the tests.
+# The newcomer path: `make run` starts the service (gunicorn and the background worker,
+# both stopped by Ctrl-C), `make test` runs the tests.
 # Each bootstraps its own virtual environment in .venv from the pinned requirements.
 
 PYTHON ?= python3
@@ -40,7 +41,7 @@ QUICKSTART_ENV = SECRET_KEY="$${SECRET_KEY:-$$(cat $(DATA_DIR)/secret_key)}"
 run: $(VENV)/.runtime $(DATA_DIR)/secret_key
 	$(QUICKSTART_ENV) $(BIN)/python manage.py migrate --no-input
 	$(QUICKSTART_ENV) $(BIN)/python manage.py collectstatic --no-input --verbosity 0
-	$(QUICKSTART_ENV) HOST=$(HOST) PORT=$(PORT) exec $(BIN)/gunicorn -c gunicorn.conf.py imageservice.wsgi
+	$(QUICKSTART_ENV) HOST=$(HOST) PORT=$(PORT) exec $(BIN)/python -m imageservice.run_both
 
 migrate: $(VENV)/.runtime $(DATA_DIR)/secret_key
 	$(QUICKSTART_ENV) $(BIN)/python manage.py migrate --no-input

@@ -35,6 +35,19 @@ class ImagesAccess(BasePermission):
         return False
 
 
+class WebhooksAccess(ImagesAccess):
+    """Webhooks (their URLs, and the secret of a new one), in token mode: a full token or a
+    staff user, even to read them; open mode: anyone, as for images."""
+
+    def has_permission(self, request, view) -> bool:
+        if not super().has_permission(request, view):
+            return False
+        if isinstance(request.auth, ApiToken) and request.auth.read_only:
+            self.message = "Webhooks need a full token, not a read-only one."
+            return False
+        return True
+
+
 def is_loopback(address: str | None) -> bool:
     try:
         ip = ipaddress.ip_address((address or "").strip())

@@ -143,3 +143,9 @@ class VersionGone(ImageServiceError):
     default_detail = (
         "This version of the image is not stored any more; its metadata has the current links."
     )
+
+
+class WebhookNotFound(ImageServiceError):
+    status_code = HTTPStatus.NOT_FOUND
+    code = "not_found"
+    default_detail = "No webhook with this id."

@@ -16,13 +16,23 @@ from django.db import transaction
 from django.db.models import Case, F, QuerySet, Sum, Value, When
 
 from images import incoming, similarity
+from images.errors import WebhookNotFound
 from images.imaging import hashing, visual_diff
 from images.imaging.resize import SOURCE_RENDITION_FORMATS, Spec
 from images.infra import rendition_cache, storage
 from images.labels import facets as label_facets
 from images.labels import queries as label_queries
 from images.labels.rules import DEFAULT_ORDERING, NO_FILTERS, Filters, Ordering, key_is_allowed
-from images.models import FacetCount, Image, ImageEvent, ImageRevision, Rendition, image_not_found
+from images.models import (
+    FacetCount,
+    Image,
+    ImageEvent,
+    ImageRevision,
+    Rendition,
+    Webhook,
+    WebhookDelivery,
+    image_not_found,
+)
 from images.services import revisions
 
 
@@ -331,3 +341,25 @@ def event_feed(*, after: int = 0, limit: int = 100) -> EventPage:
     (images/history.py), so a consumer that goes on from ``next_cursor`` misses none."""
     events = list(ImageEvent.objects.filter(cursor__gt=after).order_by("cursor")[:limit])
     return EventPage(results=events, next_cursor=events[-1].cursor if events else after)
+
+
+def webhook_list() -> QuerySet[Webhook]:
+    """Every webhook, oldest first."""
+    return Webhook.objects.order_by("created_at", "id")
+
+
+def webhook_deliveries(*, webhook_id: uuid.UUID) -> QuerySet[WebhookDelivery]:
+    """A webhook's kept delivery attempts, newest first; ``WebhookNotFound`` if unknown."""
+    if not Webhook.objects.filter(pk=webhook_id).exists():
+        raise WebhookNotFound()
+    return WebhookDelivery.objects.filter(webhook_id=webhook_id).order_by("-id")
+
+
+def image_renditions(*, image_id: uuid.UUID) -> list[Rendition]:
+    """The stored renditions of a live image's current file, by spec and format;
+    ``Image.DoesNotExist`` for an unknown or trashed image."""
+    try:
+        image = Image.objects.get(pk=image_id)
+    except Image.DoesNotExist:
+        raise image_not_found(image_id) from None
+    return list(image.renditions.filter(source=image.file.name).order_by("spec", "format"))

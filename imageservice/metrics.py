@@ -20,7 +20,7 @@ from django.db import DatabaseError
 from django.db.models import Count, F, Q, Sum
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.views import APIView
@@ -104,6 +104,61 @@ STORED_IMAGES = StoredImages()
 REGISTRY.register(STORED_IMAGES)
 
 
+class WorkerBacklog:
+    """What the background worker (manage.py images_worker, a process of its own) has not
+    done yet, and its webhook outcomes so far: read from the database at each scrape."""
+
+    BACKLOG = (
+        "imageservice_webhook_backlog_events",
+        "Events after each webhook's cursor, not yet delivered (filters not applied).",
+    )
+    PAUSED = ("imageservice_webhook_paused", "1 for each webhook that is paused.")
+    OUTCOMES = (
+        "imageservice_webhook_deliveries",
+        "Webhook delivery attempts by outcome (delivered, or failed: retried, refused).",
+    )
+    RENDITIONS = (
+        "imageservice_eager_renditions_waiting",
+        "Creates, crops and restores whose eager renditions the worker has not made yet.",
+    )
+
+    def describe(self) -> list:
+        return [
+            GaugeMetricFamily(*self.BACKLOG),
+            GaugeMetricFamily(*self.PAUSED),
+            CounterMetricFamily(*self.OUTCOMES),
+            GaugeMetricFamily(*self.RENDITIONS),
+        ]
+
+    def collect(self):
+        from images.models import Webhook
+        from images.worker import delivery, eager
+
+        try:
+            backlog = delivery.backlog()
+            outcomes = Webhook.objects.aggregate(delivered=Sum("delivered"), failed=Sum("failed"))
+            waiting = eager.waiting()
+        except DatabaseError as error:
+            logger.warning("metrics: worker backlog not counted: %s", error)
+            return
+        pending = GaugeMetricFamily(*self.BACKLOG, labels=["webhook"])
+        paused = GaugeMetricFamily(*self.PAUSED, labels=["webhook"])
+        for webhook, events in backlog.items():
+            pending.add_metric([str(webhook.pk)], events)
+            paused.add_metric([str(webhook.pk)], 0 if webhook.active else 1)
+        done = CounterMetricFamily(*self.OUTCOMES, labels=["outcome"])
+        for outcome in ("delivered", "failed"):
+            done.add_metric([outcome], outcomes[outcome] or 0)
+        yield pending
+        yield paused
+        yield done
+        yield GaugeMetricFamily(*self.RENDITIONS, value=waiting)
+
+
+WORKER_BACKLOG = WorkerBacklog()
+REGISTRY.register(WORKER_BACKLOG)
+
+
 def registry() -> CollectorRegistry:
     """What a scrape reports: every worker's values, or this process's alone."""
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -111,6 +166,7 @@ def registry() -> CollectorRegistry:
     scrape = CollectorRegistry()
     multiprocess.MultiProcessCollector(scrape)
     scrape.register(STORED_IMAGES)
+    scrape.register(WORKER_BACKLOG)
     return scrape
 
 

@@ -25,6 +25,7 @@ OPERATIONS: dict[str, list[str]] = {
         "api_v1_images_file_retrieve",
         "api_v1_images_original_retrieve",
         "api_v1_images_renditions_retrieve",
+        "api_v1_images_renditions_list",
     ],
     "labels": ["api_v1_images_facets_retrieve", "api_v1_images_bulk_create"],
     "similar and diff": [
@@ -42,6 +43,15 @@ OPERATIONS: dict[str, list[str]] = {
         "api_v1_images_restore_create",
     ],
     "history and events": ["api_v1_images_history_list", "api_v1_events_retrieve"],
+    "webhooks": [
+        "api_v1_webhooks_create",
+        "api_v1_webhooks_list",
+        "api_v1_webhooks_retrieve",
+        "api_v1_webhooks_partial_update",
+        "api_v1_webhooks_destroy",
+        "api_v1_webhooks_deliveries_list",
+        "api_v1_webhooks_redeliver_create",
+    ],
 }
 
 TAGS = [
@@ -58,6 +68,8 @@ TAGS = [
      "that can be made current again."},
     {"name": "history and events", "description": "Who changed what: one image's history, "
      "and the feed of every change for systems that follow them."},
+    {"name": "webhooks", "description": "The same changes pushed: each matching event "
+     "POSTed to a URL, signed (Standard Webhooks), retried until delivered."},
 ]  # fmt: skip
 
 # Values a lab would really send. The form fields Swagger UI fills from the property's

@@ -235,6 +235,23 @@ if IMAGES_TRASH_DAYS < 0 or IMAGES_MAX_REVISIONS < 2:
         "IMAGES_TRASH_DAYS must be 0 or more and IMAGES_MAX_REVISIONS at least 2."
     )
 
+# --- Background worker (manage.py images_worker; images/worker/) -----------------------
+# Rendition specs made after each create, crop and restore, so the first view is served
+# stored (empty: none). Each as the renditions endpoint takes it, without .auto.
+IMAGES_EAGER_RENDITIONS = env.list("IMAGES_EAGER_RENDITIONS", default=["max-256x256"])
+# Webhook deliveries: seconds an attempt may take; the first retry's delay (doubled at each
+# failure, up to an hour, with jitter); how long an event is retried before the webhook is
+# paused. How long an idle worker waits before it reads the feed again.
+IMAGES_WEBHOOK_TIMEOUT = env.float("IMAGES_WEBHOOK_TIMEOUT", default=10.0)
+IMAGES_WEBHOOK_RETRY_BASE = env.float("IMAGES_WEBHOOK_RETRY_BASE", default=5.0)
+IMAGES_WEBHOOK_RETRY_HOURS = env.float("IMAGES_WEBHOOK_RETRY_HOURS", default=24.0)
+IMAGES_WORKER_POLL_SECONDS = env.float("IMAGES_WORKER_POLL_SECONDS", default=1.0)
+if min(IMAGES_WEBHOOK_TIMEOUT, IMAGES_WEBHOOK_RETRY_BASE, IMAGES_WORKER_POLL_SECONDS) <= 0:
+    raise ImproperlyConfigured(
+        "IMAGES_WEBHOOK_TIMEOUT, IMAGES_WEBHOOK_RETRY_BASE and IMAGES_WORKER_POLL_SECONDS "
+        "must be positive."
+    )
+
 # --- Slow clients ----------------------------------------------------------------------
 # gunicorn's worker (imageservice/gthread_fork.py) reads each request whole before a
 # thread takes it: the headers within this many seconds, the body within its own timeout

@@ -16,6 +16,7 @@ GROUPS = [
     "similar and diff",
     "trash and revisions",
     "history and events",
+    "webhooks",
 ]
 METHODS = {"get", "put", "post", "patch", "delete"}
 PLACEHOLDERS = ["additionalProp1", '"string"']

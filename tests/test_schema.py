@@ -186,6 +186,14 @@ OPERATIONS = {
     ("GET", "/api/v1/images/{image_id}/history", "api_v1_images_history_list"),
     ("GET", "/api/v1/images/{image_id}/original", "api_v1_images_original_retrieve"),
     ("GET", "/api/v1/images/{image_id}/renditions/{spec}", "api_v1_images_renditions_retrieve"),
+    ("GET", "/api/v1/images/{image_id}/renditions", "api_v1_images_renditions_list"),
+    ("GET", "/api/v1/webhooks/", "api_v1_webhooks_list"),
+    ("POST", "/api/v1/webhooks/", "api_v1_webhooks_create"),
+    ("GET", "/api/v1/webhooks/{webhook_id}", "api_v1_webhooks_retrieve"),
+    ("PATCH", "/api/v1/webhooks/{webhook_id}", "api_v1_webhooks_partial_update"),
+    ("DELETE", "/api/v1/webhooks/{webhook_id}", "api_v1_webhooks_destroy"),
+    ("GET", "/api/v1/webhooks/{webhook_id}/deliveries", "api_v1_webhooks_deliveries_list"),
+    ("POST", "/api/v1/webhooks/{webhook_id}/redeliver", "api_v1_webhooks_redeliver_create"),
     ("GET", "/api/v1/images/{image_id}/revisions", "api_v1_images_revisions_retrieve"),
     (
         "GET",
@@ -221,7 +229,7 @@ def test_the_schema_has_every_operation_with_its_operation_id_and_no_other():
     }
 
     assert documented == OPERATIONS
-    assert len(OPERATIONS) == 24
+    assert len(OPERATIONS) == 32
 
 
 def test_schema_says_what_a_put_of_get_and_a_patch_crop_do():

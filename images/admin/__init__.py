@@ -1,3 +1,3 @@
-"""The Django admin: images (list, add, change, history) and the trash."""
+"""The Django admin: images (list, add, change, history), the trash and the webhooks."""
 
-from images.admin import images, trash  # noqa: F401  registers the ModelAdmins
+from images.admin import images, trash, webhooks  # noqa: F401  registers the ModelAdmins

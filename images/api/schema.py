@@ -7,7 +7,12 @@ other parts of the schema are keyed by it (tests/test_schema.py pins the set).
 """
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 
 from images.api.query_params import UNKNOWN_PARAMETERS
 from images.api.schema_parts import (
@@ -50,6 +55,13 @@ from images.api.serializers.queries import (
     LabelFilterSerializer,
     SimilarImagesSerializer,
     SimilarQuerySerializer,
+)
+from images.api.serializers.webhooks import (
+    DeliverySerializer,
+    NewWebhookSerializer,
+    RedeliverSerializer,
+    StoredRenditionListSerializer,
+    WebhookSerializer,
 )
 
 
@@ -250,6 +262,15 @@ IMAGES = extend_schema_view(
         responses=RENDITION_RESPONSES,
         summary="The current image resized: made on first request, then served as stored",
     ),
+    stored_renditions=extend_schema(
+        operation_id="api_v1_images_renditions_list",
+        responses={200: StoredRenditionListSerializer, **NOT_FOUND},
+        summary="The renditions stored for the current file (made ahead or on request)",
+        description=(
+            "Each stored rendition of the image's current file: made by the worker after an "
+            "upload, crop or restore (IMAGES_EAGER_RENDITIONS), or by a first request."
+        ),
+    ),
     history=extend_schema(
         operation_id="api_v1_images_history_list",
         responses={200: HistoryEntrySerializer(many=True), 400: ErrorSerializer, **NOT_FOUND},
@@ -305,5 +326,55 @@ EVENTS = extend_schema_view(
             "purged images stay. A malformed `after` is 400 `invalid_cursor`; a `limit` "
             "outside 1-1000, 400 `min_value`, `max_value` or `invalid`." + UNKNOWN_PARAMETERS
         ),
+    ),
+)
+
+# The webhooks' errors: a URL the delivery rules refuse, or a field's own code.
+WEBHOOK_REFUSED = {
+    400: OpenApiResponse(
+        ErrorSerializer,
+        description="`invalid_url`, `url_not_allowed`, `download_failed` (the host does not "
+        "resolve), or a field's code",
+    )
+}
+
+WEBHOOKS = extend_schema_view(
+    list=extend_schema(
+        operation_id="api_v1_webhooks_list",
+        summary="The webhooks",
+        responses={200: WebhookSerializer(many=True), **NOT_FOUND},
+    ),
+    create=extend_schema(
+        operation_id="api_v1_webhooks_create",
+        summary="Subscribe a URL to the changes (its secret is in this answer only)",
+        request=WebhookSerializer,
+        responses={201: NewWebhookSerializer, **WEBHOOK_REFUSED},
+    ),
+    retrieve=extend_schema(
+        operation_id="api_v1_webhooks_retrieve",
+        summary="A webhook",
+        responses={200: WebhookSerializer, **NOT_FOUND},
+    ),
+    partial_update=extend_schema(
+        operation_id="api_v1_webhooks_partial_update",
+        summary="Change a webhook; `active: true` resumes a paused one",
+        request=WebhookSerializer,
+        responses={200: WebhookSerializer, **WEBHOOK_REFUSED, **NOT_FOUND},
+    ),
+    destroy=extend_schema(
+        operation_id="api_v1_webhooks_destroy",
+        summary="Remove a webhook",
+        responses={204: None, **NOT_FOUND},
+    ),
+    deliveries=extend_schema(
+        operation_id="api_v1_webhooks_deliveries_list",
+        summary="A webhook's recent delivery attempts, newest first",
+        responses={200: DeliverySerializer(many=True), **NOT_FOUND},
+    ),
+    redeliver=extend_schema(
+        operation_id="api_v1_webhooks_redeliver_create",
+        summary="Deliver again the matching events after a cursor (resumes a paused webhook)",
+        request=RedeliverSerializer,
+        responses={202: WebhookSerializer, 400: ErrorSerializer, **NOT_FOUND},
     ),
 )

@@ -9,6 +9,7 @@ from rest_framework.routers import SimpleRouter
 from images.api.views.events import EventFeedView
 from images.api.views.images import ImageViewSet
 from images.api.views.trash import TrashViewSet
+from images.api.views.webhooks import WebhookViewSet
 
 
 class ImageIdConverter:
@@ -79,6 +80,7 @@ def hide_slash_variants(endpoints):
 router = ApiRouter()
 router.register("images", ImageViewSet, basename="image")
 router.register("trash", TrashViewSet, basename="trash")
+router.register("webhooks", WebhookViewSet, basename="webhook")
 
 urlpatterns = with_slash_twins(
     [*router.urls, path("events", EventFeedView.as_view(), name="events")]

@@ -319,3 +319,35 @@ def _filename(url: str) -> str:
     # %00 decodes to NUL, which no name may hold (PostgreSQL cannot store it; DRF refuses it
     # in a name given in the request).
     return unquote(segments[-1]).replace("\x00", "") if segments else ""
+
+
+def post(url: str, *, body: bytes, headers: dict[str, str], policy: FetchPolicy) -> int:
+    """POST ``body`` to ``url`` under the same address rules as a download (a webhook's
+    delivery): no redirect followed, the answer's status returned, its body not read past
+    what fits in the deadline. Errors as ``download``'s."""
+    deadline = time.monotonic() + policy.timeout
+    hop = _check(url, policy)
+    sent = {"Host": hop.host_header, "User-Agent": USER_AGENT, **headers}
+    with _network_errors(hop.host, deadline), requests.Session() as session:
+        session.trust_env = False
+        adapter = _PinnedAdapter(hop)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        remaining = _remaining(deadline)
+        watchdog = threading.Timer(remaining + 0.05, adapter.cut)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            response = session.post(
+                hop.url,
+                data=body,
+                headers=sent,
+                stream=True,
+                allow_redirects=False,
+                timeout=(min(policy.connect_timeout, remaining), remaining),
+            )
+            with response:
+                _remaining(deadline)
+                return response.status_code
+        finally:
+            watchdog.cancel()

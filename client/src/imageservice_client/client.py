@@ -55,6 +55,14 @@ OPERATIONS: dict[str, str] = {
     "api_v1_trash_destroy": "purge",
     "api_v1_trash_restore_create": "restore",
     "api_v1_events_retrieve": "events",
+    "api_v1_images_renditions_list": "renditions",
+    "api_v1_webhooks_create": "create_webhook",
+    "api_v1_webhooks_list": "webhooks",
+    "api_v1_webhooks_retrieve": "webhook",
+    "api_v1_webhooks_partial_update": "edit_webhook",
+    "api_v1_webhooks_destroy": "delete_webhook",
+    "api_v1_webhooks_deliveries_list": "webhook_deliveries",
+    "api_v1_webhooks_redeliver_create": "redeliver",
 }
 
 Source = str | Path | bytes | BinaryIO  # a file's path, its bytes, or an open binary file
@@ -380,6 +388,37 @@ class Client:
         """Every event after ``after``, for ever (or until none are left): an iterator whose
         ``cursor`` is the last event's, to keep for the next run."""
         return EventStream(self, after, poll_interval, until_caught_up)
+
+    # --- Stored renditions and webhooks (JSON as the service answers it) -----------------
+
+    def renditions(self, image_id: str) -> list[dict]:
+        """The renditions stored for the image's current file (spec, format, size, ...)."""
+        return self._json("GET", f"images/{image_id}/renditions")["results"]
+
+    def create_webhook(self, url: str, **fields: Any) -> dict:
+        """Subscribe ``url`` (``actions``, ``tags``, ``metadata``, ``active``); the answer
+        holds the signing ``secret``, shown this once."""
+        return self._json("POST", "webhooks/", json={"url": url, **fields})
+
+    def webhooks(self) -> list[dict]:
+        return self._json("GET", "webhooks/", params={"page_size": 100})["results"]
+
+    def webhook(self, webhook_id: str) -> dict:
+        return self._json("GET", f"webhooks/{webhook_id}")
+
+    def edit_webhook(self, webhook_id: str, **fields: Any) -> dict:
+        return self._json("PATCH", f"webhooks/{webhook_id}", json=fields)
+
+    def delete_webhook(self, webhook_id: str) -> None:
+        self._http.request("DELETE", f"webhooks/{webhook_id}")
+
+    def webhook_deliveries(self, webhook_id: str) -> list[dict]:
+        """The recent delivery attempts, newest first."""
+        return self._json("GET", f"webhooks/{webhook_id}/deliveries")["results"]
+
+    def redeliver(self, webhook_id: str, *, after: int) -> dict:
+        """Deliver again every matching event after cursor ``after``."""
+        return self._json("POST", f"webhooks/{webhook_id}/redeliver", json={"after": after})
 
     # --- Helpers ------------------------------------------------------------------------
 

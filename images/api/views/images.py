@@ -41,6 +41,7 @@ from images.api.serializers.queries import (
     SimilarImagesSerializer,
     SimilarQuerySerializer,
 )
+from images.api.serializers.webhooks import StoredRenditionListSerializer
 from images.api.views.base import AnyAccept, GuardedViewSet, created, merged_input
 from images.infra import storage, versions
 from images.services import edits as labels
@@ -260,6 +261,11 @@ class ImageViewSet(GuardedViewSet):
         if wanted["spec"].auto:
             patch_vary_headers(response, ["Accept"])
         return response
+
+    @action(detail=True, url_path="renditions")
+    def stored_renditions(self, request, image_id):
+        rows = selectors.image_renditions(image_id=image_id)
+        return Response(StoredRenditionListSerializer({"results": rows}).data)
 
     @action(detail=True)
     def history(self, request, image_id):
