@@ -93,7 +93,7 @@ def download(url: str, *, policy: FetchPolicy) -> Download:
     deadline = time.monotonic() + policy.timeout
     current = url
     for _ in range(policy.max_redirects + 1):
-        hop = _check(current, policy)
+        hop = check_url(current, policy)
         with _network_errors(hop.host, deadline), _get(hop, policy, deadline) as response:
             _remaining(deadline)  # headers that arrived only because the watchdog cut them
             if response.status_code in REDIRECT_STATUSES:
@@ -111,7 +111,7 @@ def download(url: str, *, policy: FetchPolicy) -> Download:
     raise DownloadFailed(f"The origin redirected more than {policy.max_redirects} times.")
 
 
-def _check(url: str, policy: FetchPolicy) -> _Hop:
+def check_url(url: str, policy: FetchPolicy) -> _Hop:
     """Validate ``url`` and pin its host to one checked address, before any connection."""
     if not isinstance(url, str) or any(ord(char) < 0x20 or ord(char) == 0x7F for char in url):
         raise InvalidUrl("The URL must be text without control characters.")
@@ -326,7 +326,7 @@ def post(url: str, *, body: bytes, headers: dict[str, str], policy: FetchPolicy)
     delivery): no redirect followed, the answer's status returned, its body not read past
     what fits in the deadline. Errors as ``download``'s."""
     deadline = time.monotonic() + policy.timeout
-    hop = _check(url, policy)
+    hop = check_url(url, policy)
     sent = {"Host": hop.host_header, "User-Agent": USER_AGENT, **headers}
     with _network_errors(hop.host, deadline), requests.Session() as session:
         session.trust_env = False

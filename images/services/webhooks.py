@@ -61,7 +61,7 @@ def delivery_policy() -> fetch.FetchPolicy:
 def check_url(url: str) -> None:
     """``InvalidUrl``, ``UrlNotAllowed`` or ``DownloadFailed`` (a host that does not
     resolve) for a URL the worker would refuse to deliver to."""
-    fetch._check(url, delivery_policy())  # the same check as every hop of a download
+    fetch.check_url(url, delivery_policy())  # the same check as every hop of a download
 
 
 def webhook_create(
