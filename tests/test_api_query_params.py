@@ -53,6 +53,8 @@ ENDPOINTS = ["list", "facets", "similar", "search", "trash", "history", "events"
         ("tags=plate", "`tags`", "did you mean `tag`?"),
         ("plate=P-0042", "`plate`", "did you mean `metadata.plate`?"),
         ("formt=PNG", "`formt`", "did you mean `format`?"),
+        ("limit=1", "`limit`", "did you mean `page_size`?"),  # other APIs' paging names
+        ("offset=20", "`offset`", "did you mean `page`?"),
     ],
 )
 def test_the_issues_typos_on_the_list_are_400_naming_them_with_the_closest(

@@ -22,6 +22,16 @@ from images.labels.rules import KEY_PATTERN, METADATA_PREFIX
 # How close a name must be to a known one to be suggested: "tags" for "tag" (0.86) and
 # "formt" for "format" (0.91) are; "plate" for "page" (0.67) is not.
 CLOSE = 0.75
+# Other APIs' names for paging, which no fuzzy match finds: named here so the hint is
+# `page_size` (where the endpoint pages), not `metadata.limit`.
+PAGING_SYNONYMS = {
+    "limit": "page_size",
+    "per_page": "page_size",
+    "pagesize": "page_size",
+    "size": "page_size",
+    "offset": "page",
+    "cursor": "page",
+}
 # Said in the schema's descriptions of every endpoint that checks its parameters.
 UNKNOWN_PARAMETERS = " An unknown query parameter is 400 `invalid_filter`."
 
@@ -71,6 +81,8 @@ def refusal(unknown: list[str], names: Iterable[str], prefixes: tuple[str, ...])
 
 
 def _suggestion(name: str, names: Iterable[str], prefixes: tuple[str, ...]) -> str:
+    if PAGING_SYNONYMS.get(name.lower()) in names:
+        return f" (did you mean `{PAGING_SYNONYMS[name.lower()]}`?)"
     close = difflib.get_close_matches(name, list(names), n=1, cutoff=CLOSE)
     if close:
         return f" (did you mean `{close[0]}`?)"
