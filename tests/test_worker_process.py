@@ -21,12 +21,19 @@ BURST = 200
 
 
 class Worker:
+    """``manage.py images_worker`` as a process of its own, logging to a file of its own."""
+
+    running: list["Worker"] = []  # every worker a test started, ended after the test
+
     def __init__(self, service: Gunicorn) -> None:
         self.service = service
         self.process: subprocess.Popen | None = None
-        self.log = (service.folder / "worker.log").open("ab")
+        self.log_path = service.folder / f"worker-{id(self)}.log"
+        self.log = self.log_path.open("ab")
+        self.started_at = 0  # where this start's lines begin in the log
 
     def start(self) -> None:
+        self.started_at = self.log_path.stat().st_size
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "images_worker"],
             cwd=REPO,
@@ -34,14 +41,33 @@ class Worker:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
+        Worker.running.append(self)
 
     def kill(self) -> None:
         os.kill(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
 
     def stop(self) -> int:
+        """SIGTERM once the worker has started (its handler set): it finishes the event in
+        hand and exits 0. Before that, SIGTERM ends a Python still importing Django."""
+        deadline = time.monotonic() + 60
+        while b"worker started" not in self.log_path.read_bytes()[self.started_at :]:
+            assert self.process.poll() is None, self.log_path.read_text()
+            assert time.monotonic() < deadline, "the worker never started"
+            time.sleep(0.05)
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout=30)
+
+
+@pytest.fixture(autouse=True)
+def _no_worker_outlives_its_test():
+    """A test that fails half-way must not leave a worker delivering into the next one."""
+    yield
+    while Worker.running:
+        process = Worker.running.pop().process
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
 
 
 def own_database() -> dict[str, str]:
