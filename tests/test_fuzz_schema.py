@@ -84,7 +84,8 @@ def load_schema(**phases: bool):
 # cannot be combined with the strategies this one draws from.
 schema = load_schema(examples=False, coverage=True, fuzzing=True)
 documented = load_schema(examples=True, coverage=False, fuzzing=False).include(
-    method=["PUT", "PATCH"]  # the operations with request examples
+    method=["PUT", "PATCH"],  # the operations with request examples: an image's update
+    path_regex=r"^/api/v1/images/",  # (a webhook's PATCH has none: zero cases, a skip)
 )
 
 # Each operation is one test; a request that hangs outright is stopped here.
