@@ -74,6 +74,7 @@ def test_swagger_ui_groups_the_operations_by_task_in_order(page):
         "similar and diff",
         "trash and revisions",
         "history and events",
+        "webhooks",
     ]
     first = page.locator(".opblock").first
     expect(first.locator(".opblock-summary-path")).to_have_attribute(
