@@ -222,25 +222,32 @@ def _get(hop: _Hop, policy: FetchPolicy, deadline: float) -> Iterator[requests.R
         "Accept": "*/*",
         "Accept-Encoding": "identity",
     }
+    with _pinned_session(hop, remaining) as session:
+        response = session.get(
+            hop.url,
+            headers=headers,
+            stream=True,
+            allow_redirects=False,
+            timeout=(min(policy.connect_timeout, remaining), remaining),
+        )
+        with response:
+            yield response
+
+
+@contextmanager
+def _pinned_session(hop: _Hop, remaining: float) -> Iterator[requests.Session]:
+    """A session that connects only to the hop's checked address, and is cut just past the
+    deadline (a watchdog: every check of the clock after it fails)."""
     with requests.Session() as session:
         session.trust_env = False  # no proxies from the environment, no .netrc
         adapter = _PinnedAdapter(hop)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
-        # Fires just past the deadline, so every check of the clock after it fails.
         watchdog = threading.Timer(remaining + 0.05, adapter.cut)
         watchdog.daemon = True
         watchdog.start()
         try:
-            response = session.get(
-                hop.url,
-                headers=headers,
-                stream=True,
-                allow_redirects=False,
-                timeout=(min(policy.connect_timeout, remaining), remaining),
-            )
-            with response:
-                yield response
+            yield session
         finally:
             watchdog.cancel()
 
@@ -328,16 +335,9 @@ def post(url: str, *, body: bytes, headers: dict[str, str], policy: FetchPolicy)
     deadline = time.monotonic() + policy.timeout
     hop = check_url(url, policy)
     sent = {"Host": hop.host_header, "User-Agent": USER_AGENT, **headers}
-    with _network_errors(hop.host, deadline), requests.Session() as session:
-        session.trust_env = False
-        adapter = _PinnedAdapter(hop)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
+    with _network_errors(hop.host, deadline):
         remaining = _remaining(deadline)
-        watchdog = threading.Timer(remaining + 0.05, adapter.cut)
-        watchdog.daemon = True
-        watchdog.start()
-        try:
+        with _pinned_session(hop, remaining) as session:
             response = session.post(
                 hop.url,
                 data=body,
@@ -349,5 +349,3 @@ def post(url: str, *, body: bytes, headers: dict[str, str], policy: FetchPolicy)
             with response:
                 _remaining(deadline)
                 return response.status_code
-        finally:
-            watchdog.cancel()
