@@ -27,9 +27,9 @@ from images.api.serializers.images import (
     ImageSerializer,
     ImageUpdateSerializer,
     ImageUploadSerializer,
-    RenditionRequestSerializer,
     RestoreSerializer,
     UploadOptionsSerializer,
+    rendition_request,
 )
 from images.api.serializers.queries import (
     FacetQuerySerializer,
@@ -244,11 +244,7 @@ class ImageViewSet(GuardedViewSet):
 
     @action(detail=True, url_path="renditions/<str:spec>", content_negotiation_class=AnyAccept)
     def rendition(self, request, image_id, spec):
-        serializer = RenditionRequestSerializer(
-            data={"spec": spec, "accept": request.headers.get("Accept", "")}
-        )
-        serializer.is_valid(raise_exception=True)
-        wanted = serializer.validated_data
+        wanted = rendition_request(spec=spec, accept=request.headers.get("Accept", ""))
         stored = selectors.rendition_stored(image_id=image_id, **wanted)
         if stored is None:
             # Reads are charged by the throttle; making one decodes the image: costly too.
