@@ -19,7 +19,7 @@ from images import incoming, similarity
 from images.errors import WebhookNotFound
 from images.imaging import hashing, visual_diff
 from images.imaging.resize import SOURCE_RENDITION_FORMATS, Spec
-from images.infra import rendition_cache, storage
+from images.infra import serving_cache, storage
 from images.labels import facets as label_facets
 from images.labels import queries as label_queries
 from images.labels.rules import DEFAULT_ORDERING, NO_FILTERS, Filters, Ordering, key_is_allowed
@@ -51,6 +51,21 @@ def image_get(*, image_id: uuid.UUID) -> Image:
         return Image.objects.get(pk=image_id)
     except Image.DoesNotExist:
         raise image_not_found(image_id) from None
+
+
+def image_read(*, image_id: uuid.UUID) -> Image:
+    """The image as ``image_get`` reads it, or as the cache remembers it
+    (images/infra/serving_cache.py): for an answer that renders it, never to write."""
+    generation, image = serving_cache.lookup_image(image_id=image_id)
+    if image is None:
+        image = image_get(image_id=image_id)
+        serving_cache.remember_image(generation=generation, image=image)
+    return image
+
+
+def image_file(*, image_id: uuid.UUID, original: bool = False) -> storage.StoredFile:
+    """The image's current file (or its original) as its row describes it (``image_read``)."""
+    return storage.StoredFile.of(image_read(image_id=image_id), original=original)
 
 
 # Opens that found the file gone because a write committed meanwhile, before one under the
@@ -273,12 +288,10 @@ def revision_open(
 
 def rendition_stored(*, image_id: uuid.UUID, spec: Spec, format: str | None) -> Rendition | None:
     """The stored rendition of the image's current file, if there is one: as the cache
-    remembers it (images/infra/rendition_cache.py), else in one query; ``format`` None: in the
+    remembers it (images/infra/serving_cache.py), else in one query; ``format`` None: in the
     image's own format (or what stands in for it, ``resize.default_format``). None for an
     unknown or trashed image too. Its ``source_sha256`` is the sha256 of that current file."""
-    generation, remembered = rendition_cache.lookup(
-        image_id=image_id, spec=spec.name, format=format
-    )
+    generation, remembered = serving_cache.lookup(image_id=image_id, spec=spec.name, format=format)
     if remembered is not None:
         return remembered
     rows = Rendition.objects.filter(
@@ -302,7 +315,7 @@ def rendition_stored(*, image_id: uuid.UUID, spec: Spec, format: str | None) -> 
         row = rows.get()  # one at most (the unique constraint): no ORDER BY needed
     except Rendition.DoesNotExist:
         return None
-    rendition_cache.remember(generation=generation, spec=spec.name, format=format, rendition=row)
+    serving_cache.remember(generation=generation, spec=spec.name, format=format, rendition=row)
     return row
 
 

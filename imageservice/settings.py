@@ -220,7 +220,8 @@ if IMAGES_RENDITION_MAX_SIZE < 1 or IMAGES_RENDITIONS_PER_IMAGE < 1:
     raise ImproperlyConfigured(
         "IMAGES_RENDITION_MAX_SIZE and IMAGES_RENDITIONS_PER_IMAGE must be at least 1."
     )
-# How long CACHE_URL may remember a stored rendition's row (images/infra/rendition_cache.py);
+# How long CACHE_URL may remember an image's row and its stored renditions' rows, for its
+# metadata, files and renditions served without the database (images/infra/serving_cache.py);
 # 0: every request reads the database.
 IMAGES_RENDITION_CACHE_SECONDS = env.int("IMAGES_RENDITION_CACHE_SECONDS", default=600)
 if IMAGES_RENDITION_CACHE_SECONDS < 0:

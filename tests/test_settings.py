@@ -217,7 +217,7 @@ def test_a_negative_trash_or_a_revision_bound_below_2_is_refused(monkeypatch, en
         load_settings(monkeypatch, **env)
 
 
-def test_the_rendition_cache_seconds_come_from_the_environment(monkeypatch):
+def test_the_serving_cache_seconds_come_from_the_environment(monkeypatch):
     default = load_settings(monkeypatch, IMAGES_RENDITION_CACHE_SECONDS="")
     off = load_settings(monkeypatch, IMAGES_RENDITION_CACHE_SECONDS="0")
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 from images import history
 from images.errors import InvalidTags
 from images.history import ANONYMOUS, Actor
+from images.infra import serving_cache
 from images.labels import index as metadata_index
 from images.labels import rules as lab_metadata
 from images.models import Image, ImageEvent, image_not_found
@@ -118,6 +119,8 @@ def _relabel(
             if changes := history.field_changes(before, values):
                 changed[image.pk] = changes
         Image.objects.bulk_update(images, sorted(fields))
+        for image in images:  # bulk_update sends no post_save: the cache must forget them
+            serving_cache.forget_on_commit(image.pk)
         metadata_index.apply_changes(indexed)
         history.events_record(changes=changed, action=ImageEvent.Action.UPDATED, actor=actor)
     return images

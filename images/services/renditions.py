@@ -30,7 +30,7 @@ from django.http import FileResponse, HttpResponse
 from django.utils import timezone
 
 from images.imaging import resize
-from images.infra import rendition_cache, storage, versions
+from images.infra import serving_cache, storage, versions
 from images.models import Image, Rendition
 
 # How stale last_used_at may get before a serve writes it again.
@@ -104,7 +104,7 @@ def image_rendition(
 def drop_replaced_on_commit(image: Image) -> None:
     """Once the current transaction commits, remove the image's renditions of files it no
     longer names (its current file was just switched: a crop or a restore)."""
-    rendition_cache.forget_on_commit(image.pk)
+    serving_cache.forget_on_commit(image.pk)
     transaction.on_commit(lambda: _drop(image.pk, keep_source=image.file.name), robust=True)
 
 
@@ -118,12 +118,12 @@ def _open_stored(rendition: Rendition) -> Served | None:
         file = storage.open_file(rendition.file.name)
     except FileNotFoundError:
         Rendition.objects.filter(pk=rendition.pk).delete()  # made again by the caller
-        rendition_cache.forget_on_commit(rendition.image_id)
+        serving_cache.forget_on_commit(rendition.image_id)
         return None
     now = timezone.now()
     if rendition.last_used_at < now - TOUCH_INTERVAL:
         Rendition.objects.filter(pk=rendition.pk).update(last_used_at=now)
-        rendition_cache.forget_on_commit(rendition.image_id)  # remembered with the new time
+        serving_cache.forget_on_commit(rendition.image_id)  # remembered with the new time
     return Served(rendition, rendition.source_sha256, file=file)
 
 

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from images import similarity
 from images.history import ANONYMOUS, Action, Actor, event_record
-from images.infra import rendition_cache, storage
+from images.infra import serving_cache, storage
 from images.labels import index as metadata_index
 from images.models import Image
 from images.services import edits as labels
@@ -38,7 +38,7 @@ def image_delete(*, image_id: uuid.UUID, actor: Actor = ANONYMOUS) -> None:
     with transaction.atomic():
         image = Image.objects.select_for_update().get(pk=image_id)
         _unindex(image)
-        rendition_cache.forget_on_commit(image.pk)  # its renditions stay, unserved
+        serving_cache.forget_on_commit(image.pk)  # its renditions stay, unserved
         if settings.IMAGES_TRASH_DAYS == 0:
             _purge(image)
         else:

@@ -94,7 +94,7 @@ class ImageViewSet(GuardedViewSet):
         return created(request, image, new=not image.deduplicated)
 
     def retrieve(self, request, image_id):
-        image = selectors.image_get(image_id=image_id)
+        image = selectors.image_read(image_id=image_id)
         return Response(ImageSerializer(image, context={"request": request}).data)
 
     def update(self, request, image_id):
@@ -213,14 +213,16 @@ class ImageViewSet(GuardedViewSet):
         return self._download(request, image_id, original=True)
 
     def _download(self, request, image_id, *, original: bool):
-        image = selectors.image_get(image_id=image_id)
+        stored = selectors.image_file(image_id=image_id, original=original)
 
         def reopen() -> tuple[storage.StoredFile, File]:
-            opened, file = selectors.image_open(image_id=image_id, original=original, seen=image)
-            return storage.StoredFile.of(opened, original=original), file
+            try:
+                return stored, storage.open_file(stored.name)
+            except FileNotFoundError:  # a write removed it meanwhile: the row says what now
+                opened, file = selectors.image_open(image_id=image_id, original=original)
+                return storage.StoredFile.of(opened, original=original), file
 
-        stored = storage.StoredFile.of(image, original=original)
-        return storage.download(request, stored, stem=image.pk, reopen=reopen)
+        return storage.download(request, stored, stem=image_id, reopen=reopen)
 
     @action(detail=True)
     def revisions(self, request, image_id):

@@ -1,5 +1,6 @@
-"""Stored renditions remembered in the cache (images/infra/rendition_cache.py): served without the
-database, and never once a write changed what the image's renditions are."""
+"""Stored files and renditions remembered in the cache (images/infra/serving_cache.py): served
+without the database, and never once a write changed what the image's files or renditions
+are."""
 
 import io
 import logging
@@ -14,7 +15,8 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 from PIL import Image as PILImage
 
-from images.infra import rendition_cache
+from images.infra import serving_cache
+from images.models import Image as ImageRow
 from images.models import Rendition
 from tests.factories import image_bytes
 from tests.servers import RedisServer, TcpProxy
@@ -67,6 +69,103 @@ def test_with_no_cache_seconds_every_request_reads_the_database(
         again = rendition(api, image["id"])
 
     assert content(again) == content(made)
+
+
+@pytest.mark.parametrize("which", ["file", "original"])
+def test_a_file_asked_again_is_served_without_the_database(
+    api, image, which, django_assert_num_queries
+):
+    first = api.get(f"/api/v1/images/{image['id']}/{which}")  # read, remembered
+
+    with django_assert_num_queries(0):
+        again = api.get(f"/api/v1/images/{image['id']}/{which}")
+
+    assert (first.status_code, again.status_code) == (200, 200)
+    body = content(first)
+    assert content(again) == body
+    assert again["ETag"] == first["ETag"] == f'"{image["sha256"]}"'
+    assert again["Content-Length"] == str(len(body))
+
+
+@pytest.mark.parametrize(
+    ("change", "file_size", "original_size"),
+    [
+        (lambda api, image_id: _crop(api, image_id), (200, 200), (400, 300)),
+        (lambda api, image_id: _restore(api, image_id), (400, 300), (400, 300)),
+        (lambda api, image_id: _trash(api, image_id), None, None),
+    ],
+    ids=["crop", "restore", "trash"],
+)
+def test_after_a_change_the_remembered_file_is_not_served(
+    api, image, change, file_size, original_size
+):
+    path = f"/api/v1/images/{image['id']}"
+    for which in ("file", "original", "file", "original"):  # read, then remembered
+        assert api.get(f"{path}/{which}").status_code == 200
+
+    change(api, image["id"])
+    file, original = api.get(f"{path}/file"), api.get(f"{path}/original")
+
+    if file_size is None:
+        assert (file.status_code, original.status_code) == (404, 404)
+        return
+    assert size_of(file) == file_size
+    assert size_of(original) == original_size
+    assert file["ETag"] == f'"{api.get(path).json()["sha256"]}"'
+
+
+def test_an_image_asked_again_is_answered_without_the_database(
+    api, image, django_assert_num_queries
+):
+    first = api.get(f"/api/v1/images/{image['id']}")  # read, remembered
+
+    with django_assert_num_queries(0):
+        again = api.get(f"/api/v1/images/{image['id']}")
+
+    assert again.json() == first.json() == image
+
+
+def _patch(api, image_id):
+    body = {"tags": ["reviewed"], "metadata": {"well": "B7"}, "name": "renamed"}
+    assert api.patch(f"/api/v1/images/{image_id}", body, format="json").status_code == 200
+
+
+def _bulk(api, image_id):
+    body = {"ids": [image_id], "add_tags": ["reviewed"], "metadata": {"well": "B7"}}
+    assert api.post("/api/v1/images/bulk", body, format="json").status_code == 200
+
+
+def _admin_edit(api, image_id):
+    row = ImageRow.objects.get(pk=image_id)  # as the admin's form saves it
+    row.name, row.tags, row.metadata = "renamed", ["reviewed"], {"well": "B7"}
+    row.save()
+
+
+@pytest.mark.parametrize("write", [_patch, _bulk, _admin_edit], ids=["patch", "bulk", "save"])
+def test_an_image_written_is_answered_as_written(api, image, write):
+    path = f"/api/v1/images/{image['id']}"
+    api.get(path)
+    api.get(path)  # remembered
+
+    write(api, image["id"])
+    after = api.get(path).json()
+
+    assert after["tags"] == ["reviewed"]
+    assert after["metadata"] == {"well": "B7"}
+
+
+def test_a_row_lookup_that_a_crop_overtook_is_never_served(api, image):
+    """A reader takes the generation and reads the row; a crop commits before the reader
+    stores what it read: that entry names a generation the crop deleted."""
+    path = f"/api/v1/images/{image['id']}"
+    generation, _ = serving_cache.lookup_image(image_id=image["id"])
+    stale = ImageRow.objects.get(pk=image["id"])
+
+    _crop(api, image["id"])  # commits, then forgets the generation
+    serving_cache.remember_image(generation=generation, image=stale)
+
+    assert size_of(api.get(f"{path}/file")) == (200, 200)
+    assert (api.get(path).json()["width"], api.get(path).json()["height"]) == (200, 200)
 
 
 def _crop(api, image_id):
@@ -163,16 +262,16 @@ def test_a_lookup_that_a_write_overtook_is_never_served(api, image):
     rendition(api, image["id"])
     row = Rendition.objects.get()
     row.source_sha256 = image["sha256"]  # as selectors.rendition_stored reads it
-    generation, _ = rendition_cache.lookup(image_id=row.image_id, spec=row.spec, format=None)
+    generation, _ = serving_cache.lookup(image_id=row.image_id, spec=row.spec, format=None)
 
     _trash(api, image["id"])  # commits, then forgets the generation
-    rendition_cache.remember(generation=generation, spec=row.spec, format=None, rendition=row)
+    serving_cache.remember(generation=generation, spec=row.spec, format=None, rendition=row)
 
     assert rendition(api, image["id"]).status_code == 404
 
 
 def test_a_broken_cache_serves_from_the_database_and_logs_it(api, image, broken_cache, caplog):
-    with caplog.at_level(logging.WARNING, logger="images.infra.rendition_cache"):
+    with caplog.at_level(logging.WARNING, logger="images.infra.serving_cache"):
         made = rendition(api, image["id"])
         again = rendition(api, image["id"])
         _trash(api, image["id"])
@@ -181,7 +280,7 @@ def test_a_broken_cache_serves_from_the_database_and_logs_it(api, image, broken_
     assert (made.status_code, again.status_code, trashed.status_code) == (200, 200, 404)
     assert content(again) == content(made)
     assert Rendition.objects.count() == 1
-    assert "rendition cache unavailable" in caplog.text
+    assert "serving cache unavailable" in caplog.text
 
 
 @pytest.fixture
@@ -218,7 +317,7 @@ def test_a_redis_that_stops_answering_holds_no_request(api, image, redis, settin
     rendition(api, image["id"])  # remembered
     redis.pause()
 
-    with caplog.at_level(logging.WARNING, logger="images.infra.rendition_cache"):
+    with caplog.at_level(logging.WARNING, logger="images.infra.serving_cache"):
         started = time.monotonic()
         again = rendition(api, image["id"])  # the database answers once Redis times out
         _trash(api, image["id"])  # commits; the generation cannot be forgotten
@@ -260,13 +359,26 @@ def test_what_one_worker_changed_no_worker_serves_from_the_cache(server):
         answers = [get(f"{path}/renditions/max-100x100") for _ in range(8)]
         return {PILImage.open(io.BytesIO(answer.content)).size for answer in answers}
 
+    def file_sizes() -> set[tuple[int, int]]:
+        answers = [get(f"{path}/file") for _ in range(8)]
+        return {PILImage.open(io.BytesIO(answer.content)).size for answer in answers}
+
+    def tags() -> set[tuple[str, ...]]:
+        return {tuple(get(path).json()["tags"]) for _ in range(8)}
+
     assert sizes() == {(100, 75)}  # made once, then remembered by the workers' cache
+    assert file_sizes() == {(400, 300)}  # read, then remembered
+    assert tags() == {()}
+    assert requests.patch(f"{server.base}{path}", json={"tags": ["seen"]}, timeout=30).ok
+    assert tags() == {("seen",)}
     assert requests.put(f"{server.base}{path}?width=200&height=200", timeout=30).ok
-    cropped = sizes()
+    cropped, cropped_files = sizes(), file_sizes()
     assert requests.delete(f"{server.base}{path}", timeout=30).status_code == 204
     trashed = {get(f"{path}/renditions/max-100x100").status_code for _ in range(8)}
+    trashed |= {get(f"{path}/file").status_code for _ in range(8)}
 
     assert cropped == {(100, 100)}
+    assert cropped_files == {(200, 200)}
     assert trashed == {404}
 
 
