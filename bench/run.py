@@ -499,7 +499,7 @@ def report(rows: list[Row], bench: Bench, photos: list[Photo], elapsed: float) -
             for name, value, limit in [
                 ("upload x floor", ratios["upload"], 1.2),
                 ("crop x floor", ratios["crop (centre half)"], 1.3),
-                ("get x floor", ratios["get"], 2.0),
+                ("get x floor", ratios["get"], 1.6),
                 ("diff x floor", ratios["diff"], 2.0),
                 *(
                     (f"{g.spec} made x floor", ratios[f"rendition {g.spec}, made"], 1.25)
