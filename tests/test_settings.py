@@ -225,3 +225,17 @@ def test_the_rendition_cache_seconds_come_from_the_environment(monkeypatch):
     assert off["IMAGES_RENDITION_CACHE_SECONDS"] == 0
     with pytest.raises(ImproperlyConfigured, match="IMAGES_RENDITION_CACHE_SECONDS"):
         load_settings(monkeypatch, IMAGES_RENDITION_CACHE_SECONDS="-1")
+
+
+def test_on_sqlite_the_app_loads_no_postgresql_driver():
+    """DRF's import of django.contrib.postgres.fields would load psycopg and libpq (10 MiB
+    a worker) whatever the database."""
+    code = (
+        "import sys, django; django.setup(); "
+        "import imageservice.urls, rest_framework.serializers; "
+        "print(sorted(name for name in sys.modules if name.split('.')[0] == 'psycopg'))"
+    )
+    result = run(["-c", code], DATABASE_URL="sqlite:///:memory:")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
