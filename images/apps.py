@@ -5,3 +5,11 @@ class ImagesConfig(AppConfig):
     name = "images"
     verbose_name = "Images"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from images.imaging import decode
+        from images.infra import decode_budget
+
+        # Every full decode of this process holds its share of the machine's decode memory.
+        budget = decode_budget.from_settings()
+        decode.set_memory_gate(budget.reserve if budget else None)
