@@ -75,6 +75,7 @@ class DecodeBudget:
         self.keep_mb = budget_mb // 2 if keep_mb is None else keep_mb
         self._kept: tuple[int, list[int]] | None = None  # (fd, units) kept, this process's
         self._kept_lock = threading.Lock()
+        self._something_kept = threading.Event()  # the watcher sleeps while it is clear
         self._watcher_pid = 0
 
     @contextlib.contextmanager
@@ -135,6 +136,8 @@ class DecodeBudget:
                 _unlock(fd, 1 + unit, 1)
             older, self._kept = self._kept, (fd, units[:keep]) if keep else None
             memory.keeping(keep * MIB)
+            if keep:
+                self._something_kept.set()
         if older is not None:
             os.close(older[0])
         if not keep:
@@ -147,9 +150,11 @@ class DecodeBudget:
         """Give back what this process keeps as soon as a decode of another waits for the
         budget (it holds the turnstile): within WATCH_SECONDS."""
         while True:
+            self._something_kept.wait()
             time.sleep(WATCH_SECONDS)
             with self._kept_lock:
                 if self._kept is None:
+                    self._something_kept.clear()
                     continue
                 if memory.kept():  # else an idle trim gave the memory back already
                     if not _taken(self._kept[0], TURNSTILE):
@@ -157,6 +162,7 @@ class DecodeBudget:
                     memory.keeping(0)
                     memory.give_back(keep=RESERVE_FROM)
                 fd, self._kept = self._kept[0], None
+                self._something_kept.clear()
                 os.close(fd)
 
     def _take(self, wanted: int) -> tuple[int, list[int]]:
