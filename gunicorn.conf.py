@@ -96,12 +96,12 @@ def post_worker_init(worker) -> None:
     threading.Thread(target=warm_up, name="similarity-warm-up", daemon=True).start()
 
 
-# Freed memory a worker keeps for its next image (imageservice/memory.py): a 2850x2850
-# photo's ingest (about 40 MiB: its decode at 4 bytes a pixel and its greyscale copy) and
-# its upload's buffers. Of a 24-megapixel photo's (118 MiB), all but this much is given back
-# once the worker is idle; its peak ingesting one does not grow by what is kept, which the
-# next image takes first.
-KEEP_FREE = 64 * 1024 * 1024
+# Freed memory a worker keeps for its next image (imageservice/memory.py): what a decode
+# that takes no share of the machine's decode memory budget holds at most (images/infra/
+# decode_budget.py, RESERVE_FROM: about a 3-megapixel photo's decode and greyscale copy).
+# More would sit beside what the budget lets the other workers decode; a larger image's
+# memory is faulted in again, as the cost floors' own is.
+KEEP_FREE = 16 * 1024 * 1024
 
 
 def pre_request(worker, req):

@@ -48,6 +48,9 @@ def service_env(data: Path) -> dict[str, str]:
         "IMAGES_THROTTLE_RATE_WRITE": "off",
         "IMAGES_THROTTLE_RATE_UPLOAD": "off",
         "CACHE_URL": f"filecache://{data / 'cache'}",
+        # A decode memory budget of its own: other services' decodes on this machine (the
+        # default folder is the machine's) must not slow the one measured.
+        "IMAGES_DECODE_LOCK_DIR": str(data / "decode"),
         "HOST": HOST,
         "PORT": str(free_port()),
         "LOG_LEVEL": "WARNING",

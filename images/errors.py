@@ -114,6 +114,16 @@ class DatabaseUnavailable(ImageServiceError):
     retry_after = OUTAGE_RETRY_AFTER
 
 
+class DecodeBusy(ImageServiceError):
+    """The machine's decode memory budget (images/infra/decode_budget.py) stayed taken by
+    other decodes for as long as a decode may wait: nothing was done, retry shortly."""
+
+    status_code = HTTPStatus.SERVICE_UNAVAILABLE
+    code = "decode_busy"
+    default_detail = "The service is decoding other large images; try again in a moment."
+    retry_after = 2
+
+
 class InvalidTags(ImageServiceError):
     status_code = HTTPStatus.BAD_REQUEST
     code = "invalid_tags"

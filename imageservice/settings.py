@@ -4,7 +4,10 @@ The defaults run one lab machine: SQLite and local files under ``./data``. The s
 runs on PostgreSQL and S3-compatible storage when the environment says so (docs/configuration.md).
 """
 
+import os
 import re
+import sys
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 from uuid import UUID
@@ -104,6 +107,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "timeout": 30,
         }
     )
+    # DRF imports django.contrib.postgres.fields whatever the database, and with it psycopg
+    # and libpq: 10 MiB of each worker's RSS that nothing uses on SQLite. A None in
+    # sys.modules fails that import as where psycopg is not installed, which DRF expects.
+    sys.modules.setdefault("django.contrib.postgres.fields", None)
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # A dead or unreachable server fails a connection attempt in bounded time (seconds),
     # so requests and /readyz answer instead of hanging.
@@ -206,6 +213,28 @@ IMAGES_MAX_PIXELS = env.int("IMAGES_MAX_PIXELS", default=64_000_000)
 IMAGES_MIN_FREE_BYTES = env.int("IMAGES_MIN_FREE_BYTES", default=2 * IMAGES_MAX_UPLOAD_BYTES)
 if IMAGES_MIN_FREE_BYTES < 0:
     raise ImproperlyConfigured("IMAGES_MIN_FREE_BYTES must be 0 or more.")
+# The machine's decode memory budget (images/infra/decode_budget.py): MiB of image memory
+# the full decodes of all the service's processes on this machine hold at once, each its
+# estimate from the image's header (0: no budget). A decode larger than the budget runs
+# alone; one that finds it taken waits IMAGES_DECODE_WAIT_SECONDS at most, then answers 503
+# decode_busy. The default lets one 24-megapixel photo (115 MiB), or three of 8, decode at a
+# time: 2 workers then peak under 400 MiB RSS in all (docs/design/serving.md, Memory).
+IMAGES_DECODE_MEMORY_MB = env.int("IMAGES_DECODE_MEMORY_MB", default=112)
+IMAGES_DECODE_WAIT_SECONDS = env.float("IMAGES_DECODE_WAIT_SECONDS", default=20.0)
+# Where the budget's lock file is: a folder of this machine that every process of the
+# service here sees (the temporary folder by default; under systemd, its runtime folder),
+# never shared storage: the locks are this kernel's.
+IMAGES_DECODE_LOCK_DIR = Path(
+    env.str(
+        "IMAGES_DECODE_LOCK_DIR",
+        default=str(Path(tempfile.gettempdir()) / f"imageservice-decode-{os.getuid()}"),
+    )
+)
+if IMAGES_DECODE_MEMORY_MB < 0 or IMAGES_DECODE_WAIT_SECONDS <= 0:
+    raise ImproperlyConfigured(
+        "IMAGES_DECODE_MEMORY_MB must be 0 (no budget) or more, and "
+        "IMAGES_DECODE_WAIT_SECONDS positive."
+    )
 # Creating an image from a URL (images/infra/fetch.py): a total deadline per download, public
 # addresses only unless a lab's images live on its private network, optional host allow-list.
 IMAGES_URL_TIMEOUT = env.float("IMAGES_URL_TIMEOUT", default=15.0)

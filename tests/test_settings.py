@@ -225,3 +225,47 @@ def test_the_serving_cache_seconds_come_from_the_environment(monkeypatch):
     assert off["IMAGES_RENDITION_CACHE_SECONDS"] == 0
     with pytest.raises(ImproperlyConfigured, match="IMAGES_RENDITION_CACHE_SECONDS"):
         load_settings(monkeypatch, IMAGES_RENDITION_CACHE_SECONDS="-1")
+
+
+def test_the_decode_memory_budget_comes_from_the_environment(monkeypatch, tmp_path):
+    default = load_settings(
+        monkeypatch,
+        IMAGES_DECODE_MEMORY_MB="",
+        IMAGES_DECODE_WAIT_SECONDS="",
+        IMAGES_DECODE_LOCK_DIR="",
+    )
+    chosen = load_settings(
+        monkeypatch,
+        IMAGES_DECODE_MEMORY_MB="0",
+        IMAGES_DECODE_WAIT_SECONDS="2.5",
+        IMAGES_DECODE_LOCK_DIR=str(tmp_path),
+    )
+
+    assert (default["IMAGES_DECODE_MEMORY_MB"], default["IMAGES_DECODE_WAIT_SECONDS"]) == (112, 20)
+    assert default["IMAGES_DECODE_LOCK_DIR"].name.startswith("imageservice-decode-")
+    assert (chosen["IMAGES_DECODE_MEMORY_MB"], chosen["IMAGES_DECODE_WAIT_SECONDS"]) == (0, 2.5)
+    assert str(chosen["IMAGES_DECODE_LOCK_DIR"]) == str(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{"IMAGES_DECODE_MEMORY_MB": "-1"}, {"IMAGES_DECODE_WAIT_SECONDS": "0"}],
+    ids=["budget", "wait"],
+)
+def test_a_negative_decode_budget_or_no_wait_is_refused(monkeypatch, env):
+    with pytest.raises(ImproperlyConfigured, match="IMAGES_DECODE_MEMORY_MB"):
+        load_settings(monkeypatch, **env)
+
+
+def test_on_sqlite_the_app_loads_no_postgresql_driver():
+    """DRF's import of django.contrib.postgres.fields would load psycopg and libpq (10 MiB
+    a worker) whatever the database."""
+    code = (
+        "import sys, django; django.setup(); "
+        "import imageservice.urls, rest_framework.serializers; "
+        "print(sorted(name for name in sys.modules if name.split('.')[0] == 'psycopg'))"
+    )
+    result = run(["-c", code], DATABASE_URL="sqlite:///:memory:")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -55,6 +55,7 @@ def crop(
     a PNG opens as) and their phash is the file's, without a second decode. A 16-bit RGB
     crop is hashed from its file too: its 8 bits depend on its own samples' range.
     """
+    deep = None
     with open_image(fp, max_pixels=max_pixels, keep_depth=True) as image:
         fmt = image.format
         samples = getattr(image, "samples16", None)
@@ -67,9 +68,9 @@ def crop(
                 cropped = image.crop(box)
         except Exception as exc:
             raise InvalidImage(f"The cropped image could not be encoded ({exc}).") from exc
-        image.close()  # frees the full image's pixels before the encoder's buffers
+        samples = None  # the full image's pixels go as open_image ends: before the encoder's
     try:
-        if samples is not None:
+        if deep is not None:
             out.write(tiff.write(deep, icc_profile=options.get("icc_profile")))
             return analyze(out, max_pixels=max_pixels)
         cropped.save(out, fmt, **options)

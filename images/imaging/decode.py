@@ -1,17 +1,20 @@
 """Opening an image: the one door every image's bytes go through.
 
-No ORM, no HTTP, no settings: callers pass the limits. ``open_image`` lets only the JPEG,
-PNG, TIFF, WebP and HEIF decoders near the pixels, decides the format from the content
-(never a name or a client's content type), has the file's structure walked before a decoder
-parses anything (PNG and JPEG: checks.py; TIFF: tiff.py; WebP and HEIF: containers.py),
-refuses oversized images from their header before any pixel is decoded, and turns every
-decoder failure into a domain error with a stable code. 16-bit images come out mapped to 8
-bits by the rule of hashing.py, except for a crop (crop.py), which keeps their depth.
+No ORM, no HTTP, no settings: callers pass the limits, and the app installs the gate a full
+decode passes before it allocates (``set_memory_gate``: the machine's decode memory budget,
+images/infra/decode_budget.py), given the decode's estimate (``decode_bytes``).
+``open_image`` lets only the JPEG, PNG, TIFF, WebP and HEIF decoders near the pixels,
+decides the format from the content (never a name or a client's content type), has the
+file's structure walked before a decoder parses anything (PNG and JPEG: checks.py; TIFF:
+tiff.py; WebP and HEIF: containers.py), refuses oversized images from their header before
+any pixel is decoded, and turns every decoder failure into a domain error with a stable
+code. 16-bit images come out mapped to 8 bits by the rule of hashing.py, except for a crop
+(crop.py), which keeps their depth.
 """
 
+import contextlib
 import io
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -66,7 +69,7 @@ class ImageInfo:
         return CONTENT_TYPES[self.format]
 
 
-@contextmanager
+@contextlib.contextmanager
 def open_image(
     fp: BinaryIO,
     *,
@@ -134,21 +137,68 @@ def open_image(
             size = draft_size(image) if callable(draft_size) else draft_size
             if size and image.format == "JPEG":
                 image.draft(image.mode, size)
-            if tiff_layout is not None and tiff_data is not None:
-                loaded = _rgb16(tiff_data, tiff_layout, image, keep_depth=keep_depth)
-            else:
-                image.load()
-                loaded = image if keep_depth else _in_8_bits(image)
-        except Image.DecompressionBombError as exc:
-            raise ImageTooLarge(str(exc)) from exc
         except Exception as exc:
             raise InvalidImage(f"The image could not be decoded ({exc}).") from exc
-        if loaded.mode == "P" and loaded.palette is None:
-            # PLTE missing or after the image data: Pillow decodes the indices anyway, but
-            # they name no colours (and with tRNS the phash's convert fails).
-            raise InvalidImage("The PNG image has no colour palette before its image data.")
-        with loaded:
-            yield loaded
+        rgb16 = tiff_layout is not None and tiff_data is not None
+        with _memory_gate(decode_bytes(image, rgb16=rgb16)):
+            try:
+                if rgb16:
+                    loaded = _rgb16(tiff_data, tiff_layout, image, keep_depth=keep_depth)
+                else:
+                    image.load()
+                    loaded = image if keep_depth else _in_8_bits(image)
+            except Image.DecompressionBombError as exc:
+                raise ImageTooLarge(str(exc)) from exc
+            except Exception as exc:
+                raise InvalidImage(f"The image could not be decoded ({exc}).") from exc
+            if loaded.mode == "P" and loaded.palette is None:
+                # PLTE missing or after the image data: Pillow decodes the indices anyway,
+                # but they name no colours (and with tRNS the phash's convert fails).
+                raise InvalidImage("The PNG image has no colour palette before its image data.")
+            try:
+                yield loaded
+            finally:
+                # The pixels are freed here, before the reservation ends (a ``with`` of a
+                # Pillow image closes its file only; the pixels would go with the last
+                # reference, after the budget's share went to another decode). Image's own
+                # close: ImageFile's would close the caller's file too.
+                loaded.__dict__.pop("samples16", None)
+                Image.Image.close(loaded)
+                Image.Image.close(image)
+
+
+# Bytes a pixel of each mode takes once decoded (Pillow keeps 3-channel modes in 4 bytes);
+# other modes take 4.
+MODE_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
+# A 16-bit RGB TIFF (tiff.py): its 16-bit samples (6 bytes), their 8-bit map (3), and the
+# RGB image made of it (4).
+RGB16_BYTES = 13
+
+
+def decode_bytes(image: Image.Image, *, rgb16: bool = False) -> int:
+    """About the most memory decoding ``image`` (opened, its draft chosen, not loaded)
+    holds at once: its pixels as decoded, and 1 byte a pixel for the greyscale copy the
+    phash makes, or the 8-bit map of a 16-bit image."""
+    width, height = image.size
+    per_pixel = RGB16_BYTES if rgb16 else MODE_BYTES.get(image.mode, 4)
+    return width * height * (per_pixel + 1)
+
+
+def _no_gate(nbytes: int) -> contextlib.AbstractContextManager:
+    return contextlib.nullcontext()
+
+
+# What a full decode holds while it runs, its estimated bytes given before it allocates:
+# the machine's decode memory budget once the app is ready (images/apps.py); until then
+# (this module used alone), nothing.
+_memory_gate: Callable[[int], contextlib.AbstractContextManager] = _no_gate
+
+
+def set_memory_gate(gate: Callable[[int], contextlib.AbstractContextManager] | None):
+    """Install ``gate`` (None: no gate); returns the one it replaces."""
+    global _memory_gate
+    replaced, _memory_gate = _memory_gate, gate or _no_gate
+    return replaced
 
 
 def _in_8_bits(image: Image.Image) -> Image.Image:

@@ -14,7 +14,12 @@ import uuid
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from images.errors import DatabaseUnavailable, ImageServiceError, StorageUnavailable
+from images.errors import (
+    DatabaseUnavailable,
+    DecodeBusy,
+    ImageServiceError,
+    StorageUnavailable,
+)
 from images.imaging import resize
 from images.models import Image, ImageEvent, Rendition, WorkerCursor
 from images.services import renditions
@@ -85,7 +90,7 @@ def make(*, image_id: uuid.UUID, specs: list[resize.Spec]) -> None:
             served = renditions.image_rendition(image_id=image.pk, spec=spec, format=spec.format)
         except Image.DoesNotExist:
             return  # purged meanwhile
-        except (StorageUnavailable, DatabaseUnavailable):
+        except (StorageUnavailable, DatabaseUnavailable, DecodeBusy):
             raise  # the batch is done again later
         except (ImageServiceError, FileNotFoundError) as exc:
             # This image cannot have it (its file gone, a spec larger than it): the first

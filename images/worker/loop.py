@@ -6,7 +6,7 @@ import threading
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 
-from images.errors import DatabaseUnavailable, StorageUnavailable
+from images.errors import DatabaseUnavailable, DecodeBusy, StorageUnavailable
 from images.worker import delivery, eager
 
 logger = logging.getLogger(__name__)
@@ -30,8 +30,9 @@ def run_forever(stop: threading.Event) -> None:
         close_old_connections()
         try:
             handled = run_once(specs)
-        except (DatabaseError, DatabaseUnavailable, StorageUnavailable) as exc:
-            # An outage: the batch is done again once it is over; nothing has moved.
+        except (DatabaseError, DatabaseUnavailable, StorageUnavailable, DecodeBusy) as exc:
+            # An outage, or the machine's decode memory taken by the web service's decodes
+            # for long: the batch is done again later; nothing has moved.
             logger.warning("worker: %s; trying again", exc)
             handled = 0
         if not handled:
