@@ -102,7 +102,7 @@ def test_a_decode_larger_than_the_budget_takes_all_of_it_and_runs_alone(tmp_path
 
 
 def test_a_process_keeps_a_share_with_its_freed_memory_until_another_waits(tmp_path, holders):
-    budget = DecodeBudget(tmp_path, 128, SHORT_WAIT)  # keeps up to half of it
+    budget = DecodeBudget(tmp_path, 128, SHORT_WAIT, keep_mb=64)  # keeps up to half of it
     with budget.reserve(100 * MIB):
         pass
     assert budget.in_use_mb() == 64  # kept for this process's next decode
@@ -112,6 +112,19 @@ def test_a_process_keeps_a_share_with_its_freed_memory_until_another_waits(tmp_p
 
     assert budget.in_use_mb() == 128
     holder.release()
+    holder = holders(tmp_path, 128, 100)  # waits until this process gives its share back
+
+    assert budget.in_use_mb() == 100
+    holder.release()
+
+
+def test_by_default_a_process_keeps_all_it_took_until_another_waits(tmp_path, holders):
+    budget = DecodeBudget(tmp_path, 128, SHORT_WAIT)
+    with budget.reserve(100 * MIB):
+        pass
+    assert budget.in_use_mb() == 128  # what it took, and the rest that was free: kept
+    with budget.reserve(120 * MIB):  # the next decode takes it without waiting
+        assert budget.in_use_mb() == 128
     holder = holders(tmp_path, 128, 100)  # waits until this process gives its share back
 
     assert budget.in_use_mb() == 100
