@@ -1,6 +1,7 @@
 """``make run``'s command (imageservice/run_both.py): gunicorn and the worker together,
 both stopped by Ctrl-C, neither left running alone."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -23,18 +24,27 @@ def both(tmp_path):
         cwd=REPO, env=service.env, check=True, timeout=120,
     )  # fmt: skip
     log = (tmp_path / "run.log").open("wb")
+    # A group of its own: a SIGKILL of run_both would leave its gunicorn and worker running
+    # on, into the next tests (and a benchmark after them).
     process = subprocess.Popen(
         [sys.executable, "-m", "imageservice.run_both"],
         cwd=REPO, env=service.env, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
     )  # fmt: skip
     service.process = process
     service._log = log
-    service._wait_until_it_answers(timeout=60)
-    yield service, process
-    if process.poll() is None:
-        process.kill()
+    try:
+        service._wait_until_it_answers(timeout=60)
+        yield service, process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)  # as Ctrl-C: both stop
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=60)
+        with contextlib.suppress(ProcessLookupError):  # whatever outlived it
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-    log.close()
+        log.close()
 
 
 def children(pid: int) -> dict[int, str]:
