@@ -10,7 +10,7 @@ repo, or BENCH_SAMPLES) with the file loader; the service gets the same photos u
 Each round asks, for every photo and spec in turn, the service, thumbor with and without
 result storage: first with a size none has made yet (generation), then the same request
 again, then STORED_ASKS times more (stored serving, as every later request meets it: the
-service and thumbor's result storage taking turns, with no generation between them). The
+service and thumbor's result storage in strict turns, no generation between them). The
 service's ``/file`` of an image whose file is one of the stored renditions (same bytes, same
 size) is asked as often beside them, after a first ask that reads its row. Every request is
 timed alone on a keep-alive connection, the three peers' requests one after the other, so
@@ -194,20 +194,24 @@ def ask(ours, thumbor, thumbor_plain, photo, image_id, spec, path, size) -> None
         thumbor_plain.get(theirs, row)
     # The service's /file of the same bytes as a stored image: the same size served by the
     # download path, beside the stored rendition (its first ask reads the row).
-    asks = [(ours, mine, (key, "stored")), (thumbor, theirs, (key, "stored"))]
+    file = None
     if not name.endswith(".webp"):
         content_type = "image/png" if data[:4] == b"\x89PNG" else "image/jpeg"
         copy = upload(ours, f"{name}-{photo.name}", data, content_type)
-        ours.get(f"{API}/{copy}/file", (key, "/file, first"))
-        asks.append((ours, f"{API}/{copy}/file", (key, "/file, same bytes")))
-    # Stored serving, each of them going first in turn, with no generation between them
-    # (one by thumbor without result storage took the cores for 30-140 ms, and whoever came
-    # next met cold caches); that thumbor's own "stored" asks (it makes the image again
-    # each time) come after.
-    for n in range(STORED_ASKS):
-        turn = n % len(asks)
-        for peer, path, row in asks[turn:] + asks[:turn]:
-            peer.get(path, row)
+        file = f"{API}/{copy}/file"
+        ours.get(file, (key, "/file, first"))
+    # Stored serving: the service and thumbor's result storage in strict turns, so that each
+    # request comes right after the other server's (a process that answered last meets warm
+    # caches; one that comes after another, or after a generation, cold ones), and no
+    # generation between them; that thumbor's own "stored" asks (it makes the image again
+    # each time) come after. The /file asks take turns with thumbor's result storage too,
+    # whose answers beside them are a row of their own, the /file ratio's pair.
+    for _ in range(STORED_ASKS):
+        ours.get(mine, (key, "stored"))
+        thumbor.get(theirs, (key, "stored"))
+        if file:
+            ours.get(file, (key, "/file, same bytes"))
+            thumbor.get(theirs, (key, "stored, beside /file"))
     for _ in range(STORED_ASKS):
         thumbor_plain.get(theirs, (key, "stored"))
 
@@ -246,7 +250,7 @@ def report(peers: dict[str, Peer], photos) -> list[str]:
     for (spec, state), files in ours.times.items():
         if state != "/file, same bytes":
             continue
-        stored, rs = ours.times[(spec, "stored")], thumbor.times[(spec, "stored")]
+        stored, rs = ours.times[(spec, "stored")], thumbor.times[(spec, "stored, beside /file")]
         lines.append(
             f"| {spec} | {statistics.median(files) * 1000:.1f} "
             f"| {statistics.median(stored) * 1000:.1f} | {_ratio(stored, files):.2f} "
