@@ -217,7 +217,7 @@ if IMAGES_MIN_FREE_BYTES < 0:
 # the full decodes of all the service's processes on this machine hold at once, each its
 # estimate from the image's header (0: no budget). A decode larger than the budget runs
 # alone; one that finds it taken waits IMAGES_DECODE_WAIT_SECONDS at most, then answers 503
-# decode_busy. The default lets one 24-megapixel photo (115 MiB), or three of 8, decode at a
+# decode_busy. The default lets one 24-megapixel photo (115 MiB), or two of 8, decode at a
 # time: 2 workers then peak under 400 MiB RSS in all (docs/design/serving.md, Memory).
 IMAGES_DECODE_MEMORY_MB = env.int("IMAGES_DECODE_MEMORY_MB", default=112)
 IMAGES_DECODE_WAIT_SECONDS = env.float("IMAGES_DECODE_WAIT_SECONDS", default=20.0)
