@@ -168,6 +168,20 @@ def test_a_row_lookup_that_a_crop_overtook_is_never_served(api, image):
     assert (api.get(path).json()["width"], api.get(path).json()["height"]) == (200, 200)
 
 
+def test_a_remembered_row_whose_file_was_purged_meanwhile_answers_404(api, image):
+    """An entry the cache could not forget (it failed as the purge committed) names a file
+    that is gone: the download reads the row again, and there is none."""
+    stale = ImageRow.objects.get(pk=image["id"])
+    _trash(api, image["id"])
+    assert api.delete(f"/api/v1/trash/{image['id']}").status_code == 204  # purged
+    generation, _ = serving_cache.lookup_image(image_id=image["id"])
+    serving_cache.remember_image(generation=generation, image=stale)
+
+    for which in ("file", "original"):
+        answer = api.get(f"/api/v1/images/{image['id']}/{which}")
+        assert (answer.status_code, answer.json()["code"]) == (404, "not_found")
+
+
 def _crop(api, image_id):
     assert api.put(f"/api/v1/images/{image_id}?width=200&height=200").status_code == 200
 
